@@ -1,0 +1,106 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "MessageBridge",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "messagebridge", targets: ["messagebridge"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+    ],
+    targets: [
+        // Domain: messages, routes, configuration, delivery policy, protocols for store and sinks.
+        .target(
+            name: "Core",
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
+        // Inbound verification, rate limiting, circuit breaking, API key material: pure logic over swift-crypto.
+        .target(
+            name: "Security",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ]
+        ),
+        // SQLite (GRDB) implementation of the store protocols.
+        .target(
+            name: "Storage",
+            dependencies: [
+                "Core",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // librdkafka, as Debian's librdkafka-dev ships it.
+        .systemLibrary(
+            name: "CRdKafka",
+            pkgConfig: "rdkafka",
+            providers: [.apt(["librdkafka-dev"])]
+        ),
+        // An async Kafka producer over librdkafka.
+        .target(
+            name: "Kafka",
+            dependencies: [
+                "CRdKafka",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Hummingbird wiring: buildApplication, controllers, middleware, sinks, services.
+        .target(
+            name: "App",
+            dependencies: [
+                "Core",
+                "Storage",
+                "Kafka",
+                "Security",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ]
+        ),
+        // The command line only.
+        .executableTarget(
+            name: "messagebridge",
+            dependencies: [
+                "App",
+                "Core",
+                "Storage",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "CoreTests", dependencies: ["Core"]),
+        .testTarget(name: "SecurityTests", dependencies: ["Security"]),
+        .testTarget(name: "StorageTests", dependencies: ["Storage", "Core"]),
+        .testTarget(name: "KafkaTests", dependencies: ["Kafka", "CRdKafka"]),
+        .testTarget(
+            name: "AppTests",
+            dependencies: [
+                "App",
+                "Core",
+                "Storage",
+                "messagebridge",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ]
+        ),
+    ]
+)

@@ -1,0 +1,19 @@
+import Hummingbird
+import Logging
+import NIOCore
+
+/// The per-request context: Hummingbird's core storage plus the request id and the peer address.
+public struct AppRequestContext: RequestContext {
+    /// Hummingbird's own per-request values (logger, parameters, endpoint path).
+    public var coreContext: CoreRequestContextStorage
+    /// The request id: the client's `X-Request-ID` when it sent a usable one, else a new one.
+    public var requestID: String = ""
+    /// The peer's socket address, for rate limits and logs.
+    public let remoteAddress: SocketAddress?
+
+    /// Makes a context for a request arriving on `source.channel`.
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        remoteAddress = source.channel.remoteAddress
+    }
+}

@@ -1,0 +1,100 @@
+import Core
+import Foundation
+import Hummingbird
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// `/health`, `/health/live`, `/health/ready` and `/status`.
+struct HealthController {
+    let store: any MessageStore
+    let routes: [IngestController.Route]
+    let destinationHealth: DestinationHealth
+    let startedAt: Date
+    let nodeID: String
+    let isShuttingDown: @Sendable () -> Bool
+
+    func addRoutes(to router: Router<AppRequestContext>) {
+        router.get("/health/live") { _, _ in
+            jsonResponse(.ok, ["status": "alive"])
+        }
+        router.get("/health/ready") { _, context in
+            let storeProblem = await checkStore(logger: context.logger)
+            let isReady = storeProblem == nil && !isShuttingDown()
+            var body: [String: Any] = ["status": isReady ? "ready" : "not_ready"]
+            if let storeProblem { body["reason"] = "store: \(storeProblem)" } else if !isReady { body["reason"] = "shutting down" }
+            return jsonResponse(isReady ? .ok : .serviceUnavailable, body)
+        }
+        router.get("/health") { _, context in
+            let storeProblem = await checkStore(logger: context.logger)
+            let destinations = destinationHealth.snapshot
+            let failing = destinations.filter { $0.value.consecutiveFailures > 0 }
+            let status = storeProblem != nil || isShuttingDown() ? "unhealthy" : failing.isEmpty ? "healthy" : "degraded"
+            var components: [String: Any] = [
+                "store": storeProblem.map { ["status": "down", "error": $0] } ?? ["status": "up"],
+            ]
+            var destinationDetail: [String: Any] = [:]
+            for (name, entry) in destinations {
+                destinationDetail[name] = describe(entry)
+            }
+            components["destinations"] = destinationDetail
+            let body: [String: Any] = [
+                "status": status,
+                "version": MessageBridgeVersion.current,
+                "components": components,
+            ]
+            return jsonResponse(status == "unhealthy" ? .serviceUnavailable : .ok, body)
+        }
+        router.get("/status") { _, _ in
+            let counts = try await store.statusCounts()
+            let oldest = try await store.oldestUndeliveredAcceptedAt()
+            var countsBody: [String: Any] = [:]
+            for (status, count) in counts { countsBody[status.rawValue] = count }
+            var destinationDetail: [String: Any] = [:]
+            for (name, entry) in destinationHealth.snapshot { destinationDetail[name] = describe(entry) }
+            let body: [String: Any] = [
+                "version": MessageBridgeVersion.current,
+                "node_id": nodeID,
+                "started_at": RFC3339.string(from: startedAt),
+                "uptime_seconds": Int(Date().timeIntervalSince(startedAt)),
+                "routes": routes.map { ["path": $0.path, "destination": $0.destination.description] },
+                "messages": countsBody,
+                "oldest_pending_age_seconds": oldest.map { max(0, Date().timeIntervalSince($0)) } ?? NSNull(),
+                "destinations": destinationDetail,
+            ]
+            return jsonResponse(.ok, body)
+        }
+    }
+
+    private func checkStore(logger: Logger) async -> String? {
+        do {
+            try await store.checkHealth()
+            return nil
+        } catch {
+            logger.warning("store health check failed", metadata: ["error": "\(error)"])
+            return "cannot write to the store"
+        }
+    }
+
+    private func describe(_ entry: DestinationHealth.Entry) -> [String: Any] {
+        var detail: [String: Any] = [
+            "status": entry.consecutiveFailures == 0 ? "ok" : "failing",
+            "consecutive_failures": entry.consecutiveFailures,
+        ]
+        if let date = entry.lastSuccessAt { detail["last_success_at"] = RFC3339.string(from: date) }
+        if let date = entry.lastFailureAt { detail["last_failure_at"] = RFC3339.string(from: date) }
+        if let error = entry.lastError { detail["last_error"] = error }
+        return detail
+    }
+}
+
+/// A JSON response from a dictionary (for the few small, irregular ops documents).
+func jsonResponse(_ status: HTTPResponse.Status, _ object: [String: Any]) -> Response {
+    // Only strings, numbers, arrays, dictionaries and NSNull are put in these objects, so serialisation cannot fail.
+    let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
+    return Response(
+        status: status,
+        headers: [.contentType: "application/json; charset=utf-8"],
+        body: .init(byteBuffer: ByteBuffer(bytes: data))
+    )
+}

@@ -1,0 +1,94 @@
+import Core
+import Foundation
+import Hummingbird
+import Logging
+import Metrics
+
+/// Accepts webhooks on the configured routes: stores each durably (group commit), answers 202 with its id, and
+/// hands it to the dispatcher right after the commit.
+struct IngestController {
+    /// One configured route, resolved.
+    struct Route: Sendable {
+        var path: String
+        var destination: Destination
+    }
+
+    let routes: [Route]
+    let maxBodyBytes: Int
+    let ingest: GroupCommitter<IngestRecord, Void>
+    let dispatcher: DeliveryDispatcher
+    let leaseTimeout: Duration
+
+    func addRoutes(to router: Router<AppRequestContext>) {
+        for route in routes {
+            router.post(RouterPath(route.path)) { request, context in
+                try await accept(request, context: context, route: route)
+            }
+            let allow: HTTPFields = [.allow: "POST"]
+            for method in [HTTPRequest.Method.get, .put, .patch, .delete, .head] {
+                router.on(RouterPath(route.path), method: method) { request, _ -> Response in
+                    throw APIError(
+                        .methodNotAllowed, code: "method_not_allowed",
+                        message: "\(request.method) is not allowed on \(route.path); use POST", headers: allow
+                    )
+                }
+            }
+        }
+    }
+
+    func accept(_ request: Request, context: AppRequestContext, route: Route) async throws -> Response {
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > maxBodyBytes {
+            throw APIError(.contentTooLarge, code: "payload_too_large", message: "request body of \(length) bytes exceeds the limit of \(maxBodyBytes) bytes")
+        }
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.body.collect(upTo: maxBodyBytes)
+        } catch let error as HTTPError where error.status == .contentTooLarge {
+            throw APIError(.contentTooLarge, code: "payload_too_large", message: "request body exceeds the limit of \(maxBodyBytes) bytes")
+        }
+        let acceptedAt = Date()
+        var headers: [MessageHeader] = []
+        headers.reserveCapacity(request.headers.count)
+        for field in request.headers {
+            headers.append(MessageHeader(name: field.name.rawName, value: field.value))
+        }
+        let message = NewMessage(
+            id: MessageID.make(at: acceptedAt),
+            route: route.path,
+            destination: route.destination,
+            body: Array(buffer.readableBytesView),
+            headers: headers,
+            acceptedAt: acceptedAt
+        )
+        let isLeased = dispatcher.reserve()
+        let state: InitialState = isLeased
+            ? .leased(owner: dispatcher.owner, until: acceptedAt.addingTimeInterval(leaseTimeout.seconds))
+            : .pending
+        do {
+            try await ingest.submit(IngestRecord(message: message, initialState: state))
+        } catch {
+            if isLeased { dispatcher.cancelReservation() }
+            context.logger.error("cannot store message", metadata: ["error": "\(error)", "route": "\(route.path)"])
+            Counter(label: "messagebridge_store_failures_total").increment()
+            throw APIError(.serviceUnavailable, code: "store_unavailable", message: "the message could not be stored durably; retry later")
+        }
+        if isLeased {
+            dispatcher.enqueue(.init(message: message, attemptCount: 0, attemptsSinceRetry: 0))
+        }
+        Counter(label: "messagebridge_messages_accepted_total", dimensions: [("route", route.path)]).increment()
+        context.logger.debug("message accepted", metadata: ["message_id": "\(message.id)", "route": "\(route.path)"])
+        let body = #"{"message_id":"\#(message.id.rawValue)","status":"accepted","timestamp":"\#(RFC3339.string(from: acceptedAt))"}"#
+        return Response(
+            status: .accepted,
+            headers: [.contentType: "application/json; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(string: body))
+        )
+    }
+}
+
+/// RFC 3339 timestamps in UTC with second precision, e.g. `2025-01-15T10:30:00Z`.
+enum RFC3339 {
+    static func string(from date: Date) -> String {
+        date.formatted(.iso8601)
+    }
+}

@@ -1,0 +1,177 @@
+import Foundation
+
+/// Everything `messagebridge serve` runs with, read from YAML (see `ConfigurationLoader`).
+public struct MessageBridgeConfiguration: Sendable {
+    /// The HTTP listener.
+    public var server: ServerSettings
+    /// The webhook routes.
+    public var routes: [RouteSettings]
+    /// The Kafka cluster, when any route delivers to a topic.
+    public var kafka: KafkaSettings?
+    /// The embedded store.
+    public var sqlite: SQLiteSettings
+    /// A global HTTP destination that replaces Kafka for routes without their own `destination`.
+    public var remoteURL: RemoteURLSettings?
+    /// Delivery and retry behaviour.
+    public var worker: WorkerSettings
+    /// Log level and format.
+    public var logging: LoggingSettings
+
+    /// Makes a configuration; every section has defaults except the routes.
+    public init(
+        server: ServerSettings = .init(),
+        routes: [RouteSettings] = [],
+        kafka: KafkaSettings? = nil,
+        sqlite: SQLiteSettings = .init(),
+        remoteURL: RemoteURLSettings? = nil,
+        worker: WorkerSettings = .init(),
+        logging: LoggingSettings = .init()
+    ) {
+        self.server = server
+        self.routes = routes
+        self.kafka = kafka
+        self.sqlite = sqlite
+        self.remoteURL = remoteURL
+        self.worker = worker
+        self.logging = logging
+    }
+
+    /// Where a route's messages go: its own `destination`, else the global `remote_url`, else its Kafka `queue`.
+    public func destination(for route: RouteSettings) -> Destination? {
+        if let url = route.destination { return .http(url: url) }
+        if let remoteURL { return .http(url: remoteURL.url) }
+        if let queue = route.queue, kafka != nil { return .kafka(topic: queue) }
+        return nil
+    }
+}
+
+/// `server:`.
+public struct ServerSettings: Sendable {
+    /// Address to bind.
+    public var host: String = "0.0.0.0"
+    /// Port to bind; 0 picks a free one (tests).
+    public var port: Int = 8080
+    /// Largest accepted request body; larger bodies get 413.
+    public var maxBodyBytes: Int = 1 << 20
+    /// How long shutdown waits for in-flight requests and deliveries.
+    public var shutdownTimeout: Duration = .seconds(30)
+
+    /// Defaults: `0.0.0.0:8080`, 1 MiB bodies, 30 s shutdown grace.
+    public init() {}
+}
+
+/// One entry of `routes:`.
+public struct RouteSettings: Sendable {
+    /// The path that accepts POSTs, e.g. `/webhook/payment`.
+    public var path: String
+    /// The Kafka topic.
+    public var queue: String?
+    /// A per-route HTTP destination URL.
+    public var destination: String?
+
+    /// Makes a route.
+    public init(path: String, queue: String? = nil, destination: String? = nil) {
+        self.path = path
+        self.queue = queue
+        self.destination = destination
+    }
+}
+
+/// `kafka:`, in the original MessageBridge schema plus `properties` passed straight to librdkafka.
+public struct KafkaSettings: Sendable {
+    /// Bootstrap brokers, `host:port`.
+    public var brokers: [String] = []
+    /// PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL.
+    public var securityProtocol: String?
+    /// PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.
+    public var saslMechanism: String?
+    /// SASL user.
+    public var saslUsername: String?
+    /// SASL password (or `MESSAGEBRIDGE_KAFKA_SASL_PASSWORD`).
+    public var saslPassword: String?
+    /// Use TLS to the brokers.
+    public var tlsEnabled: Bool = false
+    /// CA bundle for TLS.
+    public var caFile: String?
+    /// Client certificate for TLS.
+    public var certFile: String?
+    /// Client key for TLS.
+    public var keyFile: String?
+    /// How long one produce may take before it counts as failed.
+    public var timeout: Duration = .seconds(30)
+    /// librdkafka `batch.num.messages`.
+    public var batchSize: Int?
+    /// librdkafka `message.send.max.retries`.
+    public var retryMax: Int?
+    /// librdkafka `retry.backoff.ms`.
+    public var retryBackoff: Duration?
+    /// Any other librdkafka property.
+    public var properties: [String: String] = [:]
+
+    /// Empty settings.
+    public init() {}
+}
+
+/// `sqlite:`.
+public struct SQLiteSettings: Sendable {
+    /// The database file; its directory is created when missing.
+    public var databasePath: String = "./data/messagebridge.db"
+
+    /// Defaults to `./data/messagebridge.db`.
+    public init(databasePath: String = "./data/messagebridge.db") {
+        self.databasePath = databasePath
+    }
+}
+
+/// `remote_url:`.
+public struct RemoteURLSettings: Sendable {
+    /// Where every route without its own `destination` delivers.
+    public var url: String
+    /// How long one HTTP delivery may take.
+    public var timeout: Duration = .seconds(30)
+    /// Extra immediate tries inside one delivery attempt, for blips, before the attempt counts as failed.
+    public var retries: Int = 0
+
+    /// Makes the settings.
+    public init(url: String, timeout: Duration = .seconds(30), retries: Int = 0) {
+        self.url = url
+        self.timeout = timeout
+        self.retries = retries
+    }
+}
+
+/// `worker:`.
+public struct WorkerSettings: Sendable {
+    /// The longest the retry worker sleeps between looks for due messages.
+    public var retryInterval: Duration = .seconds(30)
+    /// Messages claimed per look.
+    public var batchSize: Int = 50
+    /// Failed attempts before a message becomes `failed`; 0 retries forever.
+    public var maxRetries: Int = 0
+    /// Delay after the first failed attempt; it doubles each time.
+    public var initialBackoff: Duration = .seconds(5)
+    /// The longest delay between attempts.
+    public var maxBackoff: Duration = .seconds(3600)
+    /// Deliveries running at once on this node.
+    public var concurrency: Int = 128
+    /// How long a claimed message stays leased to a worker before another may take it.
+    public var leaseTimeout: Duration = .seconds(120)
+    /// How long delivered messages are kept before they are purged.
+    public var deliveredRetention: Duration = .seconds(7 * 86_400)
+    /// Timeout for HTTP destinations given by a route's `destination` (remote_url has its own).
+    public var httpTimeout: Duration = .seconds(30)
+
+    /// Defaults: 30 s interval, batches of 50, unlimited retries, 5 s → 1 h backoff.
+    public init() {}
+}
+
+/// `logging:`.
+public struct LoggingSettings: Sendable {
+    /// trace, debug, info, notice, warning, error or critical (`LOG_LEVEL` overrides).
+    public var level: String = "info"
+    /// `json` (one object a line) or `text`.
+    public var format: String = "json"
+
+    /// Defaults: info, JSON.
+    public init() {}
+}

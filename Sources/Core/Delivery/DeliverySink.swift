@@ -1,0 +1,42 @@
+import Logging
+
+/// Something that can hand a message to its destination: an HTTP endpoint, a Kafka topic, later WebSocket
+/// fan-out and event webhooks. The dispatcher and the retry worker drive every sink the same way.
+public protocol DeliverySink: Sendable {
+    /// Makes one delivery attempt. Never throws: every outcome is a `DeliveryResult`.
+    func deliver(_ message: NewMessage, attempt: Int, logger: Logger) async -> DeliveryResult
+}
+
+/// What one delivery attempt came to.
+public enum DeliveryResult: Sendable {
+    /// The destination confirmed the message.
+    case delivered(statusCode: Int?)
+    /// A failure worth retrying: network errors, timeouts, 408, 429, 5xx, broker errors.
+    case retryable(DeliveryError)
+    /// A failure that retrying will not fix (other 4xx): the message becomes a dead letter.
+    case rejected(DeliveryError)
+}
+
+/// Why an attempt failed.
+public struct DeliveryError: Error, Sendable, CustomStringConvertible {
+    /// A short, bounded reason, safe as a metric label: `timeout`, `connection`, `http_5xx`, `http_4xx`,
+    /// `http_429`, `kafka`, `internal`.
+    public var reason: String
+    /// A human-readable explanation (a response body excerpt, a client error).
+    public var message: String
+    /// The response status code, when there was a response.
+    public var statusCode: Int?
+    /// How long the destination asked us to wait (`Retry-After`).
+    public var retryAfter: Duration?
+
+    /// Makes a delivery error.
+    public init(reason: String, message: String, statusCode: Int? = nil, retryAfter: Duration? = nil) {
+        self.reason = reason
+        self.message = message
+        self.statusCode = statusCode
+        self.retryAfter = retryAfter
+    }
+
+    /// `reason: message`.
+    public var description: String { "\(reason): \(message)" }
+}

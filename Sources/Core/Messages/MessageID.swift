@@ -1,0 +1,55 @@
+import Foundation
+
+/// A message's stable identity: a UUIDv7 string, so ids sort by acceptance time and inserts land at the end of
+/// the store's index instead of dirtying a random page.
+public struct MessageID: Hashable, Sendable, CustomStringConvertible, Codable {
+    /// The canonical lowercase UUID text, e.g. `0190b3c2-7c1e-7a3b-9f4e-2d1c0b9a8e7f`.
+    public let rawValue: String
+
+    /// Wraps an id read back from the store or the command line.
+    public init(rawValue: String) {
+        self.rawValue = rawValue
+    }
+
+    /// Makes a new time-ordered id for a message accepted at `date`.
+    public static func make(at date: Date = Date()) -> MessageID {
+        var generator = SystemRandomNumberGenerator()
+        return make(at: date, using: &generator)
+    }
+
+    /// Makes a new time-ordered id with the given source of randomness (tests pass a seeded one).
+    public static func make(at date: Date, using generator: inout some RandomNumberGenerator) -> MessageID {
+        let milliseconds = UInt64(max(0, date.timeIntervalSince1970 * 1000))
+        var bytes = [UInt8](repeating: 0, count: 16)
+        for index in 0..<6 {
+            bytes[index] = UInt8(truncatingIfNeeded: milliseconds >> (8 * (5 - index)))
+        }
+        let random = generator.next() as UInt64
+        let random2 = generator.next() as UInt64
+        for index in 6..<16 {
+            let source = index < 14 ? random : random2
+            bytes[index] = UInt8(truncatingIfNeeded: source >> (8 * (index % 8)))
+        }
+        bytes[6] = (bytes[6] & 0x0F) | 0x70  // version 7
+        bytes[8] = (bytes[8] & 0x3F) | 0x80  // RFC 4122 variant
+        let hex = bytes.map { byte in
+            let digits: [Character] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "a", "b", "c", "d", "e", "f"]
+            return String([digits[Int(byte >> 4)], digits[Int(byte & 0x0F)]])
+        }
+        let text = hex[0..<4].joined() + "-" + hex[4..<6].joined() + "-" + hex[6..<8].joined() + "-"
+            + hex[8..<10].joined() + "-" + hex[10..<16].joined()
+        return MessageID(rawValue: text)
+    }
+
+    /// The id's text.
+    public var description: String { rawValue }
+
+    public init(from decoder: any Decoder) throws {
+        rawValue = try decoder.singleValueContainer().decode(String.self)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(rawValue)
+    }
+}

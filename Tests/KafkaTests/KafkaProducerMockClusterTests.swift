@@ -1,0 +1,306 @@
+import CRdKafka
+import Foundation
+import Kafka
+import Testing
+
+/// The producer against librdkafka's in-process mock cluster: real protocol, real sockets, no external broker.
+@Suite("KafkaProducer against librdkafka's mock cluster")
+struct KafkaProducerMockClusterTests {
+    private func makeProducer(
+        _ cluster: MockCluster,
+        timeout: Duration = .seconds(30),
+        statisticsInterval: Duration? = .milliseconds(200),
+        properties: [String: String] = [:]
+    ) throws -> KafkaProducer {
+        let configuration = KafkaProducerConfiguration(
+            brokers: [cluster.bootstraps],
+            timeout: timeout,
+            retryBackoff: .milliseconds(50),
+            statisticsInterval: statisticsInterval,
+            // librdkafka backs off up to 10 s between reconnects; the tests bring brokers back and should not wait.
+            properties: ["reconnect.backoff.max.ms": "500"].merging(properties) { _, given in given }
+        )
+        return try KafkaProducer(configuration: configuration, logger: makeTestLogger("kafka-test"))
+    }
+
+    @Test("a sent record is confirmed with its topic, partition and offset")
+    func producesAndConfirms() async throws {
+        let cluster = try MockCluster()
+        let topic = uniqueTopicName("confirm")
+        try cluster.createTopic(topic)
+        let producer = try makeProducer(cluster)
+
+        let first = try await producer.send(topic: topic, key: Array("k".utf8), value: Array("one".utf8))
+        let second = try await producer.send(topic: topic, key: nil, value: Array("two".utf8))
+
+        #expect(first.topic == topic)
+        #expect(first.partition == 0)
+        #expect(first.offset == 0)
+        #expect(second.offset == 1)
+        #expect(producer.producedCount == 2)
+        #expect(producer.failedCount == 0)
+        #expect(producer.inFlightCount == 0)
+        #expect(producer.connectionState.isConnected)
+        #expect(await producer.checkConnection(timeout: .seconds(5)) == .connected(brokerCount: 3))
+        await producer.shutdown(timeout: .seconds(5))
+    }
+
+    @Test("key, headers and value arrive byte for byte, as a separate consumer reads them")
+    func roundTripsKeyHeadersAndValue() async throws {
+        let cluster = try MockCluster()
+        let topic = uniqueTopicName("roundtrip")
+        try cluster.createTopic(topic)
+        let producer = try makeProducer(cluster)
+        let binary: [UInt8] = [0, 1, 2, 0xFF, 0xFE, 0, 0x80]
+        let sent: [(key: [UInt8]?, value: [UInt8], headers: [KafkaHeader])] = [
+            (
+                Array("order-42".utf8), Array(#"{"amount":12.5}"#.utf8),
+                [
+                    KafkaHeader(name: "content-type", value: Array("application/json".utf8)),
+                    KafkaHeader(name: "x-binary", value: binary),
+                    KafkaHeader(name: "x-empty", value: []),
+                    KafkaHeader(name: "x-repeated", value: [1]),
+                    KafkaHeader(name: "x-repeated", value: [2]),
+                ]
+            ),
+            (nil, binary, []),
+            ([], [], [KafkaHeader(name: "ünïcode-名前", value: Array("värde".utf8))]),
+        ]
+
+        for record in sent {
+            _ = try await producer.send(topic: topic, key: record.key, value: record.value, headers: record.headers)
+        }
+        await producer.shutdown(timeout: .seconds(5))
+
+        let consumed = try await consumeRecords(
+            bootstraps: cluster.bootstraps,
+            topic: topic,
+            expectedCount: sent.count,
+            settle: .milliseconds(300)
+        )
+        try #require(consumed.count == sent.count)
+        for (record, read) in zip(sent, consumed) {
+            #expect(read.key == record.key)
+            #expect(read.value == record.value)
+            #expect(read.headers == record.headers)
+        }
+    }
+
+    @Test("with every broker down a send waits, and completes once the brokers return")
+    func brokerDownThenUp() async throws {
+        let cluster = try MockCluster()
+        let topic = uniqueTopicName("down-up")
+        try cluster.createTopic(topic)
+        let producer = try makeProducer(cluster)
+        _ = try await producer.send(topic: topic, key: nil, value: Array("warm-up".utf8))
+
+        cluster.setAllBrokers(up: false)
+        let pending = Task { try await producer.send(topic: topic, key: nil, value: Array("while-down".utf8)) }
+        try await Task.sleep(for: .seconds(1.5))
+        #expect(producer.inFlightCount == 1)
+        #expect(producer.producedCount == 1)
+        let stateWhileDown = await producer.checkConnection(timeout: .milliseconds(500))
+        #expect(!stateWhileDown.isConnected)
+        #expect(await eventually { !producer.connectionState.isConnected })
+
+        cluster.setAllBrokers(up: true)
+        let report = try await pending.value
+        #expect(report.offset == 1)
+        #expect(producer.inFlightCount == 0)
+        #expect(await eventually { producer.connectionState.isConnected })
+        await producer.shutdown(timeout: .seconds(5))
+    }
+
+    @Test("a record that cannot be delivered in time fails with a retriable error; resending later succeeds")
+    func brokerDownFailsRetriably() async throws {
+        let cluster = try MockCluster()
+        let topic = uniqueTopicName("down-timeout")
+        try cluster.createTopic(topic)
+        // Short reconnect backoff, so the brokers' return is noticed well within the 1 s record timeout.
+        let producer = try makeProducer(
+            cluster,
+            timeout: .seconds(1),
+            properties: ["reconnect.backoff.ms": "50", "reconnect.backoff.max.ms": "200"]
+        )
+        _ = try await producer.send(topic: topic, key: nil, value: Array("warm-up".utf8))
+
+        cluster.setAllBrokers(up: false)
+        let error = await #expect(throws: KafkaProduceError.self) {
+            try await producer.send(topic: topic, key: nil, value: Array("lost".utf8))
+        }
+        #expect(error?.code == "_MSG_TIMED_OUT")
+        #expect(error?.isRetriable == true)
+        #expect(producer.failedCount == 1)
+
+        // What a caller does with a retriable failure: keep the record and send it again until it is confirmed.
+        cluster.setAllBrokers(up: true)
+        var report: KafkaDeliveryReport?
+        for _ in 0..<10 where report == nil {
+            report = try? await producer.send(topic: topic, key: nil, value: Array("lost".utf8))
+        }
+        #expect(report?.topic == topic)
+        await producer.shutdown(timeout: .seconds(5))
+    }
+
+    @Test("produce errors injected by the broker are retried inside librdkafka and the record arrives once")
+    func injectedProduceErrorsAreRetried() async throws {
+        let cluster = try MockCluster()
+        let topic = uniqueTopicName("injected")
+        try cluster.createTopic(topic)
+        let producer = try makeProducer(cluster)
+        _ = try await producer.send(topic: topic, key: nil, value: Array("warm-up".utf8))
+
+        cluster.pushRequestErrors(
+            apiKey: 0,  // Produce
+            [
+                RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
+                RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
+                RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
+                RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
+            ]
+        )
+        let report = try await producer.send(topic: topic, key: Array("k".utf8), value: Array("survivor".utf8))
+        #expect(report.offset == 1)
+        #expect(producer.failedCount == 0)
+        await producer.shutdown(timeout: .seconds(5))
+
+        let consumed = try await consumeRecords(
+            bootstraps: cluster.bootstraps,
+            topic: topic,
+            expectedCount: 2,
+            settle: .milliseconds(500)
+        )
+        #expect(consumed.map(\.value) == [Array("warm-up".utf8), Array("survivor".utf8)])
+    }
+
+    @Test("10 000 concurrent sends are all confirmed, each at its own offset")
+    func manyConcurrentSends() async throws {
+        let cluster = try MockCluster()
+        let topic = uniqueTopicName("many")
+        try cluster.createTopic(topic, partitions: 3)
+        let producer = try makeProducer(cluster)
+        let count = 10_000
+
+        let reports = try await withThrowingTaskGroup(of: KafkaDeliveryReport.self) { group in
+            for index in 0..<count {
+                group.addTask {
+                    try await producer.send(topic: topic, key: Array("key-\(index)".utf8), value: Array("value-\(index)".utf8))
+                }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+
+        #expect(reports.count == count)
+        let positions = Set(reports.map { "\($0.partition)/\($0.offset)" })
+        #expect(positions.count == count)
+        #expect(producer.producedCount == count)
+        #expect(producer.inFlightCount == 0)
+        await producer.shutdown(timeout: .seconds(5))
+    }
+
+    @Test("a full local queue makes send wait for space instead of failing")
+    func queueFullWaits() async throws {
+        let cluster = try MockCluster()
+        let topic = uniqueTopicName("queue-full")
+        try cluster.createTopic(topic)
+        // Room for only 10 records in librdkafka's queue, against 500 concurrent senders.
+        let producer = try makeProducer(cluster, properties: ["queue.buffering.max.messages": "10"])
+        let count = 500
+
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for index in 0..<count {
+                group.addTask { _ = try await producer.send(topic: topic, key: nil, value: Array("\(index)".utf8)) }
+            }
+            try await group.waitForAll()
+        }
+        #expect(producer.producedCount == count)
+        await producer.shutdown(timeout: .seconds(5))
+    }
+
+    @Test("shutdown fails records that cannot be confirmed in time, and later sends fail at once")
+    func shutdownFailsUnconfirmedRecords() async throws {
+        let cluster = try MockCluster()
+        let topic = uniqueTopicName("shutdown")
+        try cluster.createTopic(topic)
+        let producer = try makeProducer(cluster)
+        _ = try await producer.send(topic: topic, key: nil, value: Array("warm-up".utf8))
+
+        cluster.setAllBrokers(up: false)
+        let pending = Task { try await producer.send(topic: topic, key: nil, value: Array("stuck".utf8)) }
+        try await Task.sleep(for: .milliseconds(300))
+        let started = ContinuousClock.now
+        await producer.shutdown(timeout: .milliseconds(500))
+        #expect(ContinuousClock.now - started < .seconds(5))
+
+        let error = await #expect(throws: KafkaProduceError.self) { try await pending.value }
+        #expect(error?.isRetriable == true)
+        #expect(error.map { $0.code.hasPrefix("_PURGE") } == true)
+
+        let late = await #expect(throws: KafkaProduceError.self) {
+            try await producer.send(topic: topic, key: nil, value: Array("late".utf8))
+        }
+        #expect(late?.code == "_DESTROY")
+        #expect(late?.isRetriable == true)
+        // A second shutdown returns at once.
+        await producer.shutdown(timeout: .seconds(5))
+        cluster.setAllBrokers(up: true)
+    }
+
+    @Test("a producer dropped without shutdown stops its poll thread and destroys its handle")
+    func dropWithoutShutdown() async throws {
+        let cluster = try MockCluster()
+        let topic = uniqueTopicName("drop")
+        try cluster.createTopic(topic)
+        weak var weakProducer: KafkaProducer?
+        do {
+            let producer = try makeProducer(cluster)
+            weakProducer = producer
+            _ = try await producer.send(topic: topic, key: nil, value: Array("x".utf8))
+        }
+        #expect(weakProducer == nil)
+        // The next producer on the same cluster works: nothing was left holding the cluster's connections hostage.
+        let next = try makeProducer(cluster)
+        _ = try await next.send(topic: topic, key: nil, value: Array("y".utf8))
+        await next.shutdown(timeout: .seconds(5))
+    }
+
+    @Test(
+        "throughput of 100 000 sends (set KAFKA_BENCHMARK=1)",
+        .enabled(if: ProcessInfo.processInfo.environment["KAFKA_BENCHMARK"] != nil, "set KAFKA_BENCHMARK=1 to measure")
+    )
+    func throughput() async throws {
+        let cluster = try MockCluster()
+        let topic = uniqueTopicName("throughput")
+        try cluster.createTopic(topic, partitions: 3)
+        let producer = try makeProducer(cluster)
+        let rate = try await measureSendRate(producer: producer, topic: topic, count: 100_000, concurrency: 2_000)
+        print("mock cluster: 100000 sends, \(Int(rate)) records/s, librdkafka \(KafkaProducer.librdkafkaVersion)")
+        await producer.shutdown(timeout: .seconds(10))
+    }
+}
+
+/// Sends `count` 100-byte records, keeping `concurrency` in flight, and returns records per second.
+func measureSendRate(producer: KafkaProducer, topic: String, count: Int, concurrency: Int) async throws -> Double {
+    let value = [UInt8](repeating: 0x61, count: 100)
+    let started = ContinuousClock.now
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        for index in 0..<count {
+            if index >= concurrency { try await group.next() }
+            group.addTask { _ = try await producer.send(topic: topic, key: Array("key-\(index)".utf8), value: value) }
+        }
+        try await group.waitForAll()
+    }
+    let elapsed = ContinuousClock.now - started
+    let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+    return Double(count) / seconds
+}
+
+/// Polls `condition` until it holds or `timeout` passes.
+func eventually(timeout: Duration = .seconds(10), _ condition: () -> Bool) async -> Bool {
+    let deadline = ContinuousClock.now.advanced(by: timeout)
+    while ContinuousClock.now < deadline {
+        if condition() { return true }
+        try? await Task.sleep(for: .milliseconds(50))
+    }
+    return condition()
+}
