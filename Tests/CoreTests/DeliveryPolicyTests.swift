@@ -1,0 +1,66 @@
+import Core
+import Foundation
+import Testing
+
+@Suite("Delivery policy")
+struct DeliveryPolicyTests {
+    @Test("backoff doubles, is capped, honours Retry-After and stays within jitter")
+    func backoff() {
+        let policy = RetryPolicy(maxRetries: 0, initialBackoff: .seconds(1), maxBackoff: .seconds(10), jitter: 0)
+        var generator = SystemRandomNumberGenerator()
+        #expect(policy.delay(afterFailedAttempts: 1, using: &generator) == .seconds(1))
+        #expect(policy.delay(afterFailedAttempts: 2, using: &generator) == .seconds(2))
+        #expect(policy.delay(afterFailedAttempts: 4, using: &generator) == .seconds(8))
+        #expect(policy.delay(afterFailedAttempts: 5, using: &generator) == .seconds(10))
+        #expect(policy.delay(afterFailedAttempts: 500, using: &generator) == .seconds(10))
+        #expect(policy.delay(afterFailedAttempts: 1, retryAfter: .seconds(30), using: &generator) == .seconds(30))
+
+        let jittered = RetryPolicy(maxRetries: 0, initialBackoff: .seconds(10), maxBackoff: .seconds(100), jitter: 0.2)
+        for _ in 0..<100 {
+            let delay = jittered.delay(afterFailedAttempts: 1, using: &generator)
+            #expect(delay >= .seconds(8) && delay <= .seconds(12))
+        }
+    }
+
+    @Test("max_retries: 0 retries forever; N gives up after N failed attempts")
+    func exhaustion() {
+        #expect(!RetryPolicy(maxRetries: 0, initialBackoff: .seconds(1), maxBackoff: .seconds(1)).isExhausted(failedAttempts: 1_000_000))
+        let three = RetryPolicy(maxRetries: 3, initialBackoff: .seconds(1), maxBackoff: .seconds(1))
+        #expect(!three.isExhausted(failedAttempts: 2))
+        #expect(three.isExhausted(failedAttempts: 3))
+    }
+
+    @Test("outcomes map to store changes")
+    func changes() {
+        let policy = RetryPolicy(maxRetries: 3, initialBackoff: .seconds(1), maxBackoff: .seconds(60), jitter: 0)
+        var generator = SystemRandomNumberGenerator()
+        let now = Date(timeIntervalSince1970: 1_000_000)
+        let error = DeliveryError(reason: "http_5xx", message: "HTTP 500", statusCode: 500)
+        if case .delivered = policy.change(after: .delivered(statusCode: 200), previousAttempts: 0, now: now, using: &generator) {} else {
+            Issue.record("2xx must deliver")
+        }
+        if case .failed = policy.change(after: .rejected(error), previousAttempts: 0, now: now, using: &generator) {} else {
+            Issue.record("a rejection must be a dead letter")
+        }
+        if case .retry(let date) = policy.change(after: .retryable(error), previousAttempts: 1, now: now, using: &generator) {
+            #expect(date == now.addingTimeInterval(2))
+        } else {
+            Issue.record("a retryable failure under the limit must be retried")
+        }
+        if case .failed = policy.change(after: .retryable(error), previousAttempts: 2, now: now, using: &generator) {} else {
+            Issue.record("the third failure with max_retries 3 must fail the message")
+        }
+    }
+
+    @Test("message ids are UUIDv7 and sort by time")
+    func messageIDs() {
+        let earlier = MessageID.make(at: Date(timeIntervalSince1970: 1_700_000_000))
+        let later = MessageID.make(at: Date(timeIntervalSince1970: 1_700_000_001))
+        #expect(earlier.rawValue < later.rawValue)
+        #expect(earlier.rawValue.count == 36)
+        #expect(Array(earlier.rawValue)[14] == "7")
+        #expect(UUID(uuidString: earlier.rawValue) != nil)
+        let many = Set((0..<10_000).map { _ in MessageID.make() })
+        #expect(many.count == 10_000)
+    }
+}

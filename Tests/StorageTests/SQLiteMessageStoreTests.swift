@@ -1,0 +1,191 @@
+import Core
+import Foundation
+import GRDB
+import Storage
+import Testing
+
+/// A fresh database file in its own temporary directory, removed when the test ends.
+final class TemporaryDatabase {
+    let directory: String
+    let path: String
+
+    init() {
+        directory = NSTemporaryDirectory() + "mb-storage-\(UUID().uuidString)"
+        path = directory + "/messages.db"
+    }
+
+    deinit {
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+}
+
+func makeMessage(route: String = "/hook", body: String = #"{"n":1}"#, at date: Date = Date()) -> NewMessage {
+    NewMessage(
+        id: MessageID.make(at: date),
+        route: route,
+        destination: .http(url: "http://127.0.0.1:1/x"),
+        body: Array(body.utf8),
+        headers: [
+            MessageHeader(name: "Content-Type", value: "application/json"),
+            MessageHeader(name: "X-Multi", value: "one"),
+            MessageHeader(name: "X-Multi", value: "two: with colon"),
+            MessageHeader(name: "X-Empty", value: ""),
+        ],
+        acceptedAt: date
+    )
+}
+
+@Suite("SQLite store")
+struct SQLiteMessageStoreTests {
+    @Test("the database runs in WAL mode with synchronous=FULL")
+    func durabilitySettings() async throws {
+        let database = TemporaryDatabase()
+        let store = try SQLiteMessageStore(path: database.path)
+        #expect(try await store.synchronousMode() == 2)
+        #expect(try await store.journalMode() == "wal")
+    }
+
+    @Test("an inserted message reads back byte for byte, headers with all values in order")
+    func roundTrip() async throws {
+        let database = TemporaryDatabase()
+        let store = try SQLiteMessageStore(path: database.path)
+        var message = makeMessage()
+        message.body = [0, 255, 10, 13, 0x7B]
+        try await store.insert([IngestRecord(message: message, initialState: .pending)])
+        let stored = try #require(try await store.message(id: message.id))
+        #expect(stored.message.body == message.body)
+        #expect(stored.message.headers == message.headers)
+        #expect(stored.message.route == "/hook")
+        #expect(stored.message.destination == message.destination)
+        #expect(stored.status == .pending)
+        // A second process opening the same file sees it too.
+        let reopened = try SQLiteMessageStore(path: database.path)
+        #expect(try await reopened.message(id: message.id) != nil)
+    }
+
+    @Test("claims lease due messages once; an expired lease can be claimed again")
+    func leases() async throws {
+        let database = TemporaryDatabase()
+        let store = try SQLiteMessageStore(path: database.path)
+        let now = Date()
+        let messages = (0..<5).map { _ in makeMessage(at: now) }
+        try await store.insert(messages.map { IngestRecord(message: $0, initialState: .pending) })
+        let leased = makeMessage(at: now)
+        try await store.insert([IngestRecord(message: leased, initialState: .leased(owner: "a", until: now.addingTimeInterval(60)))])
+
+        let first = try await store.claimDue(owner: "a", now: now, leaseUntil: now.addingTimeInterval(60), limit: 3)
+        let second = try await store.claimDue(owner: "b", now: now, leaseUntil: now.addingTimeInterval(60), limit: 10)
+        #expect(first.count == 3)
+        #expect(second.count == 2, "the leased message and those claimed by a must not be claimed by b")
+        #expect(Set(first.map(\.message.id)).isDisjoint(with: second.map(\.message.id)))
+        #expect(try await store.claimDue(owner: "c", now: now, leaseUntil: now.addingTimeInterval(60), limit: 10).isEmpty)
+
+        let later = now.addingTimeInterval(61)
+        let reclaimed = try await store.claimDue(owner: "c", now: later, leaseUntil: later.addingTimeInterval(60), limit: 10)
+        #expect(reclaimed.count == 6, "every lease expired")
+    }
+
+    @Test("completions move messages through their statuses and record attempts; stale owners are ignored")
+    func completions() async throws {
+        let database = TemporaryDatabase()
+        let store = try SQLiteMessageStore(path: database.path)
+        let now = Date()
+        let message = makeMessage(at: now)
+        try await store.insert([IngestRecord(message: message, initialState: .leased(owner: "a", until: now.addingTimeInterval(60)))])
+        let failedAttempt = DeliveryAttempt(number: 1, finishedAt: now, outcome: "retryable", statusCode: 503, error: "HTTP 503: busy", durationSeconds: 0.01)
+        try await store.complete([
+            DeliveryCompletion(messageID: message.id, owner: "someone-else", change: .delivered, attempt: failedAttempt)
+        ], now: now)
+        #expect(try await store.message(id: message.id)?.status == .delivering, "a stale owner changes nothing")
+
+        try await store.complete([
+            DeliveryCompletion(messageID: message.id, owner: "a", change: .retry(at: now.addingTimeInterval(5)), attempt: failedAttempt)
+        ], now: now)
+        var stored = try #require(try await store.message(id: message.id))
+        #expect(stored.status == .retrying)
+        #expect(stored.attemptCount == 1)
+        #expect(stored.lastStatusCode == 503)
+        #expect(try await store.nextDueDate().map { abs($0.timeIntervalSince(now) - 5) < 0.01 } == true)
+        #expect(try await store.claimDue(owner: "a", now: now, leaseUntil: now.addingTimeInterval(60), limit: 10).isEmpty)
+
+        let due = now.addingTimeInterval(5)
+        let claimed = try await store.claimDue(owner: "b", now: due, leaseUntil: due.addingTimeInterval(60), limit: 10)
+        #expect(claimed.map(\.attemptsSinceRetry) == [1])
+        let delivered = DeliveryAttempt(number: 2, finishedAt: due, outcome: "delivered", statusCode: 200, error: nil, durationSeconds: 0.01)
+        try await store.complete([DeliveryCompletion(messageID: message.id, owner: "b", change: .delivered, attempt: delivered)], now: due)
+        stored = try #require(try await store.message(id: message.id))
+        #expect(stored.status == .delivered)
+        #expect(stored.deliveredAt != nil)
+        let attempts = try await store.attempts(messageID: message.id)
+        #expect(attempts.map(\.outcome) == ["retryable", "delivered"])
+        #expect(attempts.map(\.statusCode) == [503, 200])
+        #expect(attempts.first?.error == "HTTP 503: busy")
+        #expect(try await store.statusCounts()[.delivered] == 1)
+    }
+
+    @Test("manual retry revives failed messages with a fresh attempt budget")
+    func manualRetry() async throws {
+        let database = TemporaryDatabase()
+        let store = try SQLiteMessageStore(path: database.path)
+        let now = Date()
+        let messages = (0..<3).map { _ in makeMessage(at: now) }
+        try await store.insert(messages.map { IngestRecord(message: $0, initialState: .leased(owner: "a", until: now.addingTimeInterval(60))) })
+        let attempt = DeliveryAttempt(number: 1, finishedAt: now, outcome: "failed", statusCode: 400, error: "HTTP 400", durationSeconds: 0)
+        try await store.complete(messages.map { DeliveryCompletion(messageID: $0.id, owner: "a", change: .failed, attempt: attempt) }, now: now)
+        #expect(try await store.statusCounts()[.failed] == 3)
+        #expect(try await store.retry(id: messages[0].id, now: now))
+        #expect(try await !store.retry(id: MessageID(rawValue: "nope"), now: now))
+        #expect(try await store.retryAllFailed(now: now) == 2)
+        let claimed = try await store.claimDue(owner: "b", now: now, leaseUntil: now.addingTimeInterval(60), limit: 10)
+        #expect(claimed.count == 3)
+        #expect(claimed.allSatisfy { $0.attemptsSinceRetry == 0 && $0.attemptCount == 1 })
+    }
+
+    @Test("releasing leases after a crash makes in-flight messages due at once")
+    func releaseAfterCrash() async throws {
+        let database = TemporaryDatabase()
+        let store = try SQLiteMessageStore(path: database.path)
+        let now = Date()
+        let message = makeMessage(at: now)
+        try await store.insert([IngestRecord(message: message, initialState: .leased(owner: "dead", until: now.addingTimeInterval(600)))])
+        #expect(try await store.releaseAllLeases(now: now) == 1)
+        let claimed = try await store.claimDue(owner: "new", now: now, leaseUntil: now.addingTimeInterval(60), limit: 10)
+        #expect(claimed.map(\.message.id) == [message.id])
+    }
+
+    @Test("listing pages newest first and filters by status; purge removes only old delivered messages")
+    func listingAndPurge() async throws {
+        let database = TemporaryDatabase()
+        let store = try SQLiteMessageStore(path: database.path)
+        let base = Date(timeIntervalSince1970: 1_800_000_000)
+        let messages = (0..<10).map { makeMessage(at: base.addingTimeInterval(Double($0))) }
+        try await store.insert(messages.map { IngestRecord(message: $0, initialState: .leased(owner: "a", until: base.addingTimeInterval(600))) })
+        let page = try await store.messages(matching: MessageQuery(limit: 4))
+        #expect(page.map(\.message.id) == messages.reversed().prefix(4).map(\.id))
+        let next = try await store.messages(matching: MessageQuery(limit: 4, before: page.last?.message.id))
+        #expect(next.map(\.message.id) == Array(messages.reversed())[4..<8].map(\.id))
+
+        try await store.complete(messages.prefix(6).map { DeliveryCompletion(messageID: $0.id, owner: "a", change: .delivered, attempt: nil) }, now: base)
+        #expect(try await store.messages(matching: MessageQuery(status: .delivered, limit: 100)).count == 6)
+        #expect(try await store.purgeDelivered(before: base.addingTimeInterval(-1)) == 0)
+        #expect(try await store.purgeDelivered(before: base.addingTimeInterval(1)) == 6)
+        #expect(try await store.statusCounts()[.delivering] == 4)
+        #expect(try await store.oldestUndeliveredAcceptedAt() == messages[6].acceptedAt)
+    }
+
+    @Test("a full disk fails the insert with an error and stores nothing")
+    func diskFull() async throws {
+        let database = TemporaryDatabase()
+        let store = try SQLiteMessageStore(path: database.path)
+        try await store.writer.writeWithoutTransaction { db in
+            let pages = try Int.fetchOne(db, sql: "PRAGMA page_count") ?? 0
+            try db.execute(sql: "PRAGMA max_page_count = \(pages)")
+        }
+        var big = makeMessage()
+        big.body = Array(repeating: 0x41, count: 64 * 1024)
+        await #expect(throws: (any Error).self) {
+            try await store.insert([IngestRecord(message: big, initialState: .pending)])
+        }
+        #expect(try await store.message(id: big.id) == nil)
+    }
+}
