@@ -14,15 +14,26 @@ import Synchronization
 /// wires ingest → group commit → dispatcher → sinks, the retry worker, and the ops endpoints. The returned
 /// application runs them all as services and shuts them down in order: HTTP first (in-flight requests finish and
 /// get their 202s), then the worker, then the dispatcher (in-flight deliveries finish), then the HTTP client.
+///
+/// - Parameter store: a store to use instead of opening `sqlite.database_path` (tests inject one they can reach
+///   into); the caller then owns its locking.
 public func buildApplication(
     configuration: MessageBridgeConfiguration,
-    logger: Logger = Logger(label: "messagebridge")
+    logger: Logger = Logger(label: "messagebridge"),
+    store injectedStore: (any MessageStore)? = nil
 ) async throws -> some ApplicationProtocol {
-    let store = try SQLiteMessageStore(path: configuration.sqlite.databasePath)
-    let lock = try ServerLock(databasePath: configuration.sqlite.databasePath)
-    let released = try await store.releaseAllLeases(now: Date())
-    if released > 0 {
-        logger.notice("released deliveries left in flight by the previous run", metadata: ["count": "\(released)"])
+    let store: any MessageStore
+    let lock: ServerLock?
+    if let injectedStore {
+        store = injectedStore
+        lock = nil
+    } else {
+        store = try SQLiteMessageStore(path: configuration.sqlite.databasePath)
+        lock = try ServerLock(databasePath: configuration.sqlite.databasePath)
+        let released = try await store.releaseAllLeases(now: Date())
+        if released > 0 {
+            logger.notice("released deliveries left in flight by the previous run", metadata: ["count": "\(released)"])
+        }
     }
     let nodeID = makeNodeID()
     let worker = configuration.worker

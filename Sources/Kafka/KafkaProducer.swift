@@ -11,7 +11,8 @@ import Synchronization
 /// fails whatever is still unconfirmed.
 public final class KafkaProducer: Sendable {
     private let core: ProducerCore
-    private let queueFullTimeout: Duration
+    /// How long `send` keeps retrying while librdkafka's queue is full; nil waits as long as it takes.
+    private let queueFullTimeout: Duration?
 
     /// Checks every property with librdkafka without connecting to anything.
     ///
@@ -29,7 +30,7 @@ public final class KafkaProducer: Sendable {
     /// - Throws: `KafkaConfigurationError` when librdkafka refuses a property or the combination of them.
     public init(configuration: KafkaProducerConfiguration, logger: Logger) throws(KafkaConfigurationError) {
         core = try ProducerCore(configuration: configuration, logger: logger)
-        queueFullTimeout = configuration.timeout
+        queueFullTimeout = configuration.timeout > .zero ? configuration.timeout : nil
     }
 
     deinit {
@@ -61,10 +62,12 @@ public final class KafkaProducer: Sendable {
             case .delivered(let report):
                 return report
             case .queueFull:
-                let now = ContinuousClock.now
-                let deadline = queueFullDeadline ?? now.advanced(by: queueFullTimeout)
-                queueFullDeadline = deadline
-                if now >= deadline { throw KafkaProduceError(RD_KAFKA_RESP_ERR__QUEUE_FULL) }
+                if let queueFullTimeout {
+                    let now = ContinuousClock.now
+                    let deadline = queueFullDeadline ?? now.advanced(by: queueFullTimeout)
+                    queueFullDeadline = deadline
+                    if now >= deadline { throw KafkaProduceError(RD_KAFKA_RESP_ERR__QUEUE_FULL) }
+                }
                 // The poll thread frees queue space as delivery reports arrive; a short nap lets it catch up.
                 try await Task.sleep(for: .milliseconds(2))
             }

@@ -21,8 +21,8 @@ public struct KafkaProducerConfiguration: Sendable {
     public var certFile: String?
     /// PEM private key of `certFile`.
     public var keyFile: String?
-    /// How long librdkafka may keep trying to deliver one record (`message.timeout.ms`); also caps
-    /// `request.timeout.ms`.
+    /// How long librdkafka may keep trying to deliver one record (`message.timeout.ms`), and how long `send` waits for
+    /// room in a full local queue; also caps `request.timeout.ms`. Zero means no limit, as it does to librdkafka.
     public var timeout: Duration
     /// Maximum records per batch (`batch.num.messages`); nil keeps librdkafka's default.
     public var batchSize: Int?

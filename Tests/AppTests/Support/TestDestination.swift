@@ -1,0 +1,108 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import ServiceLifecycle
+import Synchronization
+
+/// A real HTTP endpoint on loopback that records what it receives and answers as the test says.
+final class TestDestination: Sendable {
+    /// One request as the destination saw it.
+    struct Received: Sendable {
+        var path: String
+        var headers: HTTPFields
+        var body: [UInt8]
+        var at: ContinuousClock.Instant
+
+        var webhookID: String? { headers[HTTPField.Name("X-Webhook-ID")!] }
+    }
+
+    /// How to answer the n-th request (0-based).
+    typealias Behaviour = @Sendable (_ index: Int) async -> (status: HTTPResponse.Status, headers: HTTPFields, delay: Duration)
+
+    private let received = Mutex<[Received]>([])
+    private let behaviour: Mutex<Behaviour>
+    private let running = Mutex<(group: ServiceGroup, task: Task<Void, any Error>)?>(nil)
+
+    init(behaviour: @escaping Behaviour = { _ in (.ok, [:], .zero) }) {
+        self.behaviour = Mutex(behaviour)
+    }
+
+    var requests: [Received] { received.withLock { $0 } }
+    var receivedIDs: Set<String> { Set(requests.compactMap(\.webhookID)) }
+
+    func setBehaviour(_ newBehaviour: @escaping Behaviour) {
+        behaviour.withLock { $0 = newBehaviour }
+    }
+
+    /// Starts listening on `port` (0 picks one) and returns the port.
+    func start(port: Int = 0) async throws -> Int {
+        let router = Router()
+        let handler: @Sendable (Request, BasicRequestContext) async throws -> Response = { request, _ in
+            let body = try await request.body.collect(upTo: 16 << 20)
+            let index = self.received.withLock { received in
+                received.append(Received(path: request.uri.path, headers: request.headers, body: Array(body.readableBytesView), at: .now))
+                return received.count - 1
+            }
+            let answer = await self.behaviour.withLock { $0 }(index)
+            if answer.delay > .zero { try? await Task.sleep(for: answer.delay) }
+            return Response(status: answer.status, headers: answer.headers, body: .init(byteBuffer: ByteBuffer(string: "answer \(answer.status.code)")))
+        }
+        router.post("/", use: handler)
+        router.post("/**", use: handler)
+        let (portStream, portContinuation) = AsyncStream.makeStream(of: Int.self)
+        var logger = Logger(label: "test-destination")
+        logger.logLevel = .warning
+        let app = Application(
+            router: router,
+            configuration: .init(address: .hostname("127.0.0.1", port: port)),
+            onServerRunning: { channel in
+                portContinuation.yield(channel.localAddress?.port ?? 0)
+                portContinuation.finish()
+            },
+            logger: logger
+        )
+        let group = ServiceGroup(services: [app], logger: logger)
+        let task = Task { try await group.run() }
+        running.withLock { $0 = (group, task) }
+        for await boundPort in portStream { return boundPort }
+        throw CancellationError()
+    }
+
+    /// Stops listening; connections are refused afterwards.
+    func stop() async {
+        guard let (group, task) = running.withLock({ state in defer { state = nil }; return state }) else { return }
+        await group.triggerGracefulShutdown()
+        _ = try? await task.value
+    }
+}
+
+/// A port nothing listens on right now (bound, read, closed), for destinations that start later.
+func unusedPort() throws -> Int {
+    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(descriptor) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = 0
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) { pointer in
+        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { socketAddress in
+            bind(descriptor, socketAddress, length) == 0 && getsockname(descriptor, socketAddress, &length) == 0
+        }
+    }
+    guard bound else { throw POSIXError(.EADDRINUSE) }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
+
+/// Polls `condition` until it holds or `timeout` passes; returns whether it held. A throwing check counts as
+/// not yet.
+func eventually(timeout: Duration = .seconds(15), _ condition: @Sendable () async throws -> Bool) async -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if (try? await condition()) == true { return true }
+        try? await Task.sleep(for: .milliseconds(20))
+    }
+    return (try? await condition()) == true
+}

@@ -1,0 +1,94 @@
+import App
+import Core
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import NIOCore
+import Storage
+
+/// A temporary directory holding a test's database and config file, removed afterwards.
+final class TestDirectory: Sendable {
+    let path: String
+
+    init() {
+        path = NSTemporaryDirectory() + "mb-app-\(UUID().uuidString)"
+        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+
+    var databasePath: String { path + "/messages.db" }
+    var configPath: String { path + "/config.yaml" }
+
+    deinit {
+        try? FileManager.default.removeItem(atPath: path)
+    }
+}
+
+/// A YAML configuration for tests: fast backoff, one route per destination given.
+func testConfigurationYAML(
+    directory: TestDirectory,
+    routes: [(path: String, destination: String)],
+    port: Int = 0,
+    maxRetries: Int = 0,
+    initialBackoff: String = "100ms",
+    maxBackoff: String = "1s",
+    retryInterval: String = "200ms",
+    httpTimeout: String = "2s",
+    maxBodyBytes: Int? = nil,
+    extra: String = ""
+) -> String {
+    var yaml = """
+        server:
+          host: 127.0.0.1
+          port: \(port)
+          shutdown_timeout: 10s
+
+        """
+    if let maxBodyBytes { yaml += "  max_body_bytes: \(maxBodyBytes)\n" }
+    yaml += "routes:\n"
+    for route in routes {
+        yaml += "  - path: \"\(route.path)\"\n    destination: \"\(route.destination)\"\n"
+    }
+    yaml += """
+        sqlite:
+          database_path: "\(directory.databasePath)"
+        worker:
+          retry_interval: \(retryInterval)
+          batch_size: 50
+          max_retries: \(maxRetries)
+          initial_backoff: \(initialBackoff)
+          max_backoff: \(maxBackoff)
+          http_timeout: \(httpTimeout)
+          lease_timeout: 5s
+        logging:
+          level: warning
+        \(extra)
+        """
+    return yaml
+}
+
+/// Writes the YAML to the directory's config file and loads it.
+func writeConfiguration(_ yaml: String, to directory: TestDirectory) throws -> MessageBridgeConfiguration {
+    try yaml.write(toFile: directory.configPath, atomically: true, encoding: .utf8)
+    return try ConfigurationLoader(environment: [:]).load(path: directory.configPath)
+}
+
+var quietLogger: Logger {
+    var logger = Logger(label: "messagebridge-test")
+    logger.logLevel = .error
+    return logger
+}
+
+extension TestResponse {
+    var json: [String: Any] {
+        (try? JSONSerialization.jsonObject(with: Data(body.readableBytesView))) as? [String: Any] ?? [:]
+    }
+}
+
+extension TestClientProtocol {
+    /// POSTs a webhook and returns the response.
+    func postWebhook(_ path: String, body: String, headers: HTTPFields = [.contentType: "application/json"]) async throws -> TestResponse {
+        try await execute(uri: path, method: .post, headers: headers, body: ByteBuffer(string: body)) { $0 }
+    }
+}
