@@ -18,6 +18,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         // Domain: messages, routes, configuration, delivery policy, protocols for store and sinks.
@@ -27,6 +28,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Yams", package: "Yams"),
+                // Verifiers and rate limiters are built while loading, so a bad secret or key is a config error.
+                "Security",
             ]
         ),
         // Inbound verification, rate limiting, circuit breaking, API key material: pure logic over swift-crypto.
@@ -74,6 +77,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
         // The command line only.
@@ -84,12 +88,20 @@ let package = Package(
                 "Core",
                 "Storage",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
         .testTarget(name: "CoreTests", dependencies: ["Core"]),
         .testTarget(name: "SecurityTests", dependencies: ["Security"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "Core"]),
-        .testTarget(name: "KafkaTests", dependencies: ["Kafka", "CRdKafka"]),
+        // librdkafka's mock cluster and a consumer, shared by the Kafka and App tests.
+        .target(
+            name: "KafkaTestSupport",
+            dependencies: ["Kafka", "CRdKafka", .product(name: "Logging", package: "swift-log")],
+            path: "Tests/KafkaTestSupport"
+        ),
+        .testTarget(name: "KafkaTests", dependencies: ["Kafka", "CRdKafka", "KafkaTestSupport"]),
         .testTarget(
             name: "AppTests",
             dependencies: [
@@ -97,9 +109,12 @@ let package = Package(
                 "Core",
                 "Storage",
                 "messagebridge",
+                "KafkaTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
     ]

@@ -2,8 +2,11 @@ import AsyncHTTPClient
 import Core
 import Foundation
 import Hummingbird
+import Kafka
 import Logging
+import Metrics
 import NIOCore
+import Security
 import ServiceLifecycle
 import Storage
 import Synchronization
@@ -17,10 +20,15 @@ import Synchronization
 ///
 /// - Parameter store: a store to use instead of opening `sqlite.database_path` (tests inject one they can reach
 ///   into); the caller then owns its locking.
+/// - Parameter metrics: the Prometheus registry (wrapped) that `/metrics` renders; `messagebridge serve` passes the
+///   one it bootstrapped `MetricsSystem` with. A fresh registry when nil.
+/// - Parameter apiKeyStore: where API keys live; the SQLite store's file when nil.
 public func buildApplication(
     configuration: MessageBridgeConfiguration,
     logger: Logger = Logger(label: "messagebridge"),
-    store injectedStore: (any MessageStore)? = nil
+    store injectedStore: (any MessageStore)? = nil,
+    metrics injectedMetrics: AppMetrics? = nil,
+    apiKeyStore injectedKeyStore: (any APIKeyStore)? = nil
 ) async throws -> some ApplicationProtocol {
     let store: any MessageStore
     let lock: ServerLock?
@@ -39,7 +47,9 @@ public func buildApplication(
     let worker = configuration.worker
 
     let routes = configuration.routes.compactMap { route -> IngestController.Route? in
-        configuration.destination(for: route).map { .init(path: route.path, destination: $0) }
+        configuration.destination(for: route).map {
+            .init(path: route.path, destination: $0, verification: route.verification, dedup: route.dedup)
+        }
     }
 
     var clientConfiguration = HTTPClient.Configuration()
@@ -59,28 +69,55 @@ public func buildApplication(
         optionsByURL: httpOptions
     )
 
+    var sinks: [String: any DeliverySink] = ["http": httpSink]
+    var concurrencyByKind = ["http": worker.concurrency]
+    var kafkaProducer: KafkaProducer?
+    if let kafka = configuration.kafka, routes.contains(where: { $0.destination.kind == "kafka" }) {
+        let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(settings: kafka), logger: logger)
+        kafkaProducer = producer
+        let keySources = Dictionary(
+            configuration.routes.compactMap { route in route.kafkaKey.map { (route.path, $0) } },
+            uniquingKeysWith: { first, _ in first }
+        )
+        sinks["kafka"] = KafkaSink(producer: producer, keySources: keySources)
+        concurrencyByKind["kafka"] = kafka.maxInFlight
+    }
+
+    let breakers = try makeCircuitBreakers(configuration.circuitBreaker, logger: logger)
     let retryWakeup = Wakeup()
     let dispatcher = DeliveryDispatcher(
         owner: nodeID,
-        sink: SinkRouter(sinks: ["http": httpSink]),
+        sink: SinkRouter(sinks: sinks),
         store: store,
         policy: RetryPolicy(maxRetries: worker.maxRetries, initialBackoff: worker.initialBackoff, maxBackoff: worker.maxBackoff),
-        concurrency: worker.concurrency,
+        concurrencyByKind: concurrencyByKind,
+        breakers: breakers,
         destinationHealth: DestinationHealth(destinations: routes.map(\.destination)),
         logger: logger,
         onRetryScheduled: { retryWakeup.signal() }
     )
     let retryWorker = RetryWorker(store: store, dispatcher: dispatcher, settings: worker, wakeup: retryWakeup, logger: logger)
 
-    let ingest = GroupCommitter<IngestRecord, Void> { batch in
-        try await store.insert(batch)
-        return Array(repeating: (), count: batch.count)
+    let ingest = GroupCommitter<IngestRecord, IngestOutcome> { batch in
+        try await store.insertReportingDuplicates(batch)
     }
     let shutdownFlag = ShutdownFlag()
+    let appMetrics = injectedMetrics ?? AppMetrics()
+    let apiKeys = APIKeyManager(store: try makeAPIKeyStore(injected: injectedKeyStore, messageStore: store))
+    let keyAuthenticator = APIKeyAuthenticator(manager: apiKeys)
 
     let router = Router(context: AppRequestContext.self)
+    router.middlewares.add(HTTPMetricsMiddleware(metrics: appMetrics))
     router.middlewares.add(RequestIDMiddleware())
+    if let cors = configuration.cors { router.middlewares.add(CORSMiddleware(settings: cors)) }
     router.middlewares.add(ErrorMiddleware())
+    if let rateLimiter = try RateLimitMiddleware(settings: configuration.rateLimits, routePaths: routes.map(\.path)) {
+        router.middlewares.add(rateLimiter)
+    }
+    let keyProtectedPaths = configuration.routes.filter(\.requiresAPIKey).map(\.path)
+    if !keyProtectedPaths.isEmpty {
+        router.middlewares.add(IngestAuthMiddleware(authenticator: keyAuthenticator, protectedPaths: keyProtectedPaths))
+    }
     IngestController(
         routes: routes,
         maxBodyBytes: configuration.server.maxBodyBytes,
@@ -92,10 +129,16 @@ public func buildApplication(
         store: store,
         routes: routes,
         destinationHealth: dispatcher.destinationHealth,
+        breakers: breakers,
+        kafkaProducer: kafkaProducer,
         startedAt: Date(),
         nodeID: nodeID,
         isShuttingDown: { shutdownFlag.isSet }
     ).addRoutes(to: router)
+    AdminController(store: store, keys: apiKeys, authenticator: keyAuthenticator, retryWakeup: retryWakeup)
+        .addRoutes(to: router)
+    MetricsController(settings: configuration.metrics, metrics: appMetrics, store: store, authenticator: keyAuthenticator)
+        .addRoutes(to: router)
 
     var app = Application(
         router: router,
@@ -123,12 +166,42 @@ public func buildApplication(
             try await httpClient.shutdown()
         },
         dispatcher,
+        // Shut down before the dispatcher: flushes what librdkafka holds within the grace period and fails the
+        // rest back to the retry path, so the dispatcher's in-flight Kafka deliveries can finish.
+        ResourceService(name: "kafka producer", logger: logger) { [kafkaProducer] in
+            await kafkaProducer?.shutdown(timeout: min(configuration.server.shutdownTimeout, .seconds(10)))
+        },
         retryWorker,
+        APIKeyExpiryWarningService(keys: apiKeys, logger: logger),
         ResourceService(name: "shutdown flag", logger: logger) {
             shutdownFlag.set()
         }
     )
     return app
+}
+
+/// One breaker per destination, with transitions logged and exported as `circuit_breaker_state{destination}`.
+func makeCircuitBreakers(_ settings: CircuitBreakerSettings, logger: Logger) throws -> CircuitBreakerRegistry? {
+    guard settings.isEnabled else { return nil }
+    return try CircuitBreakerRegistry(
+        configuration: .init(
+            failureThreshold: settings.failureThreshold,
+            openTimeout: settings.openTimeout,
+            successThreshold: settings.successThreshold
+        ),
+        onTransition: { destination, transition in
+            Gauge(label: "circuit_breaker_state", dimensions: [("destination", destination)])
+                .record(transition.to.gaugeValue)
+            let metadata: Logger.Metadata = [
+                "destination": "\(destination)", "from": "\(transition.from.rawValue)", "to": "\(transition.to.rawValue)",
+            ]
+            if transition.to == .open {
+                logger.warning("circuit breaker opened", metadata: metadata)
+            } else {
+                logger.notice("circuit breaker changed state", metadata: metadata)
+            }
+        }
+    )
 }
 
 /// A node id unique per process: host, pid and a random suffix.

@@ -49,6 +49,33 @@ enum SQLiteSchema {
                 INSERT INTO heartbeat (id, beat_at) VALUES (1, 0);
                 """)
         }
+        migrator.registerMigration("v3-api-keys") { db in
+            // Only the SHA-256 of each secret is stored; its unique index is how a presented key is found.
+            try db.execute(sql: """
+                CREATE TABLE api_keys (
+                    id TEXT PRIMARY KEY,
+                    name TEXT NOT NULL,
+                    scope TEXT NOT NULL,
+                    key_hash TEXT NOT NULL,
+                    display_prefix TEXT NOT NULL,
+                    created_at INTEGER NOT NULL,
+                    expires_at INTEGER,
+                    last_used_at INTEGER,
+                    revoked_at INTEGER,
+                    replaced_by TEXT
+                );
+                CREATE UNIQUE INDEX api_keys_hash ON api_keys(key_hash);
+                """)
+        }
+        migrator.registerMigration("v2-dedup") { db in
+            // Idempotent ingest: the unique index, not a look-up before the insert, is what makes two identical
+            // requests racing store one message. Partial, so messages without a key cost the index nothing.
+            try db.execute(sql: """
+                ALTER TABLE messages ADD COLUMN dedup_key TEXT;
+                ALTER TABLE messages ADD COLUMN dedup_expires_at INTEGER;
+                CREATE UNIQUE INDEX messages_dedup ON messages(route, dedup_key) WHERE dedup_key IS NOT NULL;
+                """)
+        }
         return migrator
     }
 }

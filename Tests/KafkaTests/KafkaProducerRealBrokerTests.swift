@@ -1,5 +1,6 @@
 import Foundation
 import Kafka
+import KafkaTestSupport
 import Testing
 
 /// Settings for the real-broker suite, all from the environment (scripts/kafka/run-real-broker-tests.sh sets them).

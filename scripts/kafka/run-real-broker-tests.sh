@@ -44,4 +44,4 @@ MESSAGEBRIDGE_TEST_KAFKA_BROKERS="$BROKERS" \
 MESSAGEBRIDGE_TEST_EXPECT_LIBRDKAFKA_VERSION="$EXPECTED_VERSION" \
 MESSAGEBRIDGE_TEST_KAFKA_TOOL="$REPO_DIR/scripts/kafka/kafka_tool.py" \
     swift test --scratch-path "$SCRATCH_PATH" --skip-build --disable-xctest \
-    --filter KafkaTests.KafkaProducerRealBrokerTests "$@"
+    --filter "RealBroker" "$@"

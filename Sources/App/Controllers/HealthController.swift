@@ -1,7 +1,9 @@
 import Core
 import Foundation
 import Hummingbird
+import Kafka
 import Logging
+import Security
 import ServiceLifecycle
 import Synchronization
 
@@ -10,6 +12,8 @@ struct HealthController {
     let store: any MessageStore
     let routes: [IngestController.Route]
     let destinationHealth: DestinationHealth
+    let breakers: CircuitBreakerRegistry?
+    let kafkaProducer: KafkaProducer?
     let startedAt: Date
     let nodeID: String
     let isShuttingDown: @Sendable () -> Bool
@@ -29,7 +33,7 @@ struct HealthController {
             let storeProblem = await checkStore(logger: context.logger)
             let destinations = destinationHealth.snapshot
             let failing = destinations.filter { $0.value.consecutiveFailures > 0 }
-            let status = storeProblem != nil || isShuttingDown() ? "unhealthy" : failing.isEmpty ? "healthy" : "degraded"
+            let baseStatus = storeProblem != nil || isShuttingDown() ? "unhealthy" : failing.isEmpty ? "healthy" : "degraded"
             var components: [String: Any] = [
                 "store": storeProblem.map { ["status": "down", "error": $0] } ?? ["status": "up"],
             ]
@@ -38,6 +42,13 @@ struct HealthController {
                 destinationDetail[name] = describe(entry)
             }
             components["destinations"] = destinationDetail
+            var isKafkaDown = false
+            if let kafkaProducer {
+                let state = await kafkaProducer.checkConnection(timeout: .seconds(2))
+                isKafkaDown = !state.isConnected
+                components["kafka"] = describe(state, producer: kafkaProducer)
+            }
+            let status = baseStatus == "healthy" && isKafkaDown ? "degraded" : baseStatus
             let body: [String: Any] = [
                 "status": status,
                 "version": MessageBridgeVersion.current,
@@ -61,6 +72,8 @@ struct HealthController {
                 "messages": countsBody,
                 "oldest_pending_age_seconds": oldest.map { max(0, Date().timeIntervalSince($0)) } ?? NSNull(),
                 "destinations": destinationDetail,
+                "circuit_breakers": (breakers?.states() ?? [:]).mapValues(\.rawValue),
+                "kafka": kafkaProducer.map { describe($0.connectionState, producer: $0) } ?? NSNull(),
             ]
             return jsonResponse(.ok, body)
         }
@@ -74,6 +87,25 @@ struct HealthController {
             logger.warning("store health check failed", metadata: ["error": "\(error)"])
             return "cannot write to the store"
         }
+    }
+
+    private func describe(_ state: KafkaConnectionState, producer: KafkaProducer) -> [String: Any] {
+        var detail: [String: Any] = [
+            "in_flight": producer.inFlightCount,
+            "produced": producer.producedCount,
+            "failed": producer.failedCount,
+        ]
+        switch state {
+        case .connected(let brokerCount):
+            detail["status"] = "up"
+            detail["brokers"] = brokerCount
+        case .disconnected(let reason):
+            detail["status"] = "down"
+            detail["error"] = reason
+        case .unknown:
+            detail["status"] = "unknown"
+        }
+        return detail
     }
 
     private func describe(_ entry: DestinationHealth.Entry) -> [String: Any] {

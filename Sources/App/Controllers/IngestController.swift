@@ -11,11 +11,15 @@ struct IngestController {
     struct Route: Sendable {
         var path: String
         var destination: Destination
+        /// Signature check on the raw body before anything is stored (`verify:`).
+        var verification: RouteVerification? = nil
+        /// Idempotency key source and window (`dedup:`).
+        var dedup: DedupSettings? = nil
     }
 
     let routes: [Route]
     let maxBodyBytes: Int
-    let ingest: GroupCommitter<IngestRecord, Void>
+    let ingest: GroupCommitter<IngestRecord, IngestOutcome>
     let dispatcher: DeliveryDispatcher
     let leaseTimeout: Duration
 
@@ -46,7 +50,13 @@ struct IngestController {
         } catch let error as HTTPError where error.status == .contentTooLarge {
             throw APIError(.contentTooLarge, code: "payload_too_large", message: "request body exceeds the limit of \(maxBodyBytes) bytes")
         }
+        if let verification = route.verification {
+            try InboundVerification.verify(verification, body: buffer, headers: request.headers, route: route.path, context: context)
+        }
         let acceptedAt = Date()
+        let dedupKey = route.dedup.flatMap {
+            InboundVerification.dedupKey($0, body: buffer, headers: request.headers, acceptedAt: acceptedAt)
+        }
         var headers: [MessageHeader] = []
         headers.reserveCapacity(request.headers.count)
         for field in request.headers {
@@ -60,17 +70,22 @@ struct IngestController {
             headers: headers,
             acceptedAt: acceptedAt
         )
-        let isLeased = dispatcher.reserve()
+        let isLeased = dispatcher.reserve(for: route.destination)
         let state: InitialState = isLeased
             ? .leased(owner: dispatcher.owner, until: acceptedAt.addingTimeInterval(leaseTimeout.seconds))
             : .pending
+        let outcome: IngestOutcome
         do {
-            try await ingest.submit(IngestRecord(message: message, initialState: state))
+            outcome = try await ingest.submit(IngestRecord(message: message, initialState: state, dedup: dedupKey))
         } catch {
-            if isLeased { dispatcher.cancelReservation() }
+            if isLeased { dispatcher.cancelReservation(for: route.destination) }
             context.logger.error("cannot store message", metadata: ["error": "\(error)", "route": "\(route.path)"])
             Counter(label: "messagebridge_store_failures_total").increment()
             throw APIError(.serviceUnavailable, code: "store_unavailable", message: "the message could not be stored durably; retry later")
+        }
+        if case .duplicate(let original, let originalAcceptedAt) = outcome {
+            if isLeased { dispatcher.cancelReservation(for: route.destination) }
+            return duplicateResponse(original: original, acceptedAt: originalAcceptedAt, route: route, context: context)
         }
         if isLeased {
             dispatcher.enqueue(.init(message: message, attemptCount: 0, attemptsSinceRetry: 0))
@@ -86,9 +101,18 @@ struct IngestController {
     }
 }
 
-/// RFC 3339 timestamps in UTC with second precision, e.g. `2025-01-15T10:30:00Z`.
-enum RFC3339 {
-    static func string(from date: Date) -> String {
-        date.formatted(.iso8601)
+extension IngestController {
+    /// `200 {"message_id": "<original>", "status": "duplicate", "timestamp": "<original's>"}`: the key is taken, so
+    /// nothing was stored or will be delivered again.
+    func duplicateResponse(original: MessageID, acceptedAt: Date, route: Route, context: AppRequestContext) -> Response {
+        Counter(label: "messagebridge_messages_duplicate_total", dimensions: [("route", route.path)]).increment()
+        context.logger.debug("duplicate message", metadata: ["message_id": "\(original)", "route": "\(route.path)"])
+        let body = #"{"message_id":"\#(original.rawValue)","status":"duplicate","timestamp":"\#(RFC3339.string(from: acceptedAt))"}"#
+        return Response(
+            status: .ok,
+            headers: [.contentType: "application/json; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(string: body))
+        )
     }
 }
+

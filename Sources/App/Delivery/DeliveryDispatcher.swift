@@ -2,14 +2,18 @@ import Core
 import Foundation
 import Logging
 import Metrics
+import Security
 import ServiceLifecycle
 import Synchronization
 
 /// Runs deliveries: takes leased messages (fresh from ingest or claimed by the retry worker), hands each to its
-/// sink with bounded concurrency, and writes the outcome back through a group commit.
+/// sink, and writes the outcome back through a group commit.
 ///
-/// Ingest reserves a slot before it stores a message as leased (`reserve()`); when the queue is full the message
-/// is stored as pending instead and the retry worker picks it up, so memory stays bounded under any load.
+/// Each sink kind has its own lane with its own concurrency, so a slow HTTP endpoint never holds up Kafka (whose
+/// lane keeps thousands of records in flight for librdkafka to batch). Ingest reserves a slot before it stores a
+/// message as leased (`reserve(for:)`); when the lane is full the message is stored as pending instead and the
+/// retry worker picks it up, so memory stays bounded under any load. A destination whose circuit breaker is open
+/// is not attempted: its messages are deferred without using up a retry.
 final class DeliveryDispatcher: Service {
     /// One message to deliver, leased to this node.
     struct Job: Sendable {
@@ -20,20 +24,35 @@ final class DeliveryDispatcher: Service {
         var attemptsSinceRetry: Int
     }
 
+    /// The queue and concurrency limit of one sink kind.
+    final class Lane: Sendable {
+        let kind: String
+        let concurrency: Int
+        let queueLimit: Int
+        let jobs: AsyncStream<Job>
+        let continuation: AsyncStream<Job>.Continuation
+        /// Jobs reserved, queued or running.
+        let occupied = Mutex(0)
+
+        init(kind: String, concurrency: Int) {
+            self.kind = kind
+            self.concurrency = concurrency
+            self.queueLimit = max(concurrency * 4, 1024)
+            (jobs, continuation) = AsyncStream.makeStream(of: Job.self)
+        }
+    }
+
     let owner: String
+    /// Recent outcomes per destination.
+    let destinationHealth: DestinationHealth
+    /// The breakers, when enabled.
+    let breakers: CircuitBreakerRegistry?
     private let sink: any DeliverySink
     private let policy: RetryPolicy
-    private let concurrency: Int
-    private let queueLimit: Int
+    private let lanes: [String: Lane]
     private let completions: GroupCommitter<DeliveryCompletion, Void>
     private let logger: Logger
     private let onRetryScheduled: @Sendable () -> Void
-    /// Recent outcomes per destination.
-    let destinationHealth: DestinationHealth
-    private let jobs: AsyncStream<Job>
-    private let jobsContinuation: AsyncStream<Job>.Continuation
-    /// Jobs reserved, queued or running.
-    private let occupied = Mutex(0)
     private let isStopping = Atomic(false)
 
     init(
@@ -41,7 +60,8 @@ final class DeliveryDispatcher: Service {
         sink: any DeliverySink,
         store: any MessageStore,
         policy: RetryPolicy,
-        concurrency: Int,
+        concurrencyByKind: [String: Int],
+        breakers: CircuitBreakerRegistry?,
         destinationHealth: DestinationHealth,
         logger: Logger,
         onRetryScheduled: @escaping @Sendable () -> Void
@@ -49,82 +69,110 @@ final class DeliveryDispatcher: Service {
         self.owner = owner
         self.sink = sink
         self.policy = policy
-        self.concurrency = concurrency
+        self.breakers = breakers
         self.destinationHealth = destinationHealth
-        self.queueLimit = max(concurrency * 8, 1024)
         self.logger = logger
         self.onRetryScheduled = onRetryScheduled
+        self.lanes = Dictionary(uniqueKeysWithValues: concurrencyByKind.map { ($0.key, Lane(kind: $0.key, concurrency: $0.value)) })
         self.completions = GroupCommitter { batch in
             try await store.complete(batch, now: Date())
             return Array(repeating: (), count: batch.count)
         }
-        (jobs, jobsContinuation) = AsyncStream.makeStream(of: Job.self)
     }
 
-    /// How many more jobs may be reserved now.
+    /// How many more jobs may be reserved now, over all lanes (the retry worker's claim size).
     var freeCapacity: Int {
-        isStopping.load(ordering: .relaxed) ? 0 : max(0, queueLimit - occupied.withLock { $0 })
+        if isStopping.load(ordering: .relaxed) { return 0 }
+        return lanes.values.reduce(0) { total, lane in total + max(0, lane.queueLimit - lane.occupied.withLock { $0 }) }
     }
 
-    /// Reserves a slot for a message about to be stored as leased; false when full or stopping.
-    func reserve() -> Bool {
-        if isStopping.load(ordering: .relaxed) { return false }
-        return occupied.withLock { count in
-            guard count < queueLimit else { return false }
+    /// Reserves a slot for a message about to be stored as leased; false when its lane is full or stopping.
+    func reserve(for destination: Destination) -> Bool {
+        guard !isStopping.load(ordering: .relaxed), let lane = lanes[destination.kind] else { return false }
+        return lane.occupied.withLock { count in
+            guard count < lane.queueLimit else { return false }
             count += 1
             return true
         }
     }
 
     /// Gives back a reservation whose message was not stored.
-    func cancelReservation() {
-        occupied.withLock { $0 -= 1 }
+    func cancelReservation(for destination: Destination) {
+        lanes[destination.kind]?.occupied.withLock { $0 -= 1 }
     }
 
     /// Queues a reserved job.
     func enqueue(_ job: Job) {
-        if case .terminated = jobsContinuation.yield(job) {
-            // Only after shutdown: the lease is released at the next start (or expires on another node).
-            occupied.withLock { $0 -= 1 }
+        guard let lane = lanes[job.message.destination.kind] else { return }
+        if case .terminated = lane.continuation.yield(job) {
+            // Only after shutdown began: the lease is released at the next start (or expires on another node).
+            lane.occupied.withLock { $0 -= 1 }
             logger.warning("delivery queued after shutdown", metadata: ["message_id": "\(job.message.id)"])
+        }
+    }
+
+    /// Gives claimed messages that found no free slot back to the store, due now.
+    func releaseUnstarted(_ messages: [NewMessage]) async {
+        for message in messages {
+            await write(DeliveryCompletion(messageID: message.id, owner: owner, change: .released, attempt: nil), logger: logger)
         }
     }
 
     func run() async throws {
         await withGracefulShutdownHandler {
             await withTaskGroup(of: Void.self) { group in
-                var running = 0
-                for await job in jobs {
-                    if isStopping.load(ordering: .relaxed) {
-                        await release(job)
-                        continue
-                    }
-                    if running >= concurrency {
-                        await group.next()
-                        running -= 1
-                    }
-                    running += 1
-                    group.addTask { await self.deliver(job) }
+                for lane in lanes.values {
+                    group.addTask { await self.run(lane) }
                 }
-                await group.waitForAll()
             }
         } onGracefulShutdown: {
             self.isStopping.store(true, ordering: .relaxed)
-            self.jobsContinuation.finish()
+            for lane in self.lanes.values { lane.continuation.finish() }
         }
     }
 
-    private func deliver(_ job: Job) async {
-        defer { occupied.withLock { $0 -= 1 } }
+    private func run(_ lane: Lane) async {
+        await withTaskGroup(of: Void.self) { group in
+            var running = 0
+            for await job in lane.jobs {
+                if isStopping.load(ordering: .relaxed) {
+                    await release(job, from: lane)
+                    continue
+                }
+                if running >= lane.concurrency {
+                    await group.next()
+                    running -= 1
+                }
+                running += 1
+                group.addTask { await self.deliver(job, lane: lane) }
+            }
+            await group.waitForAll()
+        }
+    }
+
+    private func deliver(_ job: Job, lane: Lane) async {
+        defer { lane.occupied.withLock { $0 -= 1 } }
         let message = job.message
         var logger = self.logger
         logger[metadataKey: "message_id"] = "\(message.id)"
+        let breaker = breakers?.breaker(for: Self.breakerKey(for: message.destination))
+        if let breaker, case .denied(let retryAfter) = breaker.canAttempt() {
+            let until = Date().addingTimeInterval(max(retryAfter.seconds, 0.01))
+            logger.debug("delivery deferred by open circuit breaker", metadata: ["until": "\(until)"])
+            await write(DeliveryCompletion(messageID: message.id, owner: owner, change: .deferred(until: until), attempt: nil), logger: logger)
+            onRetryScheduled()
+            return
+        }
         let attemptNumber = job.attemptCount + 1
         let started = ContinuousClock.now
         let result = await sink.deliver(message, attempt: attemptNumber, logger: logger)
         let elapsed = ContinuousClock.now - started
         let now = Date()
         destinationHealth.record(result, for: message.destination, at: now)
+        switch result {
+        case .delivered, .rejected: breaker?.recordSuccess()  // a 4xx still proves the endpoint is up
+        case .retryable: breaker?.recordFailure()
+        }
         var generator = SystemRandomNumberGenerator()
         let change = policy.change(after: result, previousAttempts: job.attemptsSinceRetry, now: now, using: &generator)
         let attempt: DeliveryAttempt
@@ -148,8 +196,8 @@ final class DeliveryDispatcher: Service {
         if case .retry = change { onRetryScheduled() }
     }
 
-    private func release(_ job: Job) async {
-        defer { occupied.withLock { $0 -= 1 } }
+    private func release(_ job: Job, from lane: Lane) async {
+        defer { lane.occupied.withLock { $0 -= 1 } }
         await write(DeliveryCompletion(messageID: job.message.id, owner: owner, change: .released, attempt: nil), logger: logger)
     }
 
@@ -161,6 +209,18 @@ final class DeliveryDispatcher: Service {
         } catch {
             // The lease expires and the message is delivered again: at-least-once, never lost.
             logger.error("cannot record delivery outcome", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// One breaker per HTTP origin (scheme, host, port) and one for the Kafka cluster.
+    static func breakerKey(for destination: Destination) -> String {
+        switch destination {
+        case .kafka: return "kafka"
+        case .http(let url):
+            guard let components = URLComponents(string: url), let host = components.host else { return url }
+            let scheme = components.scheme ?? "http"
+            let port = components.port ?? (scheme == "https" ? 443 : 80)
+            return "\(scheme)://\(host):\(port)"
         }
     }
 }

@@ -44,13 +44,22 @@ final class RetryWorker: Service {
                     leaseUntil: now.addingTimeInterval(settings.leaseTimeout.seconds),
                     limit: limit
                 )
+                var unstarted: [NewMessage] = []
                 for message in claimed {
-                    guard dispatcher.reserve() else { break }
+                    guard dispatcher.reserve(for: message.message.destination) else {
+                        unstarted.append(message.message)
+                        continue
+                    }
                     dispatcher.enqueue(.init(
                         message: message.message,
                         attemptCount: message.attemptCount,
                         attemptsSinceRetry: message.attemptsSinceRetry
                     ))
+                }
+                if !unstarted.isEmpty {
+                    // Their lane is full: give them back now rather than holding their lease.
+                    await dispatcher.releaseUnstarted(unstarted)
+                    return .milliseconds(100)
                 }
                 if !claimed.isEmpty {
                     logger.debug("claimed due messages", metadata: ["count": "\(claimed.count)"])

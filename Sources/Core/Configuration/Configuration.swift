@@ -16,6 +16,14 @@ public struct MessageBridgeConfiguration: Sendable {
     public var worker: WorkerSettings
     /// Log level and format.
     public var logging: LoggingSettings
+    /// Token-bucket limits per client IP, route, API key and path pattern (`rate_limits:`); off when absent.
+    public var rateLimits = RateLimitSettings()
+    /// Browser cross-origin access (`cors:`); no CORS headers when absent.
+    public var cors: CORSSettings?
+    /// Circuit breakers per destination.
+    public var circuitBreaker = CircuitBreakerSettings()
+    /// The Prometheus endpoint (`metrics:`).
+    public var metrics = MetricsSettings()
 
     /// Makes a configuration; every section has defaults except the routes.
     public init(
@@ -68,6 +76,14 @@ public struct RouteSettings: Sendable {
     public var queue: String?
     /// A per-route HTTP destination URL.
     public var destination: String?
+    /// Signature verification of inbound requests (`verify:`); none when nil.
+    public var verification: RouteVerification?
+    /// Idempotent ingest (`dedup:`); every request is stored when nil.
+    public var dedup: DedupSettings?
+    /// Where the Kafka record key comes from (`kafka_key:`); the message id when nil.
+    public var kafkaKey: KafkaKeySource?
+    /// Whether a POST needs an ingest- or admin-scope API key (`require_api_key:`).
+    public var requiresAPIKey = false
 
     /// Makes a route.
     public init(path: String, queue: String? = nil, destination: String? = nil) {
@@ -107,6 +123,8 @@ public struct KafkaSettings: Sendable {
     public var retryBackoff: Duration?
     /// Any other librdkafka property.
     public var properties: [String: String] = [:]
+    /// Records awaiting a delivery report at once on this node (`max_in_flight`).
+    public var maxInFlight: Int = 10_000
 
     /// Empty settings.
     public init() {}

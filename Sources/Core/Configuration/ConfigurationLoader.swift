@@ -89,7 +89,8 @@ public struct ConfigurationLoader: Sendable {
 }
 
 /// Walks the YAML node tree, turning values into settings and mistakes into problems.
-private struct NodeReader {
+/// Internal rather than private so the readers of the security sections can live in their own file.
+struct NodeReader {
     let environment: [String: String]
     var problems: [ConfigurationProblem] = []
 
@@ -250,7 +251,8 @@ private struct NodeReader {
         var configuration = MessageBridgeConfiguration()
         let top = mapping(
             root, key: "",
-            known: ["server", "routes", "kafka", "sqlite", "remote_url", "worker", "logging"]
+            known: ["server", "routes", "kafka", "sqlite", "remote_url", "worker", "logging", "circuit_breaker",
+                    "rate_limits", "cors", "metrics"]
         )
         configuration.server = readServer(top["server"])
         configuration.sqlite = readSQLite(top["sqlite"])
@@ -258,6 +260,10 @@ private struct NodeReader {
         configuration.remoteURL = readRemoteURL(top["remote_url"], present: top["remote_url"] != nil)
         configuration.worker = readWorker(top["worker"])
         configuration.logging = readLogging(top["logging"])
+        configuration.circuitBreaker = readCircuitBreaker(top["circuit_breaker"])
+        configuration.rateLimits = readRateLimits(top["rate_limits"])
+        configuration.cors = readCORS(top["cors"])
+        configuration.metrics = readMetrics(top["metrics"])
         configuration.routes = readRoutes(top["routes"], configuration: configuration)
         return configuration
     }
@@ -297,6 +303,7 @@ private struct NodeReader {
             known: [
                 "brokers", "security_protocol", "sasl_mechanism", "sasl_username", "sasl_password", "tls_enabled",
                 "ca_file", "cert_file", "key_file", "timeout", "batch_size", "retry_max", "retry_backoff", "properties",
+                "max_in_flight",
             ]
         )
         kafka.brokers = stringList(entries["brokers"], key: "kafka.brokers") ?? []
@@ -332,6 +339,7 @@ private struct NodeReader {
         kafka.batchSize = int(entries["batch_size"], key: "kafka.batch_size", range: 1...1_000_000)
         kafka.retryMax = int(entries["retry_max"], key: "kafka.retry_max", range: 0...1_000_000)
         kafka.retryBackoff = duration(entries["retry_backoff"], key: "kafka.retry_backoff")
+        if let value = int(entries["max_in_flight"], key: "kafka.max_in_flight", range: 1...1_000_000) { kafka.maxInFlight = value }
         if let properties = entries["properties"] {
             if case .mapping(let mapping) = properties {
                 for (keyNode, value) in mapping {
@@ -431,7 +439,7 @@ private struct NodeReader {
         var seenPaths: Set<String> = []
         for (index, item) in sequence.enumerated() {
             let key = "routes[\(index)]"
-            let entries = mapping(item, key: key, known: ["path", "queue", "destination"])
+            let entries = mapping(item, key: key, known: ["path", "queue", "destination", "kafka_key", "verify", "dedup", "require_api_key"])
             guard let path = required(entries["path"], key: "\(key).path", parent: item) else { continue }
             if !path.hasPrefix("/") || path.contains(" ") || path.contains("?") || path.contains("#") {
                 problem("\(key).path", entries["path"], "must start with / and hold no spaces, ? or #, got \"\(path)\"")
@@ -440,12 +448,16 @@ private struct NodeReader {
             if !seenPaths.insert(path).inserted {
                 problem("\(key).path", entries["path"], "\(path) is already used by an earlier route")
             }
-            let reserved = ["/health", "/status", "/metrics", "/stats"]
+            let reserved = ["/health", "/status", "/metrics", "/stats", "/api/v1/admin"]
             if reserved.contains(where: { path == $0 || path.hasPrefix($0 + "/") }) {
                 problem("\(key).path", entries["path"], "\(path) is reserved for the server's own endpoints")
             }
             var route = RouteSettings(path: path)
             route.queue = string(entries["queue"], key: "\(key).queue")
+            route.kafkaKey = readKafkaKey(entries["kafka_key"], key: "\(key).kafka_key")
+            route.verification = readVerify(entries["verify"], key: "\(key).verify")
+            route.dedup = readDedup(entries["dedup"], key: "\(key).dedup")
+            if let value = bool(entries["require_api_key"], key: "\(key).require_api_key") { route.requiresAPIKey = value }
             if entries["destination"] != nil {
                 route.destination = httpURL(entries["destination"], key: "\(key).destination", parent: item)
                 if route.destination == nil { continue }
@@ -463,6 +475,38 @@ private struct NodeReader {
             routes.append(route)
         }
         return routes
+    }
+
+    mutating func readKafkaKey(_ node: Node?, key: String) -> KafkaKeySource? {
+        guard let node else { return nil }
+        let entries = mapping(node, key: key, known: ["header", "json_field"])
+        let header = string(entries["header"], key: "\(key).header")
+        let field = string(entries["json_field"], key: "\(key).json_field")
+        switch (header, field) {
+        case (let header?, nil) where !header.isEmpty: return .header(header)
+        case (nil, let field?) where !field.isEmpty: return .jsonField(field)
+        default:
+            problem(key, node, "set exactly one of header or json_field")
+            return nil
+        }
+    }
+
+    mutating func readCircuitBreaker(_ node: Node?) -> CircuitBreakerSettings {
+        var settings = CircuitBreakerSettings()
+        let entries = mapping(
+            node, key: "circuit_breaker", known: ["enabled", "failure_threshold", "open_timeout", "success_threshold"]
+        )
+        if let value = bool(entries["enabled"], key: "circuit_breaker.enabled") { settings.isEnabled = value }
+        if let value = int(entries["failure_threshold"], key: "circuit_breaker.failure_threshold", range: 1...10_000) {
+            settings.failureThreshold = value
+        }
+        if let value = duration(entries["open_timeout"], key: "circuit_breaker.open_timeout", minimum: .milliseconds(1)) {
+            settings.openTimeout = value
+        }
+        if let value = int(entries["success_threshold"], key: "circuit_breaker.success_threshold", range: 1...10_000) {
+            settings.successThreshold = value
+        }
+        return settings
     }
 
     func isHostPort(_ text: String) -> Bool {

@@ -14,11 +14,14 @@ public struct IngestRecord: Sendable {
     public var message: NewMessage
     /// Its first state.
     public var initialState: InitialState
+    /// Its idempotency key, when the route deduplicates and the request carried one.
+    public var dedup: DedupKey?
 
     /// Makes a record.
-    public init(message: NewMessage, initialState: InitialState) {
+    public init(message: NewMessage, initialState: InitialState, dedup: DedupKey? = nil) {
         self.message = message
         self.initialState = initialState
+        self.dedup = dedup
     }
 }
 
@@ -80,6 +83,11 @@ public struct MessageQuery: Sendable {
 public protocol MessageStore: Sendable {
     /// Durably stores a batch of accepted messages in one transaction (one fsync for the whole batch).
     func insert(_ records: [IngestRecord]) async throws
+
+    /// Like `insert`, but a record whose `dedup` key is already held on its route by an unexpired message is not
+    /// stored; its outcome names that message instead. One outcome per record, in order. The default (for stores
+    /// without deduplication) stores everything.
+    func insertReportingDuplicates(_ records: [IngestRecord]) async throws -> [IngestOutcome]
 
     /// Leases up to `limit` due messages (pending or retrying whose time has come, or delivering whose lease
     /// expired) to `owner` until `leaseUntil`, and returns them.

@@ -32,13 +32,16 @@ public struct MessageID: Hashable, Sendable, CustomStringConvertible, Codable {
         }
         bytes[6] = (bytes[6] & 0x0F) | 0x70  // version 7
         bytes[8] = (bytes[8] & 0x3F) | 0x80  // RFC 4122 variant
-        let hex = bytes.map { byte in
-            let digits: [Character] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "a", "b", "c", "d", "e", "f"]
-            return String([digits[Int(byte >> 4)], digits[Int(byte & 0x0F)]])
+        // One buffer, one String: this runs for every accepted webhook.
+        let digits = Array("0123456789abcdef".utf8)
+        var characters = [UInt8]()
+        characters.reserveCapacity(36)
+        for (index, byte) in bytes.enumerated() {
+            if index == 4 || index == 6 || index == 8 || index == 10 { characters.append(UInt8(ascii: "-")) }
+            characters.append(digits[Int(byte >> 4)])
+            characters.append(digits[Int(byte & 0x0F)])
         }
-        let text = hex[0..<4].joined() + "-" + hex[4..<6].joined() + "-" + hex[6..<8].joined() + "-"
-            + hex[8..<10].joined() + "-" + hex[10..<16].joined()
-        return MessageID(rawValue: text)
+        return MessageID(rawValue: String(decoding: characters, as: UTF8.self))
     }
 
     /// The id's text.

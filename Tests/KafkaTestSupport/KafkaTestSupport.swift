@@ -9,14 +9,14 @@ import Logging
 /// `@unchecked Sendable`: the two pointers are only used with librdkafka's mock API, which forwards every call to
 /// the cluster's own thread and is safe from any thread; they are destroyed once, in `deinit`, when no other
 /// reference can exist.
-final class MockCluster: @unchecked Sendable {
+public final class MockCluster: @unchecked Sendable {
     private let client: OpaquePointer
     private let cluster: OpaquePointer
-    let brokerCount: Int32
+    public let brokerCount: Int32
     /// `host:port,...` to hand to a client as its bootstrap servers.
-    let bootstraps: String
+    public let bootstraps: String
 
-    init(brokers: Int32 = 3) throws {
+    public init(brokers: Int32 = 3) throws {
         // Force-unwrap: rd_kafka_conf_new only fails when malloc does.
         let conf = rd_kafka_conf_new()!
         // The mock cluster must belong to some client handle; this one never produces.
@@ -41,14 +41,14 @@ final class MockCluster: @unchecked Sendable {
         rd_kafka_destroy(client)
     }
 
-    func createTopic(_ name: String, partitions: Int32 = 1) throws {
+    public func createTopic(_ name: String, partitions: Int32 = 1) throws {
         let error = rd_kafka_mock_topic_create(cluster, name, partitions, min(brokerCount, 3))
         guard error == RD_KAFKA_RESP_ERR_NO_ERROR else {
             throw MockClusterError(message: "topic create: \(String(cString: rd_kafka_err2str(error)))")
         }
     }
 
-    func setAllBrokers(up: Bool) {
+    public func setAllBrokers(up: Bool) {
         for id in 1...brokerCount {
             if up {
                 rd_kafka_mock_broker_set_up(cluster, id)
@@ -59,28 +59,28 @@ final class MockCluster: @unchecked Sendable {
     }
 
     /// The next requests of `apiKey` (0 = Produce), on any broker, fail with these errors in order.
-    func pushRequestErrors(apiKey: Int16, _ errors: [rd_kafka_resp_err_t]) {
+    public func pushRequestErrors(apiKey: Int16, _ errors: [rd_kafka_resp_err_t]) {
         rd_kafka_mock_push_request_errors_array(cluster, apiKey, errors.count, errors)
     }
 }
 
-struct MockClusterError: Error {
-    var message: String
+public struct MockClusterError: Error {
+    public var message: String
 }
 
 /// A record as a separate librdkafka consumer read it back.
-struct ConsumedRecord: Sendable, Equatable {
-    var partition: Int32
-    var offset: Int64
-    var key: [UInt8]?
-    var value: [UInt8]?
-    var headers: [KafkaHeader]
+public struct ConsumedRecord: Sendable, Equatable {
+    public var partition: Int32
+    public var offset: Int64
+    public var key: [UInt8]?
+    public var value: [UInt8]?
+    public var headers: [KafkaHeader]
 }
 
 /// Reads `topic` from the beginning with a librdkafka consumer until `expectedCount` records arrived (and then for
 /// `settle` longer, to catch duplicates) or `timeout` passed. The consumer blocks in `rd_kafka_consumer_poll`, so it
 /// runs on a thread of its own, never on the cooperative pool.
-func consumeRecords(
+public func consumeRecords(
     bootstraps: String,
     topic: String,
     partitions: Int32 = 1,
@@ -196,12 +196,13 @@ private func decode(_ message: UnsafeMutablePointer<rd_kafka_message_t>) -> Cons
 
 /// A logger that keeps the test output readable: librdkafka complains loudly (and rightly) about brokers the tests
 /// take down on purpose.
-func makeTestLogger(_ label: String) -> Logger {
+public func makeTestLogger(_ label: String) -> Logger {
     var logger = Logger(label: label)
     logger.logLevel = ProcessInfo.processInfo.environment["KAFKA_TEST_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0) } ?? .error
     return logger
 }
 
-func uniqueTopicName(_ prefix: String) -> String {
+/// A topic name no other test uses.
+public func uniqueTopicName(_ prefix: String) -> String {
     "\(prefix)-\(UInt32.random(in: 0...UInt32.max))"
 }

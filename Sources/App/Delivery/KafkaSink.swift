@@ -1,0 +1,104 @@
+import Core
+import Foundation
+import Kafka
+import Logging
+import Metrics
+
+/// Delivers messages as Kafka records with librdkafka (acks=all, idempotent producer).
+///
+/// The record key is the message id, or a route's `kafka_key` (a header or a JSON field, so one source's events keep
+/// their order in one partition). Every request header (each value) becomes a record header, plus `X-Webhook-ID`
+/// and `X-Webhook-Path`. A message is delivered only when librdkafka's delivery report says so.
+struct KafkaSink: DeliverySink {
+    let producer: KafkaProducer
+    /// Key sources by route path.
+    let keySources: [String: KafkaKeySource]
+
+    func deliver(_ message: NewMessage, attempt: Int, logger: Logger) async -> DeliveryResult {
+        guard case .kafka(let topic) = message.destination else {
+            return .rejected(DeliveryError(reason: "internal", message: "Kafka sink got \(message.destination)"))
+        }
+        var headers = message.headers.map { KafkaHeader(name: $0.name, value: Array($0.value.utf8)) }
+        headers.append(KafkaHeader(name: "X-Webhook-ID", value: Array(message.id.rawValue.utf8)))
+        headers.append(KafkaHeader(name: "X-Webhook-Path", value: Array(message.route.utf8)))
+        let key = Self.key(for: message, source: keySources[message.route])
+        let inFlight = Gauge(label: "messagebridge_kafka_in_flight")
+        defer { inFlight.record(producer.inFlightCount) }
+        do {
+            _ = try await producer.send(topic: topic, key: Array(key.utf8), value: message.body, headers: headers)
+            Counter(label: "messagebridge_kafka_produced_total").increment()
+            return .delivered(statusCode: nil)
+        } catch let error as KafkaProduceError {
+            Counter(label: "messagebridge_kafka_failed_total", dimensions: [("code", error.code)]).increment()
+            let failure = DeliveryError(reason: "kafka", message: "\(error.code): \(error.message)")
+            return error.isRetriable || error.code == "_FATAL" ? .retryable(failure) : .rejected(failure)
+        } catch {
+            return .retryable(DeliveryError(reason: "kafka", message: "\(error)"))
+        }
+    }
+
+    /// The record key: from the route's key source when it yields a value, else the message id.
+    static func key(for message: NewMessage, source: KafkaKeySource?) -> String {
+        switch source {
+        case .header(let name):
+            let lowered = name.lowercased()
+            if let value = message.headers.first(where: { $0.name.lowercased() == lowered })?.value, !value.isEmpty {
+                return value
+            }
+        case .jsonField(let path):
+            if let value = jsonValue(at: path, in: message.body) { return value }
+        case nil:
+            break
+        }
+        return message.id.rawValue
+    }
+
+    /// A string or number at a dot path in a JSON object body.
+    static func jsonValue(at path: String, in body: [UInt8]) -> String? {
+        guard var current = try? JSONSerialization.jsonObject(with: Data(body)) else { return nil }
+        for component in path.split(separator: ".") {
+            guard let object = current as? [String: Any], let next = object[String(component)] else { return nil }
+            current = next
+        }
+        switch current {
+        case let string as String: return string.isEmpty ? nil : string
+        case let number as NSNumber: return number.stringValue
+        default: return nil
+        }
+    }
+}
+
+extension KafkaProducerConfiguration {
+    /// The producer configuration for the `kafka:` settings.
+    init(settings: KafkaSettings) {
+        self.init(
+            brokers: settings.brokers,
+            securityProtocol: settings.securityProtocol,
+            saslMechanism: settings.saslMechanism,
+            saslUsername: settings.saslUsername,
+            saslPassword: settings.saslPassword,
+            tlsEnabled: settings.tlsEnabled,
+            caFile: settings.caFile,
+            certFile: settings.certFile,
+            keyFile: settings.keyFile,
+            timeout: settings.timeout,
+            batchSize: settings.batchSize,
+            retryMax: settings.retryMax,
+            retryBackoff: settings.retryBackoff,
+            properties: settings.properties
+        )
+    }
+}
+
+/// Checks the `kafka:` section with librdkafka itself, so a bad property fails `check-config` and start-up with
+/// librdkafka's own words and the key.
+public func validateKafkaSettings(_ configuration: MessageBridgeConfiguration) -> [ConfigurationProblem] {
+    guard let kafka = configuration.kafka else { return [] }
+    do {
+        try KafkaProducer.validate(KafkaProducerConfiguration(settings: kafka))
+        return []
+    } catch {
+        let key = error.key.map { name in kafka.properties[name] != nil ? "kafka.properties.\(name)" : "kafka (\(name))" } ?? "kafka"
+        return [ConfigurationProblem(key: key, line: nil, message: error.message)]
+    }
+}

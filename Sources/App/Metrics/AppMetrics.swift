@@ -1,0 +1,90 @@
+import Core
+import Foundation
+import Prometheus
+import Synchronization
+
+/// The Prometheus registry `/metrics` exposes, and the collectors the app records into it directly.
+///
+/// The delivery code records through swift-metrics (`Counter(label:)`, `Timer(label:)`); those reach this registry
+/// only when the process bootstrapped `MetricsSystem` with a `PrometheusMetricsFactory` over the same registry, as
+/// `messagebridge serve` does (once per process). The HTTP, backlog and WebSocket collectors here are created on the
+/// registry itself, so every application (tests build many in one process) has them whatever was bootstrapped.
+public final class AppMetrics: Sendable {
+    /// The registry `/metrics` renders.
+    public let registry: PrometheusCollectorRegistry
+
+    /// Buckets for `http_request_duration_seconds`: 1 ms to 10 s.
+    static let requestDurationBuckets: [Duration] = [
+        .milliseconds(1), .microseconds(2500), .milliseconds(5), .milliseconds(10), .milliseconds(25),
+        .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1),
+        .milliseconds(2500), .seconds(5), .seconds(10),
+    ]
+
+    // Computed: MetricNameDescriptor is not Sendable, so it cannot be a stored static.
+    static var requestsDescriptor: MetricNameDescriptor { MetricNameDescriptor(
+        metricName: "http_requests", unitName: "total", helpText: "HTTP requests answered, by method, route template and status."
+    ) }
+    static var durationDescriptor: MetricNameDescriptor { MetricNameDescriptor(
+        metricName: "http_request_duration", unitName: "seconds", helpText: "Time to answer an HTTP request, by method and route template."
+    ) }
+    static var backlogDescriptor: MetricNameDescriptor { MetricNameDescriptor(
+        metricName: "messagebridge_backlog", unitName: "", helpText: "Stored messages in each status."
+    ) }
+    static var websocketDescriptor: MetricNameDescriptor { MetricNameDescriptor(
+        metricName: "websocket_connections", unitName: "active", helpText: "Open WebSocket connections."
+    ) }
+
+    /// Open WebSocket connections (none are served yet, so it stays 0).
+    public let websocketConnections: Prometheus.Gauge
+    private let backlog: [MessageStatus: Prometheus.Gauge]
+    private let backlogRefreshedAt = Mutex<ContinuousClock.Instant?>(nil)
+
+    /// Registers the app's own collectors on `registry` (reusing them when another app already did).
+    public init(registry: PrometheusCollectorRegistry) {
+        self.registry = registry
+        websocketConnections = registry.makeGauge(descriptor: Self.websocketDescriptor)
+        var backlog: [MessageStatus: Prometheus.Gauge] = [:]
+        for status in MessageStatus.allCases {
+            backlog[status] = registry.makeGauge(descriptor: Self.backlogDescriptor, labels: [("status", status.rawValue)])
+        }
+        self.backlog = backlog
+    }
+
+    /// Counts one answered request and its duration. `route` must be a route template or `unmatched`, never a
+    /// raw path, so label values stay bounded.
+    func recordRequest(method: String, route: String, status: Int, duration: Duration) {
+        registry.makeCounter(
+            descriptor: Self.requestsDescriptor,
+            labels: [("method", method), ("route", route), ("status", String(status))]
+        ).increment()
+        registry.makeDurationHistogram(
+            descriptor: Self.durationDescriptor,
+            labels: [("method", method), ("route", route)],
+            buckets: Self.requestDurationBuckets
+        ).record(duration)
+    }
+
+    /// Sets `messagebridge_backlog` from `store`, unless it was refreshed less than `maximumAge` ago (so frequent
+    /// scrapes cost one count query per interval). A failed count leaves the last values.
+    func refreshBacklog(from store: any MessageStore, maximumAge: Duration = .seconds(5)) async throws {
+        let now = ContinuousClock.now
+        let isFresh = backlogRefreshedAt.withLock { last -> Bool in
+            if let last, now - last < maximumAge { return true }
+            last = now
+            return false
+        }
+        guard !isFresh else { return }
+        let counts = try await store.statusCounts()
+        for (status, gauge) in backlog {
+            gauge.set(to: Double(counts[status] ?? 0))
+        }
+    }
+}
+
+extension AppMetrics {
+    /// Collectors on a registry of their own: `/metrics` then shows the HTTP, backlog and WebSocket metrics, but not
+    /// what swift-metrics records unless `MetricsSystem` was bootstrapped over this same registry.
+    public convenience init() {
+        self.init(registry: PrometheusCollectorRegistry())
+    }
+}

@@ -1,0 +1,69 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// An IPv4 or IPv6 network such as `127.0.0.1/32` or `::1/128`; a bare address means that one address.
+public struct CIDRBlock: Sendable, Equatable, CustomStringConvertible {
+    /// The network address, 4 or 16 bytes.
+    public let address: [UInt8]
+    /// How many leading bits must match.
+    public let prefixLength: Int
+
+    /// Parses `address/prefix` or a bare address; `nil` when the text is not one.
+    public init?(_ text: String) {
+        let parts = text.trimmingCharacters(in: .whitespaces).split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 1 || parts.count == 2, let address = Self.parseAddress(String(parts[0])) else { return nil }
+        let maximum = address.count * 8
+        var prefixLength = maximum
+        if parts.count == 2 {
+            guard let value = Int(parts[1]), (0...maximum).contains(value) else { return nil }
+            prefixLength = value
+        }
+        self.address = address
+        self.prefixLength = prefixLength
+    }
+
+    /// Whether `ip` (textual, e.g. `127.0.0.1`, `::1` or `::ffff:127.0.0.1`) is inside this network.
+    public func contains(_ ip: String) -> Bool {
+        guard var candidate = Self.parseAddress(ip) else { return false }
+        // An IPv4 peer on a dual-stack socket arrives as ::ffff:a.b.c.d.
+        if address.count == 4, candidate.count == 16, candidate[0..<10].allSatisfy({ $0 == 0 }),
+           candidate[10] == 0xFF, candidate[11] == 0xFF {
+            candidate = Array(candidate[12...])
+        }
+        guard candidate.count == address.count else { return false }
+        var remaining = prefixLength
+        for index in address.indices where remaining > 0 {
+            let bits = min(8, remaining)
+            let mask = UInt8(truncatingIfNeeded: 0xFF << (8 - bits))
+            if candidate[index] & mask != address[index] & mask { return false }
+            remaining -= bits
+        }
+        return true
+    }
+
+    /// `address/prefix`.
+    public var description: String {
+        let text: String
+        if address.count == 4 {
+            text = address.map(String.init).joined(separator: ".")
+        } else {
+            text = stride(from: 0, to: 16, by: 2).map { String(UInt16(address[$0]) << 8 | UInt16(address[$0 + 1]), radix: 16) }
+                .joined(separator: ":")
+        }
+        return "\(text)/\(prefixLength)"
+    }
+
+    static func parseAddress(_ text: String) -> [UInt8]? {
+        var v4 = in_addr()
+        if inet_pton(AF_INET, text, &v4) == 1 {
+            return withUnsafeBytes(of: &v4) { Array($0) }
+        }
+        var v6 = in6_addr()
+        if inet_pton(AF_INET6, text, &v6) == 1 {
+            return withUnsafeBytes(of: &v6) { Array($0) }
+        }
+        return nil
+    }
+}
