@@ -90,7 +90,7 @@ struct KafkaDeliveryTests {
             kafkaYAML(directory: directory, bootstraps: cluster.bootstraps, topic: topic, kafkaKey: "    kafka_key:\n      json_field: \"data.id\""),
             to: directory
         )
-        #expect(configuration.routes.first?.kafkaKey == .jsonField("data.id"))
+        #expect(configuration.routes.first?.kafkaKey == .jsonField(["data", "id"]))
         let store = try SQLiteMessageStore(path: directory.databasePath)
         let app = try await buildApplication(configuration: configuration, logger: quietLogger, store: store)
         try await app.test(.live) { client in

@@ -78,13 +78,15 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# A loopback port nothing listens on and not in USED_PORTS (best effort: another process could take it before we
-# bind).
+# A loopback port no socket uses and not in USED_PORTS, below the kernel's ephemeral range so that no outgoing
+# connection (wrk's, the server's deliveries, other processes') takes it meanwhile (best effort).
+read -r EPHEMERAL_LOW _ < /proc/sys/net/ipv4/ip_local_port_range
 free_port() {
-    local port
+    local port low=10000 high=$(( EPHEMERAL_LOW - 1 ))
+    if [ "$high" -le $(( low + 1000 )) ]; then low=20000; high=65000; fi
     for _ in $(seq 1 200); do
-        port=$(( 20000 + RANDOM % 40000 ))
-        if [ -z "$(ss -Htln "sport = :$port")" ] && [[ " ${USED_PORTS:-} " != *" $port "* ]]; then
+        port=$(( low + (RANDOM * 32768 + RANDOM) % (high - low + 1) ))
+        if [ -z "$(ss -Htan "sport = :$port")" ] && [[ " ${USED_PORTS:-} " != *" $port "* ]]; then
             echo "$port"
             return 0
         fi

@@ -12,7 +12,7 @@ import Metrics
 struct KafkaSink: DeliverySink {
     let producer: KafkaProducer
     /// Key sources by route path.
-    let keySources: [String: KafkaKeySource]
+    let keySources: [String: RequestField]
 
     func deliver(_ message: NewMessage, attempt: Int, logger: Logger) async -> DeliveryResult {
         guard case .kafka(let topic) = message.destination else {
@@ -38,33 +38,12 @@ struct KafkaSink: DeliverySink {
     }
 
     /// The record key: from the route's key source when it yields a value, else the message id.
-    static func key(for message: NewMessage, source: KafkaKeySource?) -> String {
-        switch source {
-        case .header(let name):
+    static func key(for message: NewMessage, source: RequestField?) -> String {
+        let value = source?.value(body: message.body) { name in
             let lowered = name.lowercased()
-            if let value = message.headers.first(where: { $0.name.lowercased() == lowered })?.value, !value.isEmpty {
-                return value
-            }
-        case .jsonField(let path):
-            if let value = jsonValue(at: path, in: message.body) { return value }
-        case nil:
-            break
+            return message.headers.first { $0.name.lowercased() == lowered }?.value
         }
-        return message.id.rawValue
-    }
-
-    /// A string or number at a dot path in a JSON object body.
-    static func jsonValue(at path: String, in body: [UInt8]) -> String? {
-        guard var current = try? JSONSerialization.jsonObject(with: Data(body)) else { return nil }
-        for component in path.split(separator: ".") {
-            guard let object = current as? [String: Any], let next = object[String(component)] else { return nil }
-            current = next
-        }
-        switch current {
-        case let string as String: return string.isEmpty ? nil : string
-        case let number as NSNumber: return number.stringValue
-        default: return nil
-        }
+        return value ?? message.id.rawValue
     }
 }
 

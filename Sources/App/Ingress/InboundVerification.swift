@@ -41,32 +41,9 @@ enum InboundVerification {
     /// The request's idempotency key under `settings`, or nil when the header or field is absent (the message is
     /// then stored without one).
     static func dedupKey(_ settings: DedupSettings, body: ByteBuffer, headers: HTTPFields, acceptedAt: Date) -> DedupKey? {
-        let raw: String?
-        switch settings.source {
-        case .header(let name):
-            raw = HTTPField.Name(name).flatMap { headers[$0] }?.trimmingCharacters(in: .whitespaces)
-        case .jsonField(let path):
-            raw = jsonValue(at: path, in: body)
-        }
+        let raw = settings.source.value(body: body.readableBytesView) { name in HTTPField.Name(name).flatMap { headers[$0] } }
         guard let raw, !raw.isEmpty else { return nil }
         let value = raw.utf8.count <= maximumKeyLength ? raw : "sha256:" + APIKey.hash(raw)
         return DedupKey(value: value, expiresAt: acceptedAt.addingTimeInterval(settings.window.seconds))
-    }
-
-    /// A string or number at a dot path in a JSON object body, as text.
-    static func jsonValue(at path: [String], in body: ByteBuffer) -> String? {
-        guard let object = try? JSONSerialization.jsonObject(with: Data(body.readableBytesView), options: [.fragmentsAllowed])
-        else { return nil }
-        var current: Any = object
-        for component in path {
-            guard let dictionary = current as? [String: Any], let next = dictionary[component] else { return nil }
-            current = next
-        }
-        switch current {
-        case let text as String: return text
-        case let number as Int: return String(number)
-        case let number as NSNumber: return number.stringValue
-        default: return nil
-        }
     }
 }

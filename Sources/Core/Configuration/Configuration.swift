@@ -81,7 +81,7 @@ public struct RouteSettings: Sendable {
     /// Idempotent ingest (`dedup:`); every request is stored when nil.
     public var dedup: DedupSettings?
     /// Where the Kafka record key comes from (`kafka_key:`); the message id when nil.
-    public var kafkaKey: KafkaKeySource?
+    public var kafkaKey: RequestField?
     /// Whether a POST needs an ingest- or admin-scope API key (`require_api_key:`).
     public var requiresAPIKey = false
 

@@ -477,18 +477,10 @@ struct NodeReader {
         return routes
     }
 
-    mutating func readKafkaKey(_ node: Node?, key: String) -> KafkaKeySource? {
+    mutating func readKafkaKey(_ node: Node?, key: String) -> RequestField? {
         guard let node else { return nil }
         let entries = mapping(node, key: key, known: ["header", "json_field"])
-        let header = string(entries["header"], key: "\(key).header")
-        let field = string(entries["json_field"], key: "\(key).json_field")
-        switch (header, field) {
-        case (let header?, nil) where !header.isEmpty: return .header(header)
-        case (nil, let field?) where !field.isEmpty: return .jsonField(field)
-        default:
-            problem(key, node, "set exactly one of header or json_field")
-            return nil
-        }
+        return requestField(entries, node: node, key: key)
     }
 
     mutating func readCircuitBreaker(_ node: Node?) -> CircuitBreakerSettings {

@@ -1,11 +1,3 @@
-/// Where a route's Kafka record key comes from; by default the message id.
-public enum KafkaKeySource: Sendable, Equatable {
-    /// The value of a request header, e.g. `Idempotency-Key`.
-    case header(String)
-    /// A field of a JSON body, as a dot path, e.g. `id` (Stripe's event id) or `data.object.id`.
-    case jsonField(String)
-}
-
 /// `circuit_breaker:`: one breaker per destination (HTTP host or Kafka cluster).
 public struct CircuitBreakerSettings: Sendable {
     /// Whether breakers are used at all.

@@ -17,16 +17,8 @@ public struct RouteVerification: Sendable {
 
 /// `routes[].dedup:`: which part of a request identifies a delivery, so a resent webhook is stored only once.
 public struct DedupSettings: Sendable, Equatable {
-    /// Where the idempotency key comes from.
-    public enum Source: Sendable, Equatable {
-        /// A request header, e.g. `webhook-id`, `X-GitHub-Delivery` or `Idempotency-Key`.
-        case header(String)
-        /// A field of a JSON body, as a dot path (`id`, `data.object.id`).
-        case jsonField([String])
-    }
-
     /// Where the key comes from.
-    public var source: Source
+    public var source: RequestField
     /// How long a key stays taken after its message was accepted.
     public var window: Duration
 
@@ -35,7 +27,7 @@ public struct DedupSettings: Sendable, Equatable {
     public static let defaultWindow: Duration = .seconds(86_400)
 
     /// Makes the settings.
-    public init(source: Source, window: Duration = DedupSettings.defaultWindow) {
+    public init(source: RequestField, window: Duration = DedupSettings.defaultWindow) {
         self.source = source
         self.window = window
     }
