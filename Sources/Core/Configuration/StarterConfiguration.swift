@@ -18,6 +18,16 @@ public enum StarterConfiguration {
           - path: "/webhook/payment"
             queue: "payment-events"
             destination: "http://127.0.0.1:9000/hooks/payment"
+            # verify:                      # reject unsigned or tampered requests with 401
+            #   scheme: stripe             # hmac | stripe | github | standard-webhooks | rsa
+            #   secret: "${STRIPE_WEBHOOK_SECRET}"
+            #   tolerance: 5m
+            # dedup:                       # a resent webhook is stored once; duplicates get 200 + the original id
+            #   json_field: "id"           # or header: "webhook-id"
+            #   window: 24h
+            # kafka_key:                   # Kafka record key (default: the message id)
+            #   json_field: "id"
+            # require_api_key: true        # POSTs need an ingest or admin key (messagebridge keys create)
 
         # kafka:
         #   brokers: ["localhost:9092"]
@@ -44,6 +54,19 @@ public enum StarterConfiguration {
         logging:
           level: info                  # LOG_LEVEL overrides
           format: json
+
+        circuit_breaker:               # one per destination; deliveries are deferred while open
+          failure_threshold: 5
+          open_timeout: 60s
+          success_threshold: 2
+
+        # rate_limits:                 # absent = no limiting
+        #   per_ip: { limit: 100, period: 1s, burst: 1000 }
+        #   trusted_proxies: ["127.0.0.1/32"]
+
+        # metrics:                     # GET /metrics in Prometheus text format
+        #   allow: ["127.0.0.1/32"]
+        #   require_api_key: false
 
         """
 }
