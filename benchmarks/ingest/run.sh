@@ -253,11 +253,12 @@ logging:
   format: json
 $WORKER_CONFIG
 EOF
-"$BIN" check-config "$WORK/config.yaml" >/dev/null
 # The variables the server reads would override the file; this run must use exactly the file.
-env -u MESSAGEBRIDGE_SQLITE_DATABASE_PATH -u MESSAGEBRIDGE_SERVER_HOST -u MESSAGEBRIDGE_SERVER_PORT \
-    -u MESSAGEBRIDGE_REMOTE_URL -u LOG_LEVEL \
-    "$BIN" serve --config "$WORK/config.yaml" > "$WORK/server.log" 2>&1 &
+CLEAN_ENV=(env -u MESSAGEBRIDGE_SQLITE_DATABASE_PATH -u MESSAGEBRIDGE_SERVER_HOST -u MESSAGEBRIDGE_SERVER_PORT
+    -u MESSAGEBRIDGE_REMOTE_URL -u LOG_LEVEL)
+"${CLEAN_ENV[@]}" "$BIN" check-config "$WORK/config.yaml" > "$WORK/check-config.txt" 2>&1 || {
+    echo "the benchmark's configuration does not pass check-config:" >&2; cat "$WORK/check-config.txt" >&2; exit 1; }
+"${CLEAN_ENV[@]}" "$BIN" serve --config "$WORK/config.yaml" > "$WORK/server.log" 2>&1 &
 SERVER_PID=$!
 wait_for_http "http://127.0.0.1:$SERVER_PORT/health/ready" "$SERVER_PID" 30 || {
     echo "messagebridge did not start:" >&2; cat "$WORK/server.log" >&2; exit 1; }

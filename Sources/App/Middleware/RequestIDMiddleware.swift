@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
+import Synchronization
 
 /// Gives every request an id (the client's `X-Request-ID` when it is sane, else a new one), puts it in the
 /// logger's metadata so every log line carries it, and returns it in the response.
@@ -30,12 +31,14 @@ struct RequestIDMiddleware: RouterMiddleware {
         return value
     }
 
+    /// A random per-process prefix and a counter: unique, and no `getrandom` system call per request.
     static func makeID() -> String {
-        var generator = SystemRandomNumberGenerator()
-        let value = generator.next() as UInt64
-        let value2 = generator.next() as UInt64
-        return String(value, radix: 16, uppercase: false).leftPadded(16) + String(value2, radix: 16).leftPadded(16)
+        let sequence = requestCounter.add(1, ordering: .relaxed).newValue
+        return processPrefix + String(sequence, radix: 16).leftPadded(12)
     }
+
+    private static let processPrefix = String(UInt64.random(in: 0...UInt64.max), radix: 16).leftPadded(16) + "-"
+    private static let requestCounter = Atomic<UInt64>(0)
 }
 
 extension String {
