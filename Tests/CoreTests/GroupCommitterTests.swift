@@ -38,3 +38,29 @@ struct GroupCommitterTests {
         #expect(try await committer.submit(2) == 2)
     }
 }
+
+@Suite("Group commit and cancellation")
+struct GroupCommitterCancellationTests {
+    @Test("a cancelled leader still commits the batch it carries for the others")
+    func cancelledLeader() async throws {
+        let committer = GroupCommitter<Int, Int> { items in
+            // Task.sleep throws if the committing task is cancelled: it must not be.
+            try await Task.sleep(for: .milliseconds(100))
+            return items
+        }
+        // The first commit carries 0 alone; 1...5 queue behind it, and 1 leads the second commit for all five.
+        let first = Task { try await committer.submit(0) }
+        try await Task.sleep(for: .milliseconds(20))
+        let secondLeader = Task { try await committer.submit(1) }
+        try await Task.sleep(for: .milliseconds(10))
+        let followers = (2...5).map { value in Task { try await committer.submit(value) } }
+        #expect(try await first.value == 0)
+        // Cancel the second batch's leader while it commits.
+        try await Task.sleep(for: .milliseconds(30))
+        secondLeader.cancel()
+        for (index, follower) in followers.enumerated() {
+            #expect(try await follower.value == index + 2)
+        }
+        #expect(try await secondLeader.value == 1)
+    }
+}

@@ -54,6 +54,11 @@ final class DeliveryDispatcher: Service {
     private let logger: Logger
     private let onRetryScheduled: @Sendable () -> Void
     private let isStopping = Atomic(false)
+    private let deliveredCounters = MetricCache { Counter(label: "messagebridge_messages_delivered_total", dimensions: $0) }
+    private let failureCounters = MetricCache { Counter(label: "messagebridge_delivery_failures_total", dimensions: $0) }
+    private let latencyTimers = MetricCache {
+        Timer(label: "messagebridge_delivery_latency_seconds", dimensions: $0, preferredDisplayUnit: .seconds)
+    }
 
     init(
         owner: String,
@@ -179,14 +184,14 @@ final class DeliveryDispatcher: Service {
         switch result {
         case .delivered(let statusCode):
             attempt = DeliveryAttempt(number: attemptNumber, finishedAt: now, outcome: "delivered", statusCode: statusCode, error: nil, durationSeconds: elapsed.seconds)
-            Counter(label: "messagebridge_messages_delivered_total", dimensions: [("route", message.route), ("sink", message.destination.kind)]).increment()
-            Timer(label: "messagebridge_delivery_latency_seconds", dimensions: [("sink", message.destination.kind)], preferredDisplayUnit: .seconds)
+            deliveredCounters([("route", message.route), ("sink", message.destination.kind)]).increment()
+            latencyTimers([("sink", message.destination.kind)])
                 .record(duration: .milliseconds(Int64(max(0, now.timeIntervalSince(message.acceptedAt)) * 1000)))
             logger.debug("message delivered", metadata: ["attempt": "\(attemptNumber)"])
         case .retryable(let error), .rejected(let error):
             let outcome = if case .failed = change { "failed" } else { "retryable" }
             attempt = DeliveryAttempt(number: attemptNumber, finishedAt: now, outcome: outcome, statusCode: error.statusCode, error: error.message, durationSeconds: elapsed.seconds)
-            Counter(label: "messagebridge_delivery_failures_total", dimensions: [("route", message.route), ("reason", error.reason)]).increment()
+            failureCounters([("route", message.route), ("reason", error.reason)]).increment()
             logger.warning(
                 "delivery attempt failed",
                 metadata: ["attempt": "\(attemptNumber)", "reason": "\(error.reason)", "error": "\(error.message)", "outcome": "\(outcome)"]
@@ -203,9 +208,9 @@ final class DeliveryDispatcher: Service {
 
     private func write(_ completion: DeliveryCompletion, logger: Logger) async {
         do {
-            // Its own task, so a delivery cancelled at the end of the shutdown grace period still records what
-            // happened; awaited, so nothing outlives the dispatcher.
-            try await Task { try await completions.submit(completion) }.value
+            // The group commit writes in a task of its own, so a delivery cancelled at the end of the shutdown
+            // grace period still records what happened.
+            try await completions.submit(completion)
         } catch {
             // The lease expires and the message is delivered again: at-least-once, never lost.
             logger.error("cannot record delivery outcome", metadata: ["error": "\(error)"])

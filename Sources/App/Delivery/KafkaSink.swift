@@ -13,6 +13,14 @@ struct KafkaSink: DeliverySink {
     let producer: KafkaProducer
     /// Key sources by route path.
     let keySources: [String: RequestField]
+    private let produced = Counter(label: "messagebridge_kafka_produced_total")
+    private let inFlight = Gauge(label: "messagebridge_kafka_in_flight")
+    private let failures = MetricCache { Counter(label: "messagebridge_kafka_failed_total", dimensions: $0) }
+
+    init(producer: KafkaProducer, keySources: [String: RequestField]) {
+        self.producer = producer
+        self.keySources = keySources
+    }
 
     func deliver(_ message: NewMessage, attempt: Int, logger: Logger) async -> DeliveryResult {
         guard case .kafka(let topic) = message.destination else {
@@ -22,14 +30,13 @@ struct KafkaSink: DeliverySink {
         headers.append(KafkaHeader(name: "X-Webhook-ID", value: Array(message.id.rawValue.utf8)))
         headers.append(KafkaHeader(name: "X-Webhook-Path", value: Array(message.route.utf8)))
         let key = Self.key(for: message, source: keySources[message.route])
-        let inFlight = Gauge(label: "messagebridge_kafka_in_flight")
         defer { inFlight.record(producer.inFlightCount) }
         do {
             _ = try await producer.send(topic: topic, key: Array(key.utf8), value: message.body, headers: headers)
-            Counter(label: "messagebridge_kafka_produced_total").increment()
+            produced.increment()
             return .delivered(statusCode: nil)
         } catch let error as KafkaProduceError {
-            Counter(label: "messagebridge_kafka_failed_total", dimensions: [("code", error.code)]).increment()
+            failures([("code", error.code)]).increment()
             let failure = DeliveryError(reason: "kafka", message: "\(error.code): \(error.message)")
             return error.isRetriable || error.code == "_FATAL" ? .retryable(failure) : .rejected(failure)
         } catch {

@@ -67,7 +67,10 @@ public final class GroupCommitter<Item: Sendable, Output: Sendable>: Sendable {
         }
         let result: Result<[Output], any Error>
         do {
-            let outputs = try await commit([item] + followers.map(\.item))
+            // In a task of its own: the leader is just one of the callers, and if its task is cancelled (a client
+            // that hung up) the batch it carries for everyone else must still be written.
+            let batch = [item] + followers.map(\.item)
+            let outputs = try await Task { try await commit(batch) }.value
             precondition(outputs.count == followers.count + 1, "commit must return one output per item")
             result = .success(outputs)
         } catch {
