@@ -43,35 +43,6 @@ public final class SQLiteMessageStore: MessageStore {
 
     // MARK: Writing
 
-    public func insert(_ records: [IngestRecord]) async throws {
-        let now = Self.milliseconds(Date())
-        try await writer.write { db in
-            let statement = try db.cachedStatement(sql: """
-                INSERT INTO messages (id, route, destination_kind, destination, headers, body, status,
-                    next_attempt_at, lease_owner, lease_until, accepted_at, updated_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """)
-            for record in records {
-                let message = record.message
-                let accepted = Self.milliseconds(message.acceptedAt)
-                let status: String, nextAttempt: Int64?, owner: String?, leaseUntil: Int64?
-                switch record.initialState {
-                case .pending:
-                    (status, nextAttempt, owner, leaseUntil) = (MessageStatus.pending.rawValue, accepted, nil, nil)
-                case .leased(let leaseOwner, let until):
-                    (status, nextAttempt, owner, leaseUntil) = (
-                        MessageStatus.delivering.rawValue, nil, leaseOwner, Self.milliseconds(until)
-                    )
-                }
-                try statement.execute(arguments: [
-                    message.id.rawValue, message.route, message.destination.kind, message.destination.target,
-                    Data(HeaderCoding.encode(message.headers)), Data(message.body), status,
-                    nextAttempt, owner, leaseUntil, accepted, now,
-                ])
-            }
-        }
-    }
-
     public func claimDue(owner: String, now: Date, leaseUntil: Date, limit: Int) async throws -> [StoredMessage] {
         let nowMS = Self.milliseconds(now)
         return try await writer.write { db in

@@ -52,7 +52,8 @@ struct CircuitBreakerTests {
             // After open_timeout a trial goes through; the endpoint has recovered, so it is delivered.
             flaky.setBehaviour { _ in (.ok, [:], .zero) }
             #expect(await eventually { try await store.message(id: id)?.status == .delivered })
-            #expect(ContinuousClock.now - openedAt >= .milliseconds(1400))
+            // Opened before we saw it open (the /status poll lags), so allow that lag against the 1.5 s timeout.
+            #expect(ContinuousClock.now - openedAt >= .milliseconds(1000))
             #expect(try await breakerState() == "half_open")
             // A second success closes it.
             _ = try await client.postWebhook("/flaky", body: #"{"n":3}"#)

@@ -81,12 +81,9 @@ public struct MessageQuery: Sendable {
 /// Work is claimed under a lease (`claimDue`), so several workers or nodes never deliver the same message at once,
 /// and a crashed node's claims come back once their lease runs out.
 public protocol MessageStore: Sendable {
-    /// Durably stores a batch of accepted messages in one transaction (one fsync for the whole batch).
-    func insert(_ records: [IngestRecord]) async throws
-
-    /// Like `insert`, but a record whose `dedup` key is already held on its route by an unexpired message is not
-    /// stored; its outcome names that message instead. One outcome per record, in order. The default (for stores
-    /// without deduplication) stores everything.
+    /// Durably stores a batch of accepted messages in one transaction (one fsync for the whole batch). A record
+    /// whose `dedup` key is already held on its route by an unexpired message is not stored; its outcome names that
+    /// message instead. One outcome per record, in order.
     func insertReportingDuplicates(_ records: [IngestRecord]) async throws -> [IngestOutcome]
 
     /// Leases up to `limit` due messages (pending or retrying whose time has come, or delivering whose lease
