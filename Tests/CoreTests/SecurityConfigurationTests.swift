@@ -136,15 +136,15 @@ struct SecurityConfigurationTests {
 
     @Test("IP ranges parse IPv4, IPv6 and mapped addresses and match by prefix")
     func ipRanges() throws {
-        let v4 = try #require(IPAddressRange("10.0.0.0/8"))
+        let v4 = try #require(CIDRBlock("10.0.0.0/8"))
         #expect(v4.contains("10.200.3.4"))
         #expect(!v4.contains("11.0.0.1"))
         #expect(v4.contains("::ffff:10.1.1.1"))
-        let v6 = try #require(IPAddressRange("2001:db8::/32"))
+        let v6 = try #require(CIDRBlock("2001:db8::/32"))
         #expect(v6.contains("2001:db8:1::5"))
         #expect(!v6.contains("2001:db9::1"))
-        #expect(IPAddressRange("300.1.1.1") == nil)
-        #expect(IPAddressRange("1.2.3.4/40") == nil)
-        #expect(IPAddressRange("1::2::3") == nil)
+        #expect(CIDRBlock("300.1.1.1") == nil)
+        #expect(CIDRBlock("1.2.3.4/40") == nil)
+        #expect(CIDRBlock("1::2::3") == nil)
     }
 }

@@ -23,7 +23,7 @@ struct RateLimitMiddleware: RouterMiddleware {
     let perRoute: TokenBucketRateLimiter?
     let perKey: TokenBucketRateLimiter?
     let paths: [PathLimiter]
-    let trustedProxies: [IPAddressRange]
+    let trustedProxies: [CIDRBlock]
     let routePaths: Set<String>
 
     /// Builds the limiters; nil when rate limiting is off.
@@ -87,7 +87,7 @@ struct RateLimitMiddleware: RouterMiddleware {
     /// The client's address: the socket peer, unless the peer is a trusted proxy; then the right-most
     /// `X-Forwarded-For` entry that is not itself a trusted proxy (entries left of it are client-supplied and
     /// could be forged). All trusted: the left-most entry.
-    static func clientIP(peer: String?, forwardedFor: [String], trustedProxies: [IPAddressRange]) -> String {
+    static func clientIP(peer: String?, forwardedFor: [String], trustedProxies: [CIDRBlock]) -> String {
         let peer = peer ?? "unknown"
         guard !trustedProxies.isEmpty, !forwardedFor.isEmpty, isTrusted(peer, trustedProxies) else { return peer }
         let hops = forwardedFor.flatMap { $0.split(separator: ",") }
@@ -100,9 +100,8 @@ struct RateLimitMiddleware: RouterMiddleware {
         return hops.first ?? peer
     }
 
-    private static func isTrusted(_ address: String, _ ranges: [IPAddressRange]) -> Bool {
-        guard let bytes = IPAddressRange.parseAddress(address) else { return false }
-        return ranges.contains { $0.contains(bytes: bytes) }
+    private static func isTrusted(_ address: String, _ ranges: [CIDRBlock]) -> Bool {
+        ranges.contains { $0.contains(address) }
     }
 
     static func bearerToken(_ authorization: String?) -> String? {

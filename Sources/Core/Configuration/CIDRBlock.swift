@@ -55,13 +55,18 @@ public struct CIDRBlock: Sendable, Equatable, CustomStringConvertible {
         return "\(text)/\(prefixLength)"
     }
 
+    /// The bytes of a textual IPv4 or IPv6 address (surrounding brackets and a zone suffix are ignored).
     static func parseAddress(_ text: String) -> [UInt8]? {
+        var text = Substring(text.trimmingCharacters(in: .whitespaces))
+        if text.hasPrefix("["), text.hasSuffix("]") { text = text.dropFirst().dropLast() }
+        if let percent = text.firstIndex(of: "%") { text = text[..<percent] }
+        let address = String(text)
         var v4 = in_addr()
-        if inet_pton(AF_INET, text, &v4) == 1 {
+        if inet_pton(AF_INET, address, &v4) == 1 {
             return withUnsafeBytes(of: &v4) { Array($0) }
         }
         var v6 = in6_addr()
-        if inet_pton(AF_INET6, text, &v6) == 1 {
+        if inet_pton(AF_INET6, address, &v6) == 1 {
             return withUnsafeBytes(of: &v6) { Array($0) }
         }
         return nil

@@ -119,7 +119,7 @@ extension NodeReader {
         settings.perRoute = readRateLimitRule(entries["per_route"], key: "\(key).per_route")
         settings.perKey = readRateLimitRule(entries["per_key"], key: "\(key).per_key")
         for (index, text) in (stringList(entries["trusted_proxies"], key: "\(key).trusted_proxies") ?? []).enumerated() {
-            if let range = IPAddressRange(text) {
+            if let range = CIDRBlock(text) {
                 settings.trustedProxies.append(range)
             } else {
                 problem("\(key).trusted_proxies[\(index)]", entries["trusted_proxies"], "expected an IP address or CIDR range such as 10.0.0.0/8, got \"\(text)\"")
