@@ -139,6 +139,7 @@ public func buildApplication(
         .addRoutes(to: router)
     MetricsController(settings: configuration.metrics, metrics: appMetrics, store: store, authenticator: keyAuthenticator)
         .addRoutes(to: router)
+    OpenAPIController().addRoutes(to: router)
 
     var app = Application(
         router: router,

@@ -448,7 +448,7 @@ struct NodeReader {
             if !seenPaths.insert(path).inserted {
                 problem("\(key).path", entries["path"], "\(path) is already used by an earlier route")
             }
-            let reserved = ["/health", "/status", "/metrics", "/stats", "/api/v1/admin"]
+            let reserved = ["/health", "/status", "/metrics", "/stats", "/api/v1/admin", "/openapi.yaml"]
             if reserved.contains(where: { path == $0 || path.hasPrefix($0 + "/") }) {
                 problem("\(key).path", entries["path"], "\(path) is reserved for the server's own endpoints")
             }

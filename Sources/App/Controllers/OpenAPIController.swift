@@ -1,0 +1,15 @@
+import Hummingbird
+import NIOCore
+
+/// `GET /openapi.yaml`: the OpenAPI 3.1 description of every endpoint (`OpenAPIDocument`).
+struct OpenAPIController {
+    func addRoutes(to router: Router<AppRequestContext>) {
+        router.get("/openapi.yaml") { _, _ in
+            Response(
+                status: .ok,
+                headers: [.contentType: "application/yaml; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.yaml))
+            )
+        }
+    }
+}

@@ -1,0 +1,143 @@
+import App
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
+import Storage
+import Testing
+import Yams
+
+@Suite("OpenAPI document")
+struct OpenAPITests {
+    /// Every fixed route `buildApplication` registers, with its methods: mirrors `HealthController`,
+    /// `MetricsController`, `OpenAPIController` and `AdminController`. Ingest routes come from the configuration
+    /// and are documented as the template `/{route}`.
+    static let servedRoutes: [(path: String, methods: [String])] = [
+        ("/health", ["get"]),
+        ("/health/live", ["get"]),
+        ("/health/ready", ["get"]),
+        ("/status", ["get"]),
+        ("/metrics", ["get"]),
+        ("/openapi.yaml", ["get"]),
+        ("/api/v1/admin/messages", ["get"]),
+        ("/api/v1/admin/messages/retry-failed", ["post"]),
+        ("/api/v1/admin/messages/{id}", ["get"]),
+        ("/api/v1/admin/messages/{id}/retry", ["post"]),
+        ("/api/v1/admin/keys", ["get", "post"]),
+        ("/api/v1/admin/keys/{id}", ["delete"]),
+        ("/api/v1/admin/keys/{id}/rotate", ["post"]),
+        ("/{route}", ["post"]),
+    ]
+
+    static let httpMethods: Set<String> = ["get", "put", "post", "delete", "options", "head", "patch", "trace"]
+
+    func makeApp(directory: TestDirectory) async throws -> some ApplicationProtocol {
+        let configuration = try writeConfiguration(
+            testConfigurationYAML(directory: directory, routes: [("/hook", "http://127.0.0.1:1/")], initialBackoff: "1h", maxBackoff: "1h"),
+            to: directory
+        )
+        let store = try SQLiteMessageStore(path: directory.databasePath)
+        return try await buildApplication(configuration: configuration, logger: quietLogger, store: store)
+    }
+
+    /// The served document, with its status and content type.
+    func fetchDocument() async throws -> (status: HTTPResponse.Status, contentType: String?, text: String, probes: [String: HTTPResponse.Status]) {
+        let directory = TestDirectory()
+        let app = try await makeApp(directory: directory)
+        return try await app.test(.router) { client in
+            let response = try await client.execute(uri: "/openapi.yaml", method: .get) { $0 }
+            // Each documented fixed path (templates filled in) is routed: anything but the router's 404 for an unknown path.
+            var probes: [String: HTTPResponse.Status] = [:]
+            for route in Self.servedRoutes where route.path != "/{route}" {
+                let uri = route.path.replacingOccurrences(of: "{id}", with: "x")
+                let method = HTTPRequest.Method(route.methods[0].uppercased())!
+                let probe = try await client.execute(uri: uri, method: method) { $0 }
+                let code = (probe.json["error"] as? [String: Any])?["code"] as? String
+                probes[route.path] = code == "not_found" ? .notFound : probe.status
+            }
+            probes["/hook"] = try await client.postWebhook("/hook", body: "{}").status
+            return (response.status, response.headers[.contentType], String(buffer: response.body), probes)
+        }
+    }
+
+    @Test("GET /openapi.yaml serves an OpenAPI 3.1 YAML document describing every route the router serves")
+    func documentDescribesEveryRoute() async throws {
+        let (status, contentType, text, probes) = try await fetchDocument()
+        #expect(status == .ok)
+        #expect(contentType?.hasPrefix("application/yaml") == true)
+        #expect(text == OpenAPIDocument.yaml)
+
+        let document = try #require(try Yams.load(yaml: text) as? [String: Any])
+        #expect((document["openapi"] as? String)?.hasPrefix("3.1") == true)
+        let paths = try #require(document["paths"] as? [String: Any])
+        for route in Self.servedRoutes {
+            let item = paths[route.path] as? [String: Any]
+            #expect(item != nil, "\(route.path) is served but not documented")
+            let documented = Set((item ?? [:]).keys.filter(Self.httpMethods.contains))
+            #expect(documented == Set(route.methods), "\(route.path): documented \(documented.sorted()), served \(route.methods)")
+        }
+        // Nothing documented that the server does not serve.
+        #expect(Set(paths.keys) == Set(Self.servedRoutes.map(\.path)))
+        // The list above matches the router: every fixed path is routed (an unknown one answers not_found).
+        for route in Self.servedRoutes where route.path != "/{route}" {
+            #expect(probes[route.path] != nil && probes[route.path] != .notFound, "\(route.path) answered \(String(describing: probes[route.path]))")
+        }
+        #expect(probes["/hook"] == .accepted)
+
+        let components = try #require(document["components"] as? [String: Any])
+        let schemes = try #require(components["securitySchemes"] as? [String: Any])
+        let bearer = try #require(schemes["bearerAuth"] as? [String: Any])
+        #expect(bearer["type"] as? String == "http")
+        #expect(bearer["scheme"] as? String == "bearer")
+        let schemas = try #require(components["schemas"] as? [String: Any])
+        let error = try #require(schemas["Error"] as? [String: Any])
+        let errorInner = try #require((error["properties"] as? [String: Any])?["error"] as? [String: Any])
+        #expect(Set((errorInner["properties"] as? [String: Any] ?? [:]).keys) == ["code", "message"])
+        let accepted = try #require(schemas["IngestAccepted"] as? [String: Any])
+        #expect(Set((accepted["properties"] as? [String: Any] ?? [:]).keys) == ["message_id", "status", "timestamp"])
+        // The ingest template documents the answers a route gives.
+        let ingest = try #require((paths["/{route}"] as? [String: Any])?["post"] as? [String: Any])
+        let responses = try #require(ingest["responses"] as? [String: Any])
+        #expect(Set(["202", "200", "401", "413", "429", "503"]).isSubset(of: Set(responses.keys)))
+        // Admin operations need the bearer scheme.
+        for (path, item) in paths where path.hasPrefix("/api/v1/admin/") {
+            for (method, operation) in item as? [String: Any] ?? [:] where Self.httpMethods.contains(method) {
+                let security = (operation as? [String: Any])?["security"] as? [[String: Any]]
+                #expect(security?.contains { $0["bearerAuth"] != nil } == true, "\(method) \(path) has no bearerAuth")
+            }
+        }
+    }
+
+    @Test("the served document passes openapi-spec-validator (when python3 and the module are installed)")
+    func documentValidates() async throws {
+        let (status, _, text, _) = try await fetchDocument()
+        #expect(status == .ok)
+        guard let python = ["/usr/bin/env"].first(where: FileManager.default.isExecutableFile(atPath:)) else {
+            print("skipping OpenAPI validation: /usr/bin/env not found")
+            return
+        }
+        func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: python)
+            process.arguments = arguments
+            let pipe = Pipe()
+            process.standardOutput = pipe
+            process.standardError = pipe
+            try process.run()
+            let data = pipe.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        }
+        let probe = try run(["python3", "-c", "import openapi_spec_validator"])
+        guard probe.status == 0 else {
+            print("skipping OpenAPI validation: python3 or openapi_spec_validator is not available (\(probe.output.trimmingCharacters(in: .whitespacesAndNewlines)))")
+            return
+        }
+        let directory = TestDirectory()
+        let file = directory.path + "/openapi.yaml"
+        try text.write(toFile: file, atomically: true, encoding: .utf8)
+        let result = try run(["python3", "-m", "openapi_spec_validator", file])
+        #expect(result.status == 0, "openapi-spec-validator: \(result.output)")
+    }
+}
