@@ -84,6 +84,12 @@ public func buildApplication(
     }
 
     let breakers = try makeCircuitBreakers(configuration.circuitBreaker, logger: logger)
+    if breakers != nil {
+        // Every destination's gauge exists from the start (closed), not only after its first transition.
+        for key in Set(routes.map { DeliveryDispatcher.breakerKey(for: $0.destination) }) {
+            Gauge(label: "circuit_breaker_state", dimensions: [("destination", key)]).record(0)
+        }
+    }
     let retryWakeup = Wakeup()
     let dispatcher = DeliveryDispatcher(
         owner: nodeID,

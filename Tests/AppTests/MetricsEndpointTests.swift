@@ -56,6 +56,10 @@ struct MetricsEndpointTests {
         let backlogTotal = samples.filter { $0.name == "messagebridge_backlog" }.map(\.value).reduce(0, +)
         #expect(backlogTotal == 3)
         #expect(value("websocket_connections_active", [:]) == 0)
+        // Each destination's breaker gauge exists from start-up (0 closed, 1 open, 2 half-open).
+        let breakerState = try #require(value("circuit_breaker_state", ["destination": "http://127.0.0.1:1"]))
+        #expect([0, 1, 2].contains(breakerState))
+        #expect(text.contains("# TYPE circuit_breaker_state gauge"))
         // What the ingest code records through swift-metrics reaches the same registry.
         #expect(value("messagebridge_messages_accepted_total", ["route": route]) == 3)
         // Every sample name follows Prometheus naming.
