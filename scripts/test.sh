@@ -8,8 +8,15 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 swift build --build-tests
 
+LOGS="$(mktemp -d)"
+trap 'rm -rf "$LOGS"' EXIT
+
 echo "== all suites (Debian's librdkafka, mock cluster; real-broker suites skip here and run below)" >&2
-swift test --skip-build --disable-xctest
+swift test --skip-build --disable-xctest 2>&1 | tee "$LOGS/main.log"
 
 echo "== real broker suites (Tansu on 127.0.0.1, librdkafka from the confluent-kafka wheel)" >&2
-SCRATCH_PATH=.build scripts/kafka/run-real-broker-tests.sh
+SCRATCH_PATH=.build scripts/kafka/run-real-broker-tests.sh 2>&1 | tee "$LOGS/broker.log"
+
+# Both runs passed (pipefail would have stopped the script otherwise): one closing line for the two of them.
+count() { sed -n 's/.*Test run with \([0-9]*\) tests\{0,1\} in .* passed.*/\1/p' "$1" | tail -1; }
+echo "tests: $(( $(count "$LOGS/main.log") + $(count "$LOGS/broker.log") )) passed, 0 failed"
