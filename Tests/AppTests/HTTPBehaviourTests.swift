@@ -53,6 +53,27 @@ struct HTTPBehaviourTests {
         #expect(try await store.statusCounts().values.reduce(0, +) == 1)
     }
 
+    @Test("a chunked body over the limit is 413 and broken chunk framing is 400, never 500; nothing is stored")
+    func malformedBodies() async throws {
+        let directory = TestDirectory()
+        let store = try SQLiteMessageStore(path: directory.databasePath)
+        let app = try await makeApp(directory: directory, store: store, maxBodyBytes: 1024)
+        try await app.test(.live) { client in
+            let port = try #require(client.port)
+            let chunk = String(repeating: "a", count: 2048)
+            let tooLarge = await rawHTTPExchange(port: port, Array((
+                "POST /hook HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n800\r\n\(chunk)\r\n0\r\n\r\n"
+            ).utf8))
+            #expect(tooLarge.hasPrefix("HTTP/1.1 413"), "answer: \(tooLarge.prefix(200))")
+            let broken = await rawHTTPExchange(port: port, Array(
+                "POST /hook HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nZZZ\r\nabc\r\n".utf8
+            ))
+            #expect(broken.hasPrefix("HTTP/1.1 400"), "answer: \(broken.prefix(200))")
+            #expect(try await client.execute(uri: "/health/live", method: .get) { $0.status } == .ok)
+        }
+        #expect(try await store.statusCounts().values.reduce(0, +) == 0)
+    }
+
     @Test("an unwritable store answers 503, never 202, and stores nothing; health reports it")
     func storeUnwritable() async throws {
         let directory = TestDirectory()

@@ -3,6 +3,7 @@ import Foundation
 import Hummingbird
 import Logging
 import Metrics
+import NIOCore
 
 /// Accepts webhooks on the configured routes: stores each durably (group commit), answers 202 with its id, and
 /// hands it to the dispatcher right after the commit.
@@ -60,6 +61,12 @@ struct IngestController {
             buffer = try await request.body.collect(upTo: maxBodyBytes)
         } catch let error as HTTPError where error.status == .contentTooLarge {
             throw APIError(.contentTooLarge, code: "payload_too_large", message: "request body exceeds the limit of \(maxBodyBytes) bytes")
+        } catch is NIOTooManyBytesError {
+            // A chunked body has no Content-Length to check up front; it overflows while being read.
+            throw APIError(.contentTooLarge, code: "payload_too_large", message: "request body exceeds the limit of \(maxBodyBytes) bytes")
+        } catch {
+            // The client sent a body the HTTP parser could not read (bad chunk framing, a connection cut short).
+            throw APIError(.badRequest, code: "malformed_body", message: "the request body could not be read: it is not valid HTTP/1.1 framing")
         }
         if let verification = route.verification {
             try InboundVerification.verify(verification, body: buffer, headers: request.headers, route: route.path, context: context)

@@ -106,3 +106,34 @@ func eventually(timeout: Duration = .seconds(15), _ condition: @Sendable () asyn
     }
     return (try? await condition()) == true
 }
+
+/// Sends raw bytes to 127.0.0.1:`port` and returns the first bytes of the answer: for requests no well-behaved HTTP
+/// client would send (broken chunk framing). Blocking, with a 5 s receive timeout, on a thread of its own.
+func rawHTTPExchange(port: Int, _ request: [UInt8]) async -> String {
+    await withCheckedContinuation { continuation in
+        let thread = Thread {
+            let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            defer { close(descriptor) }
+            var timeout = timeval(tv_sec: 5, tv_usec: 0)
+            setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            address.sin_port = in_port_t(UInt16(port).bigEndian)
+            let connected = withUnsafePointer(to: &address) { pointer in
+                pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+                }
+            }
+            guard connected else {
+                continuation.resume(returning: "")
+                return
+            }
+            _ = request.withUnsafeBytes { send(descriptor, $0.baseAddress, $0.count, 0) }
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            let received = recv(descriptor, &buffer, buffer.count, 0)
+            continuation.resume(returning: received > 0 ? String(decoding: buffer[0..<received], as: UTF8.self) : "")
+        }
+        thread.start()
+    }
+}
