@@ -172,3 +172,45 @@ struct ConfigurationTests {
         #expect(ConfigDuration.parse(text) == nil)
     }
 }
+
+@Suite("Configuration robustness")
+struct ConfigurationRobustnessTests {
+    /// A deterministic generator, so a failure reproduces.
+    struct SplitMix64: RandomNumberGenerator {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+    }
+
+    @Test("mangled configurations are accepted or rejected with problems, never a crash")
+    func mangledConfigurations() {
+        var generator = SplitMix64(state: 42)
+        let alphabet = Array(":-[]{}#&*!|>'\"%@`,?\n\t 0123456789abcxyz\\${}")
+        let original = Array(StarterConfiguration.text)
+        var rejected = 0
+        for _ in 0..<400 {
+            var text = original
+            for _ in 0..<Int.random(in: 1...8, using: &generator) {
+                let index = Int.random(in: 0..<text.count, using: &generator)
+                switch Int.random(in: 0..<3, using: &generator) {
+                case 0: text.remove(at: index)
+                case 1: text.insert(alphabet.randomElement(using: &generator)!, at: index)
+                default: text[index] = alphabet.randomElement(using: &generator)!
+                }
+            }
+            do {
+                _ = try ConfigurationLoader(environment: [:]).parse(yaml: String(text))
+            } catch {
+                rejected += 1
+                #expect(!error.problems.isEmpty)
+                #expect(error.problems.allSatisfy { !$0.key.isEmpty && !$0.message.isEmpty })
+            }
+        }
+        #expect(rejected > 0, "the mutations must exercise the error paths")
+    }
+}

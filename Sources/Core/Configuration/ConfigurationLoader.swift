@@ -99,7 +99,7 @@ struct NodeReader {
     }
 
     mutating func problem(_ key: String, _ node: Node?, _ message: String) {
-        problems.append(.init(key: key, line: node?.mark.map { $0.line }, message: message))
+        problems.append(.init(key: key.isEmpty ? "(top level)" : key, line: node?.mark.map { $0.line }, message: message))
     }
 
     /// The entries of a mapping, reporting keys that are not in `known`.
