@@ -43,6 +43,14 @@ struct SQLiteMessageStoreTests {
         let store = try SQLiteMessageStore(path: database.path)
         #expect(try await store.synchronousMode() == 2)
         #expect(try await store.journalMode() == "wal")
+        // Claims and outcomes commit without an fsync of their own; ingest must find FULL again afterwards.
+        let now = Date()
+        let message = makeMessage(at: now)
+        try await store.insert([IngestRecord(message: message, initialState: .pending)])
+        _ = try await store.claimDue(owner: "a", now: now, leaseUntil: now.addingTimeInterval(60), limit: 10)
+        try await store.complete([DeliveryCompletion(messageID: message.id, owner: "a", change: .delivered, attempt: nil)], now: now)
+        #expect(try await store.synchronousMode() == 2)
+        #expect(try await store.message(id: message.id)?.status == .delivered)
     }
 
     @Test("an inserted message reads back byte for byte, headers with all values in order")

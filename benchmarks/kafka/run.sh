@@ -148,8 +148,11 @@ for _ in $(seq 1 12000); do
     sleep 0.05
 done
 end=$(date +%s.%N)
+# CPU the draining server used (user + system), to tell CPU-bound from waiting.
+TICKS=$(getconf CLK_TCK)
+DRAIN_CPU=$(awk -v t="$TICKS" '{print ($14 + $15) / t}' "/proc/$SERVER_PID/stat" 2>/dev/null || echo "?")
 DRAIN_RATE=$("$PYTHON" -c "print(round($BACKLOG / ($end - $start)))")
-echo "messagebridge drain:    $BACKLOG stored messages delivered in $("$PYTHON" -c "print(round($end - $start, 2))") s from process start = $DRAIN_RATE records/s"
+echo "messagebridge drain:    $BACKLOG stored messages delivered in $("$PYTHON" -c "print(round($end - $start, 2))") s from process start = $DRAIN_RATE records/s ($DRAIN_CPU s of server CPU)"
 echo "status at the end:      $(curl -sf "http://127.0.0.1:$PORT/status" | jq -c '.messages')"
 echo "ratio drain/raw:        $("$PYTHON" -c "print(round($DRAIN_RATE / $RAW_RATE, 2))")"
 
