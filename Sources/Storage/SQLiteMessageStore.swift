@@ -43,34 +43,9 @@ public final class SQLiteMessageStore: MessageStore {
 
     // MARK: Writing
 
-    /// Runs `updates` in a transaction committed with `synchronous=NORMAL`: no fsync of its own.
-    ///
-    /// For bookkeeping whose loss in a power cut only causes a redelivery (claims, delivery outcomes): in WAL mode
-    /// the next fully synchronous commit (every ingest batch) fsyncs the log up to and including it, and a claim or
-    /// outcome lost with the page cache leaves the message leased or delivering, so it is delivered again. Keeping
-    /// the writer from waiting on the disk for these lets ingest commits through sooner.
-    func writeWithoutFsync<T: Sendable>(_ updates: @escaping @Sendable (Database) throws -> T) async throws -> T {
-        try await writer.writeWithoutTransaction { db in
-            try db.execute(sql: "PRAGMA synchronous = NORMAL")
-            defer {
-                // Ingest relies on FULL; a failure to restore it would be silent data risk, so it must not pass.
-                do { try db.execute(sql: "PRAGMA synchronous = FULL") } catch {
-                    fatalError("cannot restore synchronous=FULL on the writer connection: \(error)")
-                }
-            }
-            var result: T?
-            try db.inTransaction {
-                result = try updates(db)
-                return .commit
-            }
-            // inTransaction returned normally, so the closure ran and set the result.
-            return result!
-        }
-    }
-
     public func claimDue(owner: String, now: Date, leaseUntil: Date, limit: Int) async throws -> [StoredMessage] {
         let nowMS = Self.milliseconds(now)
-        return try await writeWithoutFsync { db in
+        return try await writer.write { db in
             let rows = try Row.fetchAll(
                 db,
                 sql: """
@@ -91,7 +66,7 @@ public final class SQLiteMessageStore: MessageStore {
 
     public func complete(_ completions: [DeliveryCompletion], now: Date) async throws {
         let nowMS = Self.milliseconds(now)
-        try await writeWithoutFsync { db in
+        try await writer.write { db in
             let update = try db.cachedStatement(sql: """
                 UPDATE messages SET
                     status = CASE ?1 WHEN 'requeue' THEN (CASE WHEN attempt_count > 0 THEN 'retrying' ELSE 'pending' END)

@@ -17,17 +17,15 @@ struct CircuitBreakerTests {
         let flakyPort = try await flaky.start()
         let healthyPort = try await healthy.start()
         defer { Task { await flaky.stop(); await healthy.stop() } }
-        let configuration = try writeConfiguration(
+        let (app, store) = try await makeTestApp(
             testConfigurationYAML(
                 directory: directory,
                 routes: [("/flaky", "http://127.0.0.1:\(flakyPort)/"), ("/healthy", "http://127.0.0.1:\(healthyPort)/")],
                 initialBackoff: "50ms", maxBackoff: "100ms",
                 extra: "circuit_breaker:\n  failure_threshold: 3\n  open_timeout: 4s\n  success_threshold: 2\n"
             ),
-            to: directory
+            directory: directory
         )
-        let store = try SQLiteMessageStore(path: directory.databasePath)
-        let app = try await buildApplication(configuration: configuration, logger: quietLogger, store: store)
         let breakerKey = "http://127.0.0.1:\(flakyPort)"
         try await app.test(.live) { client in
             @Sendable func breakerState() async throws -> String? {

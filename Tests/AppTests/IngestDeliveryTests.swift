@@ -16,12 +16,10 @@ struct IngestDeliveryTests {
         let destination = TestDestination()
         let port = try await destination.start()
         defer { Task { await destination.stop() } }
-        let configuration = try writeConfiguration(
+        let (app, store) = try await makeTestApp(
             testConfigurationYAML(directory: directory, routes: [("/webhook/payment", "http://127.0.0.1:\(port)/in/payment")]),
-            to: directory
+            directory: directory
         )
-        let store = try SQLiteMessageStore(path: directory.databasePath)
-        let app = try await buildApplication(configuration: configuration, logger: quietLogger, store: store)
         let body = #"{"order_id": "12345", "amount": 100.00, "currency": "USD", "note": "ünïcode"}"#
         try await app.test(.live) { client in
             let response = try await client.postWebhook(
@@ -56,12 +54,10 @@ struct IngestDeliveryTests {
     func headersStored() async throws {
         let directory = TestDirectory()
         let port = try unusedPort()
-        let configuration = try writeConfiguration(
+        let (app, store) = try await makeTestApp(
             testConfigurationYAML(directory: directory, routes: [("/hook", "http://127.0.0.1:\(port)/")], initialBackoff: "1h", maxBackoff: "1h"),
-            to: directory
+            directory: directory
         )
-        let store = try SQLiteMessageStore(path: directory.databasePath)
-        let app = try await buildApplication(configuration: configuration, logger: quietLogger, store: store)
         try await app.test(.live) { client in
             var headers: HTTPFields = [.contentType: "text/plain"]
             headers.append(HTTPField(name: HTTPField.Name("X-Multi")!, value: "one"))
@@ -89,15 +85,13 @@ struct IngestDeliveryTests {
         }
         let port = try await destination.start()
         defer { Task { await destination.stop() } }
-        let configuration = try writeConfiguration(
+        let (app, store) = try await makeTestApp(
             testConfigurationYAML(
                 directory: directory, routes: [("/hook", "http://127.0.0.1:\(port)/")],
                 initialBackoff: "200ms", maxBackoff: "5s", httpTimeout: "500ms"
             ),
-            to: directory
+            directory: directory
         )
-        let store = try SQLiteMessageStore(path: directory.databasePath)
-        let app = try await buildApplication(configuration: configuration, logger: quietLogger, store: store)
         try await app.test(.live) { client in
             let response = try await client.postWebhook("/hook", body: "{}")
             let messageID = MessageID(rawValue: try #require(response.json["message_id"] as? String))
@@ -123,12 +117,10 @@ struct IngestDeliveryTests {
     func endpointDownThenUp() async throws {
         let directory = TestDirectory()
         let port = try unusedPort()
-        let configuration = try writeConfiguration(
+        let (app, store) = try await makeTestApp(
             testConfigurationYAML(directory: directory, routes: [("/hook", "http://127.0.0.1:\(port)/")], initialBackoff: "100ms", maxBackoff: "300ms"),
-            to: directory
+            directory: directory
         )
-        let store = try SQLiteMessageStore(path: directory.databasePath)
-        let app = try await buildApplication(configuration: configuration, logger: quietLogger, store: store)
         let destination = TestDestination()
         try await app.test(.live) { client in
             var ids: [MessageID] = []
@@ -152,12 +144,10 @@ struct IngestDeliveryTests {
         let destination = TestDestination { _ in (.unprocessableContent, [:], .zero) }
         let port = try await destination.start()
         defer { Task { await destination.stop() } }
-        let configuration = try writeConfiguration(
+        let (app, store) = try await makeTestApp(
             testConfigurationYAML(directory: directory, routes: [("/hook", "http://127.0.0.1:\(port)/")]),
-            to: directory
+            directory: directory
         )
-        let store = try SQLiteMessageStore(path: directory.databasePath)
-        let app = try await buildApplication(configuration: configuration, logger: quietLogger, store: store)
         try await app.test(.live) { client in
             let response = try await client.postWebhook("/hook", body: "{}")
             let messageID = MessageID(rawValue: try #require(response.json["message_id"] as? String))
@@ -177,12 +167,10 @@ struct IngestDeliveryTests {
         }
         let port = try await destination.start()
         defer { Task { await destination.stop() } }
-        let configuration = try writeConfiguration(
+        let (app, store) = try await makeTestApp(
             testConfigurationYAML(directory: directory, routes: [("/hook", "http://127.0.0.1:\(port)/")], initialBackoff: "50ms"),
-            to: directory
+            directory: directory
         )
-        let store = try SQLiteMessageStore(path: directory.databasePath)
-        let app = try await buildApplication(configuration: configuration, logger: quietLogger, store: store)
         try await app.test(.live) { client in
             _ = try await client.postWebhook("/hook", body: "{}")
             #expect(await eventually { destination.requests.count == 2 })
@@ -198,12 +186,10 @@ struct IngestDeliveryTests {
         let destination = TestDestination { _ in (.serviceUnavailable, [:], .zero) }
         let port = try await destination.start()
         defer { Task { await destination.stop() } }
-        let configuration = try writeConfiguration(
+        let (app, store) = try await makeTestApp(
             testConfigurationYAML(directory: directory, routes: [("/hook", "http://127.0.0.1:\(port)/")], maxRetries: 3, initialBackoff: "50ms"),
-            to: directory
+            directory: directory
         )
-        let store = try SQLiteMessageStore(path: directory.databasePath)
-        let app = try await buildApplication(configuration: configuration, logger: quietLogger, store: store)
         try await app.test(.live) { client in
             let response = try await client.postWebhook("/hook", body: #"{"dead":"letter"}"#)
             let id = try #require(response.json["message_id"] as? String)

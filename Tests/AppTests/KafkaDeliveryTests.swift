@@ -45,9 +45,7 @@ struct KafkaDeliveryTests {
         let topic = uniqueTopicName("payments")
         try cluster.createTopic(topic)
         let directory = TestDirectory()
-        let configuration = try writeConfiguration(kafkaYAML(directory: directory, bootstraps: cluster.bootstraps, topic: topic), to: directory)
-        let store = try SQLiteMessageStore(path: directory.databasePath)
-        let app = try await buildApplication(configuration: configuration, logger: quietLogger, store: store)
+        let (app, store) = try await makeTestApp(kafkaYAML(directory: directory, bootstraps: cluster.bootstraps, topic: topic), directory: directory)
         try await app.test(.live) { client in
             var ids: [String] = []
             var headers: HTTPFields = [.contentType: "application/json"]
@@ -110,12 +108,10 @@ struct KafkaDeliveryTests {
         let topic = uniqueTopicName("outage")
         try cluster.createTopic(topic)
         let directory = TestDirectory()
-        let configuration = try writeConfiguration(
+        let (app, store) = try await makeTestApp(
             kafkaYAML(directory: directory, bootstraps: cluster.bootstraps, topic: topic, extraKafka: "  properties:\n    message.timeout.ms: \"1000\""),
-            to: directory
+            directory: directory
         )
-        let store = try SQLiteMessageStore(path: directory.databasePath)
-        let app = try await buildApplication(configuration: configuration, logger: quietLogger, store: store)
         try await app.test(.live) { client in
             // Warm the producer's metadata, then take every broker down.
             _ = try await client.postWebhook("/webhook/stripe", body: "{}")

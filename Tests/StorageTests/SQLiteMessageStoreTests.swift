@@ -43,7 +43,7 @@ struct SQLiteMessageStoreTests {
         let store = try SQLiteMessageStore(path: database.path)
         #expect(try await store.synchronousMode() == 2)
         #expect(try await store.journalMode() == "wal")
-        // Claims and outcomes commit without an fsync of their own; ingest must find FULL again afterwards.
+        // Claims and outcomes must leave the writer connection at FULL for ingest.
         let now = Date()
         let message = makeMessage(at: now)
         try await store.insert([IngestRecord(message: message, initialState: .pending)])
