@@ -122,11 +122,9 @@ struct HealthController {
 
 /// A JSON response from a dictionary (for the few small, irregular ops documents).
 func jsonResponse(_ status: HTTPResponse.Status, _ object: [String: Any]) -> Response {
-    // Only strings, numbers, arrays, dictionaries and NSNull are put in these objects, so serialisation cannot fail.
-    let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
-    return Response(
+    Response(
         status: status,
         headers: [.contentType: "application/json; charset=utf-8"],
-        body: .init(byteBuffer: ByteBuffer(bytes: data))
+        body: .init(byteBuffer: ByteBuffer(string: MessageJSON.serialize(object)))
     )
 }
