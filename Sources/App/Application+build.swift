@@ -104,9 +104,7 @@ public func buildApplication(
     )
     let retryWorker = RetryWorker(store: store, dispatcher: dispatcher, settings: worker, wakeup: retryWakeup, logger: logger)
 
-    let ingest = GroupCommitter<IngestRecord, IngestOutcome> { batch in
-        try await store.insertReportingDuplicates(batch)
-    }
+    let ingest = makeIngestCommitter(store: store)
     let shutdownFlag = ShutdownFlag()
     let appMetrics = injectedMetrics ?? AppMetrics()
     let apiKeys = APIKeyManager(store: try makeAPIKeyStore(injected: injectedKeyStore, messageStore: store))
@@ -149,6 +147,7 @@ public func buildApplication(
 
     var app = Application(
         router: router,
+        server: .pinnedHTTP1(),
         configuration: .init(
             address: .hostname(configuration.server.host, port: configuration.server.port),
             serverName: nil
@@ -185,6 +184,21 @@ public func buildApplication(
         }
     )
     return app
+}
+
+/// Group commit for ingest: on a dedicated thread when the store writes with blocking calls (SQLite), else with
+/// the async committer.
+func makeIngestCommitter(store: any MessageStore) -> @Sendable (IngestRecord) async throws -> IngestOutcome {
+    if let blocking = store as? any BlockingIngestStore {
+        let committer = ThreadGroupCommitter<IngestRecord, IngestOutcome>(name: "ingest-commit") { batch in
+            try blocking.insertReportingDuplicatesBlocking(batch)
+        }
+        return { record in try await committer.submit(record) }
+    }
+    let committer = GroupCommitter<IngestRecord, IngestOutcome> { batch in
+        try await store.insertReportingDuplicates(batch)
+    }
+    return { record in try await committer.submit(record) }
 }
 
 /// One breaker per destination, with transitions logged and exported as `circuit_breaker_state{destination}`.

@@ -163,11 +163,12 @@ struct APIKeyAuthTests {
         let worker = try await fixture.keys.create(name: "worker", scope: .read, expiresIn: .seconds(3600))
         let app = try await fixture.build()
         try await app.test(.router) { client in
-            let rotatedAt = Date()
             let rotated = try await client.execute(
                 uri: "/api/v1/admin/keys/\(worker.record.displayPrefix)/rotate", method: .post, headers: .bearer(admin.secret),
                 body: ByteBuffer(string: #"{"grace":"3s"}"#)
             ) { $0 }
+            // The grace period began while the server handled the request, so no later than now.
+            let rotatedAt = Date()
             #expect(rotated.status == .created)
             let newSecret = try #require(rotated.json["secret"] as? String)
             #expect(newSecret != worker.secret)

@@ -40,7 +40,7 @@ esac
 BODY_BYTES=170
 ROUTE=/webhook/payment
 
-for tool in nginx wrk sqlite3 curl ss awk timeout /usr/bin/time; do
+for tool in nginx wrk sqlite3 curl ss awk timeout /usr/bin/time python3; do
     command -v "$tool" >/dev/null || { echo "missing tool: $tool (apt-get install nginx-light wrk sqlite3 curl time)" >&2; exit 1; }
 done
 
@@ -346,6 +346,12 @@ measure nginx "http://127.0.0.1:$NGINX_PORT/accept" $NGINX_WORKER_PIDS
 NGINX_RESULT=$RESULT
 NGINX_CPU="$SERVER_CPU_CORES cores ($SERVER_CPU_US us/req), wrk $WRK_CORES cores, machine $MACHINE_BUSY % (background before: $BACKGROUND %)"
 
+# The durability ceiling: a raw SQLite commit (WAL, synchronous=FULL) of half the connections' rows, in the same
+# directory as the server's database, just before the server's run.
+echo "== raw SQLite commit (WAL, synchronous=FULL, $(( CONNECTIONS / 2 )) rows of $BODY_BYTES bytes per transaction), 5s"
+SQLITE_RESULT=$(python3 benchmarks/ingest/sqlite_commit.py "$WORK" $(( CONNECTIONS / 2 )) "$BODY_BYTES" 5)
+echo "   $SQLITE_RESULT"
+
 sleep 2
 measure messagebridge "http://127.0.0.1:$SERVER_PORT$ROUTE" "$SERVER_PID"
 MB_WARM_RESULT=$WARM_RESULT
@@ -416,6 +422,12 @@ printf '%-14s %10s %12s %12s %8s %10s\n' target 'req/s' p50 p99 non-2xx 'sock er
 row "nginx 202" "$NGINX_RESULT"
 row messagebridge "$MB_RESULT"
 awk -v m="$(rate "$MB_RESULT")" -v n="$(rate "$NGINX_RESULT")" 'BEGIN { printf "ratio messagebridge/nginx: %.3f (goal >= 0.5)\n", m / n }'
+awk -v c="$CONNECTIONS" -v mean="$(field mean_us "$SQLITE_RESULT")" -v p50="$(field p50_us "$SQLITE_RESULT")" \
+    -v p90="$(field p90_us "$SQLITE_RESULT")" -v n="$(rate "$NGINX_RESULT")" -v m="$(rate "$MB_RESULT")" 'BEGIN {
+        ceiling = c / (mean / 1e6)
+        printf "raw SQLite commit: mean %.2f ms, p50 %.2f ms, p90 %.2f ms -> durable ceiling at %d connections (one commit each): %.0f req/s = %.3f of nginx; messagebridge reached %.2f of it\n",
+            mean / 1000, p50 / 1000, p90 / 1000, c, ceiling, ceiling / n, m / ceiling
+    }'
 echo "CPU, nginx run:         nginx $NGINX_CPU"
 echo "CPU, messagebridge run: messagebridge $MB_CPU"
 echo

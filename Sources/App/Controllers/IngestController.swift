@@ -31,7 +31,8 @@ struct IngestController {
 
     let routes: [Route]
     let maxBodyBytes: Int
-    let ingest: GroupCommitter<IngestRecord, IngestOutcome>
+    /// Stores one record durably (group commit) and says whether it was stored or is a duplicate.
+    let ingest: @Sendable (IngestRecord) async throws -> IngestOutcome
     let dispatcher: DeliveryDispatcher
     let leaseTimeout: Duration
 
@@ -94,7 +95,7 @@ struct IngestController {
             : .pending
         let outcome: IngestOutcome
         do {
-            outcome = try await ingest.submit(IngestRecord(message: message, initialState: state, dedup: dedupKey))
+            outcome = try await ingest(IngestRecord(message: message, initialState: state, dedup: dedupKey))
         } catch {
             if isLeased { dispatcher.cancelReservation(for: route.destination) }
             context.logger.error("cannot store message", metadata: ["error": "\(error)", "route": "\(route.path)"])

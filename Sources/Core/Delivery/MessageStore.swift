@@ -127,3 +127,10 @@ public protocol MessageStore: Sendable {
     /// Proves the store can be read and written; throws what is wrong.
     func checkHealth() async throws
 }
+
+/// A store whose batch insert is a blocking call, so a dedicated commit thread can drive it
+/// (``ThreadGroupCommitter``) without a hop through Swift concurrency per batch.
+public protocol BlockingIngestStore: MessageStore {
+    /// ``MessageStore/insertReportingDuplicates(_:)`` on the caller's thread.
+    func insertReportingDuplicatesBlocking(_ records: [IngestRecord]) throws -> [IngestOutcome]
+}
