@@ -19,6 +19,11 @@
 #                         delivery at a time, so the run measures ingest alone (needs python3; nothing is delivered)
 #   BENCH_PERF=1          also sample the server with `perf record` during the measured run and print its hottest
 #                         symbols (perturbs the figures a little; off by default)
+#   BENCH_HUMMINGBIRD     pinned (default): also measure plain Hummingbird answering a fixed 202 (the framework's own
+#                         ceiling; benchmarks/ingest/hummingbird-baseline, built into .build-release-baseline), with
+#                         each connection on its event loop as MessageBridge's server runs; default: Hummingbird's
+#                         stock HTTP/1.1 server; off: skip it
+#   HUMMINGBIRD_BASELINE_BIN  use this baseline binary instead of building it
 #   BENCH_KEEP=1          keep the temporary directory (config, database, logs) and print its path
 set -euo pipefail
 
@@ -32,6 +37,11 @@ THREADS="${BENCH_THREADS:-1}"
 NGINX_WORKERS="${BENCH_NGINX_WORKERS:-1}"
 DRAIN_TIMEOUT="${BENCH_DRAIN_TIMEOUT:-60}"
 DELIVERY="${BENCH_DELIVERY:-on}"
+HB_MODE="${BENCH_HUMMINGBIRD:-pinned}"
+case "$HB_MODE" in
+    pinned|default|off) ;;
+    *) echo "BENCH_HUMMINGBIRD must be pinned, default or off, got $HB_MODE" >&2; exit 1 ;;
+esac
 case "$DELIVERY" in
     on) ;;
     stalled) command -v python3 >/dev/null || { echo "BENCH_DELIVERY=stalled needs python3" >&2; exit 1; } ;;
@@ -50,6 +60,7 @@ WORK="$(mktemp -d -t mb-ingest-bench.XXXXXX)"
 chmod 755 "$WORK"   # nginx workers drop to `nobody` when started as root
 NGINX_PID=""
 SERVER_PID=""
+HB_PID=""
 STALL_PID=""
 
 cleanup() {
@@ -66,6 +77,7 @@ cleanup() {
         kill -KILL "$NGINX_PID" 2>/dev/null || true
     fi
     if [ -n "$STALL_PID" ]; then kill "$STALL_PID" 2>/dev/null || true; fi
+    if [ -n "$HB_PID" ]; then kill "$HB_PID" 2>/dev/null || true; fi
     wait 2>/dev/null || true
     if [ "${BENCH_KEEP:-0}" = 1 ]; then
         echo "kept $WORK"
@@ -153,6 +165,18 @@ else
 fi
 [ -x "$BIN" ] || { echo "no executable at $BIN" >&2; exit 1; }
 echo "binary:    $BIN ($(date -u -r "$BIN" +%Y-%m-%dT%H:%M:%SZ))"
+if [ "$HB_MODE" != off ]; then
+    if [ -n "${HUMMINGBIRD_BASELINE_BIN:-}" ]; then
+        HB_BIN="$HUMMINGBIRD_BASELINE_BIN"
+    else
+        echo "== building the plain Hummingbird baseline (.build-release-baseline)"
+        HB_BUILD=(swift build -c release --package-path benchmarks/ingest/hummingbird-baseline
+            --scratch-path .build-release-baseline --product HummingbirdBaseline)
+        "${HB_BUILD[@]}" 2>&1 | tail -3
+        HB_BIN="$("${HB_BUILD[@]}" --show-bin-path)/HummingbirdBaseline"
+    fi
+    [ -x "$HB_BIN" ] || { echo "no executable at $HB_BIN" >&2; exit 1; }
+fi
 
 # ------------------------------------------------------------------------------------------------ request body
 
@@ -346,6 +370,24 @@ measure nginx "http://127.0.0.1:$NGINX_PORT/accept" $NGINX_WORKER_PIDS
 NGINX_RESULT=$RESULT
 NGINX_CPU="$SERVER_CPU_CORES cores ($SERVER_CPU_US us/req), wrk $WRK_CORES cores, machine $MACHINE_BUSY % (background before: $BACKGROUND %)"
 
+HB_RESULT=""
+if [ "$HB_MODE" != off ]; then
+    USED_PORTS="$USED_PORTS $NGINX_PORT $SERVER_PORT ${STALL_PORT:-}"
+    HB_PORT=$(free_port)
+    HB_ARGS=("$HB_PORT"); [ "$HB_MODE" = pinned ] && HB_ARGS+=(pinned)
+    "$HB_BIN" "${HB_ARGS[@]}" > "$WORK/hummingbird.log" 2>&1 &
+    HB_PID=$!
+    wait_for_http "http://127.0.0.1:$HB_PORT/accept" "$HB_PID" 30 || {
+        echo "the Hummingbird baseline did not start:" >&2; cat "$WORK/hummingbird.log" >&2; exit 1; }
+    sleep 2
+    measure hummingbird "http://127.0.0.1:$HB_PORT/accept" "$HB_PID"
+    HB_RESULT=$RESULT
+    HB_CPU="$SERVER_CPU_CORES cores ($SERVER_CPU_US us/req), wrk $WRK_CORES cores, machine $MACHINE_BUSY % (background before: $BACKGROUND %)"
+    kill "$HB_PID" 2>/dev/null || true
+    wait "$HB_PID" 2>/dev/null || true
+    HB_PID=""
+fi
+
 # The durability ceiling: a raw SQLite commit (WAL, synchronous=FULL) of half the connections' rows, in the same
 # directory as the server's database, just before the server's run.
 echo "== raw SQLite commit (WAL, synchronous=FULL, $(( CONNECTIONS / 2 )) rows of $BODY_BYTES bytes per transaction), 5s"
@@ -420,8 +462,13 @@ echo
 echo "== results: wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $BODY_BYTES-byte JSON POST, delivery $DELIVERY, $(nproc) x $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
 printf '%-14s %10s %12s %12s %8s %10s\n' target 'req/s' p50 p99 non-2xx 'sock err'
 row "nginx 202" "$NGINX_RESULT"
+[ -n "$HB_RESULT" ] && row "hummingbird" "$HB_RESULT"
 row messagebridge "$MB_RESULT"
 awk -v m="$(rate "$MB_RESULT")" -v n="$(rate "$NGINX_RESULT")" 'BEGIN { printf "ratio messagebridge/nginx: %.3f (goal >= 0.5)\n", m / n }'
+if [ -n "$HB_RESULT" ]; then
+    awk -v h="$(rate "$HB_RESULT")" -v n="$(rate "$NGINX_RESULT")" -v m="$(rate "$MB_RESULT")" \
+        'BEGIN { printf "ratio hummingbird ('"$HB_MODE"', fixed 202, nothing stored)/nginx: %.3f; messagebridge/hummingbird: %.3f\n", h / n, m / h }'
+fi
 awk -v c="$CONNECTIONS" -v mean="$(field mean_us "$SQLITE_RESULT")" -v p50="$(field p50_us "$SQLITE_RESULT")" \
     -v p90="$(field p90_us "$SQLITE_RESULT")" -v n="$(rate "$NGINX_RESULT")" -v m="$(rate "$MB_RESULT")" 'BEGIN {
         ceiling = c / (mean / 1e6)
@@ -429,6 +476,7 @@ awk -v c="$CONNECTIONS" -v mean="$(field mean_us "$SQLITE_RESULT")" -v p50="$(fi
             mean / 1000, p50 / 1000, p90 / 1000, c, ceiling, ceiling / n, m / ceiling
     }'
 echo "CPU, nginx run:         nginx $NGINX_CPU"
+[ -n "$HB_RESULT" ] && echo "CPU, hummingbird run:   hummingbird $HB_CPU"
 echo "CPU, messagebridge run: messagebridge $MB_CPU"
 echo
 echo "== durability"
