@@ -147,7 +147,6 @@ public func buildApplication(
 
     var app = Application(
         router: router,
-        server: .pinnedHTTP1(),
         configuration: .init(
             address: .hostname(configuration.server.host, port: configuration.server.port),
             serverName: nil

@@ -19,10 +19,10 @@
 #                         delivery at a time, so the run measures ingest alone (needs python3; nothing is delivered)
 #   BENCH_PERF=1          also sample the server with `perf record` during the measured run and print its hottest
 #                         symbols (perturbs the figures a little; off by default)
-#   BENCH_HUMMINGBIRD     pinned (default): also measure plain Hummingbird answering a fixed 202 (the framework's own
-#                         ceiling; benchmarks/ingest/hummingbird-baseline, built into .build-release-baseline), with
-#                         each connection on its event loop as MessageBridge's server runs; default: Hummingbird's
-#                         stock HTTP/1.1 server; off: skip it
+#   BENCH_HUMMINGBIRD     default (the default): also measure plain Hummingbird answering a fixed 202 with its stock
+#                         HTTP/1.1 server, as MessageBridge runs it (the framework's own ceiling;
+#                         benchmarks/ingest/hummingbird-baseline, built into .build-release-baseline); pinned: with
+#                         each connection's handling on its socket's event loop instead; off: skip it
 #   HUMMINGBIRD_BASELINE_BIN  use this baseline binary instead of building it
 #   BENCH_KEEP=1          keep the temporary directory (config, database, logs) and print its path
 set -euo pipefail
@@ -37,7 +37,7 @@ THREADS="${BENCH_THREADS:-1}"
 NGINX_WORKERS="${BENCH_NGINX_WORKERS:-1}"
 DRAIN_TIMEOUT="${BENCH_DRAIN_TIMEOUT:-60}"
 DELIVERY="${BENCH_DELIVERY:-on}"
-HB_MODE="${BENCH_HUMMINGBIRD:-pinned}"
+HB_MODE="${BENCH_HUMMINGBIRD:-default}"
 case "$HB_MODE" in
     pinned|default|off) ;;
     *) echo "BENCH_HUMMINGBIRD must be pinned, default or off, got $HB_MODE" >&2; exit 1 ;;

@@ -5,8 +5,9 @@ import Logging
 import NIOCore
 
 /// `HummingbirdBaseline PORT [pinned]`: POST /accept reads the body and answers 202 with a fixed JSON body of the
-/// shape and length of MessageBridge's answer and an `X-Request-ID`, like the benchmark's nginx. With `pinned`, each
-/// connection's handling runs on its socket's event loop, as MessageBridge's server does.
+/// shape and length of MessageBridge's answer and an `X-Request-ID`, like the benchmark's nginx. Hummingbird's stock
+/// HTTP/1.1 server, as MessageBridge runs it; with `pinned`, each connection's handling runs on its socket's event loop
+/// instead (SE-0417 task executor preference), an alternative that was measured and not adopted.
 @main
 struct HummingbirdBaseline {
     static func main() async throws {
@@ -36,7 +37,7 @@ struct HummingbirdBaseline {
     }
 }
 
-/// The same event-loop task executor as MessageBridge's `EventLoopPinnedChannel` (Sources/App/Server).
+/// Runs a task's jobs on one NIO event loop.
 final class LoopExecutor: TaskExecutor {
     let eventLoop: any EventLoop
     init(_ eventLoop: any EventLoop) { self.eventLoop = eventLoop }
