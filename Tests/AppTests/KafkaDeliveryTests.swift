@@ -224,6 +224,42 @@ struct KafkaDeliveryTests {
         }
     }
 
+    @Test("a small max_in_flight takes a large backlog a few records at a time; each message delivered once")
+    func smallBatchesFromLargeQueue() async throws {
+        let cluster = try MockCluster()
+        let topic = uniqueTopicName("small-batches")
+        try cluster.createTopic(topic, partitions: 3)
+        let directory = TestDirectory()
+        // max_in_flight 12: batches of at most 3, at most 12 records in flight, so the lane's queue holds most of
+        // the claim and is taken from in small prefixes.
+        let configuration = try writeConfiguration(
+            kafkaYAML(directory: directory, bootstraps: cluster.bootstraps, topic: topic, extraKafka: "  max_in_flight: 12")
+                .replacingOccurrences(of: "  retry_interval: 200ms", with: "  retry_interval: 200ms\n  batch_size: 1000"),
+            to: directory
+        )
+        let store = try SQLiteMessageStore(path: directory.databasePath)
+        let now = Date()
+        let messages = (0..<600).map { index in
+            NewMessage(
+                id: MessageID.make(at: now.addingTimeInterval(Double(index) / 1_000_000)),
+                route: "/webhook/stripe",
+                destination: .kafka(topic: topic),
+                body: Array(#"{"n":\#(index)}"#.utf8),
+                headers: [],
+                acceptedAt: now
+            )
+        }
+        try await store.insert(messages.map { IngestRecord(message: $0, initialState: .pending) })
+        let app = try await buildApplication(configuration: configuration, logger: quietLogger, store: store)
+        try await app.test(.live) { _ in
+            #expect(await eventually(timeout: .seconds(30)) { try await store.statusCounts()[.delivered] == 600 })
+            let records = try await consumeRecords(bootstraps: cluster.bootstraps, topic: topic, partitions: 3, expectedCount: 600, settle: .milliseconds(500))
+            #expect(records.count == 600)
+            let keys = Set(records.compactMap { $0.key.map { MessageID(rawValue: String(decoding: $0, as: UTF8.self)) } })
+            #expect(keys == Set(messages.map(\.id)))
+        }
+    }
+
     @Test("a bad librdkafka property fails check-config with librdkafka's words and the key")
     func badProperty() throws {
         let directory = TestDirectory()

@@ -53,7 +53,9 @@ final class DeliveryDispatcher: Service {
     /// `finish()`.
     final class JobQueue: Sendable {
         private struct State {
+            /// Queued jobs are `jobs[head...]`: taking a prefix moves an index rather than the rest of the array.
             var jobs: [Job] = []
+            var head = 0
             var isFinished = false
             var isSignalled = false
             var waiter: CheckedContinuation<Void, Never>?
@@ -93,15 +95,22 @@ final class DeliveryDispatcher: Service {
             while true {
                 let taken: [Job]?? = state.withLock { state in
                     state.isSignalled = false
-                    if state.jobs.isEmpty { return state.isFinished ? .some(nil) : nil }
-                    let limit = state.isFinished ? state.jobs.count : room()
+                    let queued = state.jobs.count - state.head
+                    if queued == 0 { return state.isFinished ? .some(nil) : nil }
+                    let limit = state.isFinished ? queued : room()
                     guard limit > 0 else { return nil }
-                    if limit >= state.jobs.count {
-                        defer { state.jobs = [] }
-                        return state.jobs
+                    if limit >= queued {
+                        defer { (state.jobs, state.head) = ([], 0) }
+                        return state.head == 0 ? state.jobs : Array(state.jobs[state.head...])
                     }
-                    defer { state.jobs.removeFirst(limit) }
-                    return Array(state.jobs.prefix(limit))
+                    defer {
+                        state.head += limit
+                        if state.head * 2 >= state.jobs.count {
+                            state.jobs.removeFirst(state.head)
+                            state.head = 0
+                        }
+                    }
+                    return Array(state.jobs[state.head..<(state.head + limit)])
                 }
                 if let taken { return taken }
                 await withCheckedContinuation { continuation in
