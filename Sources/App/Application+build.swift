@@ -71,6 +71,7 @@ public func buildApplication(
 
     var sinks: [String: any DeliverySink] = ["http": httpSink]
     var concurrencyByKind = ["http": worker.concurrency]
+    var batchLimitByKind: [String: Int] = [:]
     var kafkaProducer: KafkaProducer?
     if let kafka = configuration.kafka, routes.contains(where: { $0.destination.kind == "kafka" }) {
         let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(settings: kafka), logger: logger)
@@ -81,6 +82,8 @@ public func buildApplication(
         )
         sinks["kafka"] = KafkaSink(producer: producer, keySources: keySources)
         concurrencyByKind["kafka"] = kafka.maxInFlight
+        // Several batches in flight, so librdkafka always has records to send while a finished batch is recorded.
+        batchLimitByKind["kafka"] = max(1, min(kafka.maxInFlight / 4, 5_000))
     }
 
     let breakers = try makeCircuitBreakers(configuration.circuitBreaker, logger: logger)
@@ -97,6 +100,7 @@ public func buildApplication(
         store: store,
         policy: RetryPolicy(maxRetries: worker.maxRetries, initialBackoff: worker.initialBackoff, maxBackoff: worker.maxBackoff),
         concurrencyByKind: concurrencyByKind,
+        batchLimitByKind: batchLimitByKind,
         breakers: breakers,
         destinationHealth: DestinationHealth(destinations: routes.map(\.destination)),
         logger: logger,

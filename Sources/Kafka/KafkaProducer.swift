@@ -53,25 +53,83 @@ public final class KafkaProducer: Sendable {
         value: [UInt8],
         headers: [KafkaHeader] = []
     ) async throws -> KafkaDeliveryReport {
+        let batch = PendingBatch(count: 1)
+        var scratch = ProduceScratch()
         var queueFullDeadline: ContinuousClock.Instant?
+        let record = KafkaRecord(topic: topic, key: key, value: value, headers: headers)
         while true {
-            let attempt = try await withCheckedThrowingContinuation { continuation in
-                core.enqueue(topic: topic, key: key, value: value, headers: headers, continuation: continuation)
-            }
-            switch attempt {
-            case .delivered(let report):
-                return report
-            case .queueFull:
-                if let queueFullTimeout {
-                    let now = ContinuousClock.now
-                    let deadline = queueFullDeadline ?? now.advanced(by: queueFullTimeout)
-                    queueFullDeadline = deadline
-                    if now >= deadline { throw KafkaProduceError(RD_KAFKA_RESP_ERR__QUEUE_FULL) }
+            switch core.handOver(record, index: 0, of: batch, scratch: &scratch) {
+            case .accepted:
+                await batch.waitForReports()
+                switch batch.outcome(at: 0) {
+                case .delivered(let partition, let offset):
+                    return KafkaDeliveryReport(topic: topic, partition: partition, offset: offset)
+                case .failed(let error):
+                    throw error
+                case .pending:
+                    fatalError("a record's delivery report arrived without an outcome")
                 }
-                // The poll thread frees queue space as delivery reports arrive; a short nap lets it catch up.
-                try await Task.sleep(for: .milliseconds(2))
+            case .refused(let error):
+                throw error
+            case .queueFull:
+                try await waitForQueueSpace(deadline: &queueFullDeadline)
             }
         }
+    }
+
+    /// Produces every record and suspends until each has its verdict; one result per record, in order.
+    ///
+    /// Records are handed to librdkafka one after another from this task, with no task or continuation per record;
+    /// the batch resumes once, when the last delivery report arrives. A full local queue is waited out as in
+    /// `send(topic:key:value:headers:)`; records still unsent when that wait times out or the task is cancelled fail
+    /// with a retriable error and are never handed over later.
+    public func send(_ records: [KafkaRecord]) async -> [Result<KafkaDeliveryReport, KafkaProduceError>] {
+        guard !records.isEmpty else { return [] }
+        let batch = PendingBatch(count: records.count)
+        var scratch = ProduceScratch()
+        var queueFullDeadline: ContinuousClock.Instant?
+        var index = 0
+        while index < records.count {
+            switch core.handOver(records[index], index: index, of: batch, scratch: &scratch) {
+            case .accepted, .refused:
+                index += 1
+                queueFullDeadline = nil  // progress: the timeout counts from the next full queue
+            case .queueFull:
+                do {
+                    try await waitForQueueSpace(deadline: &queueFullDeadline)
+                } catch {
+                    let failure = error is CancellationError
+                        ? KafkaProduceError(code: "_CANCELLED", message: "cancelled before librdkafka accepted the record", isRetriable: true)
+                        : KafkaProduceError(RD_KAFKA_RESP_ERR__QUEUE_FULL)
+                    for unsent in index..<records.count { batch.setOutcome(.failed(failure), at: unsent) }
+                    index = records.count
+                }
+            }
+        }
+        await batch.waitForReports()
+        return records.indices.map { index in
+            switch batch.outcome(at: index) {
+            case .delivered(let partition, let offset):
+                return .success(KafkaDeliveryReport(topic: records[index].topic, partition: partition, offset: offset))
+            case .failed(let error):
+                return .failure(error)
+            case .pending:
+                fatalError("record \(index) of a batch has no outcome after every report arrived")
+            }
+        }
+    }
+
+    /// Sleeps briefly while librdkafka's queue is full; throws once `timeout` has passed since the first wait, or
+    /// `CancellationError`.
+    private func waitForQueueSpace(deadline: inout ContinuousClock.Instant?) async throws {
+        if let queueFullTimeout {
+            let now = ContinuousClock.now
+            let limit = deadline ?? now.advanced(by: queueFullTimeout)
+            deadline = limit
+            if now >= limit { throw KafkaProduceError(RD_KAFKA_RESP_ERR__QUEUE_FULL) }
+        }
+        // The poll thread frees queue space as delivery reports arrive; a short nap lets it catch up.
+        try await Task.sleep(for: .milliseconds(2))
     }
 
     /// The latest broker connection state learned from librdkafka's statistics, error callbacks, delivery reports
@@ -102,10 +160,4 @@ public final class KafkaProducer: Sendable {
             core.requestShutdown(timeout: timeout, waiter: continuation)
         }
     }
-}
-
-/// The outcome of one attempt to hand a record to librdkafka.
-enum ProduceAttempt: Sendable {
-    case delivered(KafkaDeliveryReport)
-    case queueFull
 }

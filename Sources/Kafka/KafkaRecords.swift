@@ -14,6 +14,26 @@ public struct KafkaHeader: Sendable, Hashable {
     }
 }
 
+/// One record to produce.
+public struct KafkaRecord: Sendable {
+    /// The topic.
+    public var topic: String
+    /// The record key; nil for none (an empty array is an empty key).
+    public var key: [UInt8]?
+    /// The record value.
+    public var value: [UInt8]
+    /// Record headers, in order; a name may repeat.
+    public var headers: [KafkaHeader]
+
+    /// Makes a record.
+    public init(topic: String, key: [UInt8]?, value: [UInt8], headers: [KafkaHeader] = []) {
+        self.topic = topic
+        self.key = key
+        self.value = value
+        self.headers = headers
+    }
+}
+
 /// Where the broker stored a record, once every in-sync replica has it (`acks=all`).
 public struct KafkaDeliveryReport: Sendable, Hashable {
     /// Topic the record was written to.

@@ -40,16 +40,120 @@ final class ProducerContext: Sendable {
     }
 }
 
-/// One record awaiting its delivery report. It travels through librdkafka as the message opaque, retained once,
-/// and is released by `deliveryReportCallback`, which librdkafka calls exactly once per accepted message.
-final class PendingDelivery: Sendable {
-    let topic: String
-    let continuation: CheckedContinuation<ProduceAttempt, any Error>
-
-    init(topic: String, continuation: CheckedContinuation<ProduceAttempt, any Error>) {
-        self.topic = topic
-        self.continuation = continuation
+/// The records of one `send` awaiting their delivery reports: one object and one continuation for the whole batch,
+/// however many records it holds.
+///
+/// Each record's message opaque points at its own slot in `slots`; the slot names the batch, and its offset from
+/// the first slot is the record's index, so the delivery report callback finds both without a per-record object.
+///
+/// `@unchecked Sendable`: a slot's outcome is written either by the sender before the record is handed to
+/// librdkafka (when librdkafka refuses it) or by the poll thread in that record's delivery report, never both, and
+/// it is read by the sender only after `waitForReports()` returned, i.e. after the last report released `state`'s
+/// lock and resumed the sender. The slots live exactly as long as the object, which the sender keeps alive until
+/// every accepted record has been reported.
+final class PendingBatch: @unchecked Sendable {
+    /// What became of one record.
+    enum Outcome {
+        case pending
+        case delivered(partition: Int32, offset: Int64)
+        case failed(KafkaProduceError)
     }
+
+    struct Slot {
+        var batch: Unmanaged<PendingBatch>
+        var outcome: Outcome
+    }
+
+    private struct State {
+        /// Records handed to librdkafka whose report has not arrived.
+        var outstanding = 0
+        var waiter: CheckedContinuation<Void, Never>?
+    }
+
+    private let slots: UnsafeMutableBufferPointer<Slot>
+    private let state = Mutex(State())
+
+    init(count: Int) {
+        slots = .allocate(capacity: max(count, 1))
+        // Unretained: the slots belong to this object, so they never outlive it.
+        slots.initialize(repeating: Slot(batch: Unmanaged.passUnretained(self), outcome: .pending))
+    }
+
+    deinit {
+        slots.deinitialize()
+        slots.deallocate()
+    }
+
+    var count: Int { slots.count }
+
+    /// The message opaque for record `index`.
+    func opaque(for index: Int) -> UnsafeMutableRawPointer {
+        // Force-unwrap: `slots` was allocated with a capacity of at least one.
+        UnsafeMutableRawPointer(slots.baseAddress! + index)
+    }
+
+    /// Counts a record about to be handed to librdkafka (before the call: its report may arrive before it returns).
+    func willHandOver() {
+        state.withLock { $0.outstanding += 1 }
+    }
+
+    /// Takes back `willHandOver()` for a record librdkafka refused, recording why.
+    func refused(_ index: Int, with outcome: Outcome) {
+        slots[index].outcome = outcome
+        state.withLock { $0.outstanding -= 1 }
+    }
+
+    /// Records an outcome decided before the record reached librdkafka.
+    func setOutcome(_ outcome: Outcome, at index: Int) {
+        slots[index].outcome = outcome
+    }
+
+    /// The outcome of record `index`; valid once `waitForReports()` returned.
+    func outcome(at index: Int) -> Outcome {
+        slots[index].outcome
+    }
+
+    /// Called from the delivery report callback for the record whose opaque is `slot`.
+    static func report(_ outcome: Outcome, slot: UnsafeMutablePointer<Slot>) {
+        let batch = slot.pointee.batch.takeUnretainedValue()
+        slot.pointee.outcome = outcome
+        let waiter = batch.state.withLock { state -> CheckedContinuation<Void, Never>? in
+            state.outstanding -= 1
+            guard state.outstanding == 0 else { return nil }
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume()
+    }
+
+    /// Returns once every record handed to librdkafka has its delivery report.
+    func waitForReports() async {
+        await withCheckedContinuation { continuation in
+            let resumeNow = state.withLock { state in
+                if state.outstanding == 0 { return true }
+                state.waiter = continuation
+                return false
+            }
+            if resumeNow { continuation.resume() }
+        }
+    }
+}
+
+/// What happened when one record was offered to librdkafka.
+enum HandOver {
+    /// librdkafka holds it; its delivery report will follow.
+    case accepted
+    /// librdkafka's local queue is full: try again once reports have freed space.
+    case queueFull
+    /// Refused for good (or the producer is shut down).
+    case refused(KafkaProduceError)
+}
+
+/// Reusable buffers for building `rd_kafka_produceva` arguments, so a batch does not allocate per record.
+struct ProduceScratch {
+    var bytes: [UInt8] = []
+    var headerOffsets: [(name: Int, value: Int, count: Int)] = []
+    var fields: [rd_kafka_vu_t] = []
 }
 
 /// Owns the librdkafka handle and the thread that polls it. Separate from `KafkaProducer` so that the poll thread
@@ -106,28 +210,22 @@ final class ProducerCore: Sendable {
 
     // MARK: Producing
 
-    /// Hands one record to librdkafka, or resumes `continuation` at once when that is impossible.
-    func enqueue(
-        topic: String,
-        key: [UInt8]?,
-        value: [UInt8],
-        headers: [KafkaHeader],
-        continuation: CheckedContinuation<ProduceAttempt, any Error>
-    ) {
-        let opaque = Unmanaged.passRetained(PendingDelivery(topic: topic, continuation: continuation)).toOpaque()
+    /// Offers record `index` of `batch` to librdkafka. On `.accepted` its delivery report completes the slot.
+    func handOver(_ record: KafkaRecord, index: Int, of batch: PendingBatch, scratch: inout ProduceScratch) -> HandOver {
+        batch.willHandOver()
         // Holding the lock across the (non-blocking) produce call is what lets `drainAndDestroy` know no producer is
         // still touching the handle once the phase has left `.running`.
-        let outcome: Result<Void, KafkaProduceError>? = lifecycle.withLock { state in
-            guard case .running = state.phase else { return .failure(.producerShutDown) }
+        let outcome: HandOver = lifecycle.withLock { state in
+            guard case .running = state.phase else { return .refused(.producerShutDown) }
             // Counted before the call: the delivery report may arrive (and decrement) before produceva returns.
             context.inFlight.add(1, ordering: .relaxed)
-            guard let error = produce(topic: topic, key: key, value: value, headers: headers, opaque: opaque) else {
-                return .success(())
+            guard let error = produce(record, opaque: batch.opaque(for: index), scratch: &scratch) else {
+                return .accepted
             }
             context.inFlight.subtract(1, ordering: .relaxed)
             defer { rd_kafka_error_destroy(error) }
-            if rd_kafka_error_code(error) == RD_KAFKA_RESP_ERR__QUEUE_FULL { return nil }
-            return .failure(
+            if rd_kafka_error_code(error) == RD_KAFKA_RESP_ERR__QUEUE_FULL { return .queueFull }
+            return .refused(
                 KafkaProduceError(
                     code: String(cString: rd_kafka_error_name(error)),
                     message: String(cString: rd_kafka_error_string(error)),
@@ -136,76 +234,70 @@ final class ProducerCore: Sendable {
             )
         }
         switch outcome {
-        case .success:
-            break  // The delivery report callback owns the box now.
-        case .none:
-            Unmanaged<PendingDelivery>.fromOpaque(opaque).release()
-            continuation.resume(returning: .queueFull)
-        case .failure(let error):
-            Unmanaged<PendingDelivery>.fromOpaque(opaque).release()
-            continuation.resume(throwing: error)
+        case .accepted: break  // The delivery report completes the slot.
+        case .queueFull: batch.refused(index, with: .pending)
+        case .refused(let error): batch.refused(index, with: .failed(error))
         }
+        return outcome
     }
 
     /// Calls `rd_kafka_produceva` (the non-variadic form of `rd_kafka_producev`, which Swift cannot import), with
     /// every pointer valid for the duration of the call; librdkafka copies key, value and headers
     /// (`RD_KAFKA_MSG_F_COPY`), so nothing needs to outlive it.
-    private func produce(
-        topic: String,
-        key: [UInt8]?,
-        value: [UInt8],
-        headers: [KafkaHeader],
-        opaque: UnsafeMutableRawPointer
-    ) -> OpaquePointer? {
+    private func produce(_ record: KafkaRecord, opaque: UnsafeMutableRawPointer, scratch: inout ProduceScratch) -> OpaquePointer? {
         // One buffer holds the NUL-terminated header names, the header values, and a final spare byte whose address
         // stands in for empty keys and values: librdkafka reads a NULL pointer as a null (absent) key or value, which
         // is not what an empty array means.
-        var scratch: [UInt8] = []
-        var headerOffsets: [(name: Int, value: Int, count: Int)] = []
-        if !headers.isEmpty {
-            headerOffsets.reserveCapacity(headers.count)
-            for header in headers {
-                let nameOffset = scratch.count
-                scratch.append(contentsOf: header.name.utf8)
-                scratch.append(0)
-                let valueOffset = scratch.count
-                scratch.append(contentsOf: header.value)
-                headerOffsets.append((nameOffset, valueOffset, header.value.count))
-            }
+        scratch.bytes.removeAll(keepingCapacity: true)
+        scratch.headerOffsets.removeAll(keepingCapacity: true)
+        for header in record.headers {
+            let nameOffset = scratch.bytes.count
+            scratch.bytes.append(contentsOf: header.name.utf8)
+            scratch.bytes.append(0)
+            let valueOffset = scratch.bytes.count
+            scratch.bytes.append(contentsOf: header.value)
+            scratch.headerOffsets.append((nameOffset, valueOffset, header.value.count))
         }
-        scratch.append(0)
-        return scratch.withUnsafeMutableBufferPointer { scratchBuffer in
-            // Force-unwrap: `scratch` holds at least the spare byte, so it has storage.
+        scratch.bytes.append(0)
+        let fieldCount = 5 + record.headers.count
+        if scratch.fields.count < fieldCount {
+            scratch.fields.append(contentsOf: repeatElement(rd_kafka_vu_t(), count: fieldCount - scratch.fields.count))
+        }
+        let headerOffsets = scratch.headerOffsets
+        return scratch.bytes.withUnsafeMutableBufferPointer { scratchBuffer in
+            // Force-unwrap: the buffer holds at least the spare byte, so it has storage.
             let scratchBase = UnsafeMutableRawPointer(scratchBuffer.baseAddress!)
             let spare = scratchBase + (scratchBuffer.count - 1)
-            return topic.withCString { topicPointer in
-                value.withUnsafeBytes { valueBytes in
-                    withOptionalBytes(key) { keyBytes in
-                        var fields = [rd_kafka_vu_t](repeating: rd_kafka_vu_t(), count: 5 + headers.count)
-                        fields[0].vtype = RD_KAFKA_VTYPE_TOPIC
-                        fields[0].u.cstr = topicPointer
-                        fields[1].vtype = RD_KAFKA_VTYPE_VALUE
-                        fields[1].u.mem.ptr = valueBytes.count > 0 ? UnsafeMutableRawPointer(mutating: valueBytes.baseAddress) : spare
-                        fields[1].u.mem.size = valueBytes.count
-                        fields[2].vtype = RD_KAFKA_VTYPE_MSGFLAGS
-                        fields[2].u.i = RD_KAFKA_MSG_F_COPY
-                        fields[3].vtype = RD_KAFKA_VTYPE_OPAQUE
-                        fields[3].u.ptr = opaque
-                        var count = 4
-                        if let keyBytes {
-                            fields[count].vtype = RD_KAFKA_VTYPE_KEY
-                            fields[count].u.mem.ptr = keyBytes.count > 0 ? UnsafeMutableRawPointer(mutating: keyBytes.baseAddress) : spare
-                            fields[count].u.mem.size = keyBytes.count
-                            count += 1
+            return scratch.fields.withUnsafeMutableBufferPointer { fields in
+                record.topic.withCString { topicPointer in
+                    record.value.withUnsafeBytes { valueBytes in
+                        withOptionalBytes(record.key) { keyBytes in
+                            fields[0].vtype = RD_KAFKA_VTYPE_TOPIC
+                            fields[0].u.cstr = topicPointer
+                            fields[1].vtype = RD_KAFKA_VTYPE_VALUE
+                            fields[1].u.mem.ptr = valueBytes.count > 0 ? UnsafeMutableRawPointer(mutating: valueBytes.baseAddress) : spare
+                            fields[1].u.mem.size = valueBytes.count
+                            fields[2].vtype = RD_KAFKA_VTYPE_MSGFLAGS
+                            fields[2].u.i = RD_KAFKA_MSG_F_COPY
+                            fields[3].vtype = RD_KAFKA_VTYPE_OPAQUE
+                            fields[3].u.ptr = opaque
+                            var count = 4
+                            if let keyBytes {
+                                fields[count].vtype = RD_KAFKA_VTYPE_KEY
+                                fields[count].u.mem.ptr = keyBytes.count > 0 ? UnsafeMutableRawPointer(mutating: keyBytes.baseAddress) : spare
+                                fields[count].u.mem.size = keyBytes.count
+                                count += 1
+                            }
+                            for offsets in headerOffsets {
+                                fields[count].vtype = RD_KAFKA_VTYPE_HEADER
+                                fields[count].u.header.name = UnsafePointer((scratchBase + offsets.name).assumingMemoryBound(to: CChar.self))
+                                fields[count].u.header.val = UnsafeRawPointer(scratchBase + offsets.value)
+                                fields[count].u.header.size = offsets.count
+                                count += 1
+                            }
+                            // Force-unwrap: `fields` holds at least five elements (grown above).
+                            return rd_kafka_produceva(handle.pointer, fields.baseAddress!, count)
                         }
-                        for offsets in headerOffsets {
-                            fields[count].vtype = RD_KAFKA_VTYPE_HEADER
-                            fields[count].u.header.name = UnsafePointer((scratchBase + offsets.name).assumingMemoryBound(to: CChar.self))
-                            fields[count].u.header.val = UnsafeRawPointer(scratchBase + offsets.value)
-                            fields[count].u.header.size = offsets.count
-                            count += 1
-                        }
-                        return rd_kafka_produceva(handle.pointer, fields, count)
                     }
                 }
             }
@@ -349,22 +441,16 @@ private func deliveryReportCallback(
     guard let message, let messageOpaque = message.pointee._private, let context = context(contextOpaque) else {
         return
     }
-    // Balances the `passRetained` in `ProducerCore.enqueue`.
-    let pending = Unmanaged<PendingDelivery>.fromOpaque(messageOpaque).takeRetainedValue()
+    let slot = messageOpaque.assumingMemoryBound(to: PendingBatch.Slot.self)
     context.inFlight.subtract(1, ordering: .relaxed)
     let error = message.pointee.err
     if error == RD_KAFKA_RESP_ERR_NO_ERROR {
         context.produced.add(1, ordering: .relaxed)
         context.noteDelivery()
-        let report = KafkaDeliveryReport(
-            topic: pending.topic,
-            partition: message.pointee.partition,
-            offset: message.pointee.offset
-        )
-        pending.continuation.resume(returning: .delivered(report))
+        PendingBatch.report(.delivered(partition: message.pointee.partition, offset: message.pointee.offset), slot: slot)
     } else {
         context.failed.add(1, ordering: .relaxed)
-        pending.continuation.resume(throwing: KafkaProduceError(error))
+        PendingBatch.report(.failed(KafkaProduceError(error)), slot: slot)
     }
 }
 

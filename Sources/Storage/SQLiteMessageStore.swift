@@ -45,8 +45,8 @@ public final class SQLiteMessageStore: MessageStore {
 
     public func claimDue(owner: String, now: Date, leaseUntil: Date, limit: Int) async throws -> [StoredMessage] {
         let nowMS = Self.milliseconds(now)
-        return try await writer.write { db in
-            let rows = try Row.fetchAll(
+        let rows = try await writer.write { db in
+            try RawMessageRow.fetchAll(
                 db,
                 sql: """
                     UPDATE messages SET status = 'delivering', lease_owner = ?, lease_until = ?, updated_at = ?
@@ -60,13 +60,45 @@ public final class SQLiteMessageStore: MessageStore {
                     """,
                 arguments: [owner, Self.milliseconds(leaseUntil), nowMS, nowMS, nowMS, limit]
             )
-            return rows.compactMap(Self.storedMessage)
         }
+        // Decoded here rather than inside `write`, so the writer thread (which ingest also waits for) is free sooner.
+        return rows.compactMap(\.storedMessage)
     }
 
+    /// Delivered completions are written with one statement per call (the attempt that delivered goes on the
+    /// message row, see `attempts(messageID:)`); the others, one statement each plus their attempts row.
     public func complete(_ completions: [DeliveryCompletion], now: Date) async throws {
         let nowMS = Self.milliseconds(now)
+        var deliveredByOwner: [String: String] = [:]  // owner -> JSON array of [id, finished_at, status_code, duration_ms]
+        var others: [DeliveryCompletion] = []
+        for completion in completions {
+            guard case .delivered = completion.change, let attempt = completion.attempt else {
+                others.append(completion)
+                continue
+            }
+            Self.appendDeliveredJSON(completion.messageID, attempt, to: &deliveredByOwner[completion.owner, default: ""])
+        }
+        let deliveredLists = deliveredByOwner
+        let undelivered = others
         try await writer.write { db in
+            for (owner, list) in deliveredLists {
+                // Looked up through the JSON array (not the other way round, which would scan messages); the lease
+                // condition skips messages whose lease this owner no longer holds.
+                try db.execute(
+                    sql: """
+                        UPDATE messages SET status = 'delivered', attempt_count = attempt_count + 1,
+                            next_attempt_at = NULL, delivered_at = d.finished_at, last_error = NULL,
+                            last_status_code = d.status_code, delivered_duration_ms = d.duration_ms,
+                            lease_owner = NULL, lease_until = NULL, updated_at = ?
+                        FROM (SELECT value ->> 0 AS id, value ->> 1 AS finished_at, value ->> 2 AS status_code,
+                                     value ->> 3 AS duration_ms
+                              FROM json_each(?)) AS d
+                        WHERE messages.id = d.id AND +messages.status = 'delivering' AND messages.lease_owner = ?
+                        """,
+                    arguments: [nowMS, "[" + list + "]", owner]
+                )
+            }
+            guard !undelivered.isEmpty else { return }
             let update = try db.cachedStatement(sql: """
                 UPDATE messages SET
                     status = CASE ?1 WHEN 'requeue' THEN (CASE WHEN attempt_count > 0 THEN 'retrying' ELSE 'pending' END)
@@ -84,7 +116,7 @@ public final class SQLiteMessageStore: MessageStore {
                 INSERT INTO attempts (message_seq, number, finished_at, outcome, status_code, error, duration_ms)
                 VALUES (?, ?, ?, ?, ?, ?, ?)
                 """)
-            for completion in completions {
+            for completion in undelivered {
                 let status: String, nextAttempt: Int64?, deliveredAt: Int64?
                 switch completion.change {
                 case .delivered: (status, nextAttempt, deliveredAt) = ("delivered", nil, nowMS)
@@ -106,6 +138,35 @@ public final class SQLiteMessageStore: MessageStore {
                 }
             }
         }
+    }
+
+    /// Appends `[id, finished_at_ms, status_code, duration_ms]` to a JSON array's body.
+    static func appendDeliveredJSON(_ id: MessageID, _ attempt: DeliveryAttempt, to list: inout String) {
+        if !list.isEmpty { list += "," }
+        list += "["
+        appendJSONString(id.rawValue, to: &list)
+        list += ","
+        list += String(milliseconds(attempt.finishedAt))
+        list += ","
+        list += attempt.statusCode.map { String($0) } ?? "null"
+        list += ","
+        let duration = attempt.durationSeconds * 1000
+        list += duration.isFinite ? String(duration) : "0"
+        list += "]"
+    }
+
+    /// A JSON string literal: quotes, backslashes and control characters escaped.
+    static func appendJSONString(_ value: String, to json: inout String) {
+        json += "\""
+        for scalar in value.unicodeScalars {
+            switch scalar {
+            case "\"": json += "\\\""
+            case "\\": json += "\\\\"
+            case "\u{00}"..."\u{1F}": json += String(format: "\\u%04x", scalar.value)
+            default: json.unicodeScalars.append(scalar)
+            }
+        }
+        json += "\""
     }
 
     public func releaseAllLeases(now: Date) async throws -> Int {
@@ -190,9 +251,11 @@ public final class SQLiteMessageStore: MessageStore {
         }
     }
 
+    /// The attempts table's rows, and, for a message delivered since `v4-delivered-attempt-on-message`, the
+    /// delivering attempt, which lives on the message row.
     public func attempts(messageID: MessageID) async throws -> [DeliveryAttempt] {
         try await writer.read { db in
-            try Row.fetchAll(
+            var attempts = try Row.fetchAll(
                 db,
                 sql: """
                     SELECT a.number, a.finished_at, a.outcome, a.status_code, a.error, a.duration_ms
@@ -206,6 +269,21 @@ public final class SQLiteMessageStore: MessageStore {
                     error: row[4], durationSeconds: (row[5] as Double) / 1000
                 )
             }
+            let delivered = try Row.fetchOne(
+                db,
+                sql: """
+                    SELECT attempt_count, delivered_at, last_status_code, delivered_duration_ms FROM messages
+                    WHERE id = ? AND status = 'delivered' AND delivered_duration_ms IS NOT NULL
+                    """,
+                arguments: [messageID.rawValue]
+            )
+            if let delivered {
+                attempts.append(DeliveryAttempt(
+                    number: delivered[0], finishedAt: Self.date(delivered[1]), outcome: "delivered",
+                    statusCode: delivered[2], error: nil, durationSeconds: (delivered[3] as Double) / 1000
+                ))
+            }
+            return attempts
         }
     }
 
@@ -308,6 +386,50 @@ public final class SQLiteMessageStore: MessageStore {
             deliveredAt: (row[14] as Int64?).map(date),
             updatedAt: date(row[13])
         )
+    }
+
+    /// A row selected with `columns`, copied out as plain values: GRDB's `Row` may not leave the writer's closure,
+    /// and turning these into a `StoredMessage` (header decoding, allocations) need not hold the writer.
+    struct RawMessageRow: Sendable {
+        var id: String, route: String, destinationKind: String, destination: String
+        var headers: Data, body: Data, status: String
+        var attemptCount: Int, attemptBase: Int, nextAttemptAt: Int64?, lastError: String?, lastStatusCode: Int?
+        var acceptedAt: Int64, updatedAt: Int64, deliveredAt: Int64?
+
+        static func fetchAll(_ db: Database, sql: String, arguments: StatementArguments) throws -> [RawMessageRow] {
+            try Row.fetchCursor(db, sql: sql, arguments: arguments).map { row in
+                RawMessageRow(
+                    id: row[0], route: row[1], destinationKind: row[2], destination: row[3], headers: row[4],
+                    body: row[5], status: row[6], attemptCount: row[7], attemptBase: row[8], nextAttemptAt: row[9],
+                    lastError: row[10], lastStatusCode: row[11], acceptedAt: row[12], updatedAt: row[13],
+                    deliveredAt: row[14]
+                )
+            }.reduce(into: []) { $0.append($1) }
+        }
+
+        var storedMessage: StoredMessage? {
+            guard let destination = Destination(kind: destinationKind, target: self.destination),
+                  let status = MessageStatus(rawValue: status)
+            else { return nil }
+            return StoredMessage(
+                message: NewMessage(
+                    id: MessageID(rawValue: id),
+                    route: route,
+                    destination: destination,
+                    body: [UInt8](body),
+                    headers: HeaderCoding.decode([UInt8](headers)),
+                    acceptedAt: SQLiteMessageStore.date(acceptedAt)
+                ),
+                status: status,
+                attemptCount: attemptCount,
+                attemptsSinceRetry: attemptCount - attemptBase,
+                nextAttemptAt: nextAttemptAt.map(SQLiteMessageStore.date),
+                lastError: lastError,
+                lastStatusCode: lastStatusCode,
+                deliveredAt: deliveredAt.map(SQLiteMessageStore.date),
+                updatedAt: SQLiteMessageStore.date(updatedAt)
+            )
+        }
     }
 
     static func milliseconds(_ date: Date) -> Int64 {

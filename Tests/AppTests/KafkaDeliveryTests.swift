@@ -135,6 +135,131 @@ struct KafkaDeliveryTests {
         }
     }
 
+    @Test("a claimed backlog goes out in batches: records the broker cannot take retry on their own, the rest are delivered once")
+    func batchWithFailingRecords() async throws {
+        let cluster = try MockCluster()
+        let healthy = uniqueTopicName("backlog-ok")
+        let stuck = uniqueTopicName("backlog-stuck")
+        try cluster.createTopic(healthy)
+        try cluster.createTopic(stuck)
+        cluster.setPartitionLeader(topic: stuck, broker: -1)
+        let directory = TestDirectory()
+        let yaml = """
+            server:
+              host: 127.0.0.1
+              port: 0
+            routes:
+              - path: "/webhook/batch-ok"
+                queue: "\(healthy)"
+              - path: "/webhook/batch-stuck"
+                queue: "\(stuck)"
+            kafka:
+              brokers: [\(cluster.bootstraps.split(separator: ",").map { "\"\($0)\"" }.joined(separator: ", "))]
+              properties:
+                message.timeout.ms: "1500"
+            sqlite:
+              database_path: "\(directory.databasePath)"
+            worker:
+              retry_interval: 200ms
+              batch_size: 1000
+              initial_backoff: 300ms
+              max_backoff: 500ms
+            circuit_breaker:
+              enabled: false
+            logging:
+              level: error
+            """
+        let configuration = try writeConfiguration(yaml, to: directory)
+        let store = try SQLiteMessageStore(path: directory.databasePath)
+        // A backlog stored before the server starts, both routes interleaved, so claims and batches mix them.
+        let now = Date()
+        let messages = (0..<400).map { index in
+            let isStuck = index % 4 == 0
+            return NewMessage(
+                id: MessageID.make(at: now.addingTimeInterval(Double(index) / 1_000_000)),
+                route: isStuck ? "/webhook/batch-stuck" : "/webhook/batch-ok",
+                destination: .kafka(topic: isStuck ? stuck : healthy),
+                body: Array(#"{"n":\#(index)}"#.utf8),
+                headers: [MessageHeader(name: "Content-Type", value: "application/json")],
+                acceptedAt: now
+            )
+        }
+        try await store.insert(messages.map { IngestRecord(message: $0, initialState: .pending) })
+        let stuckIDs = Set(messages.filter { $0.route == "/webhook/batch-stuck" }.map(\.id))
+        let app = try await buildApplication(
+            configuration: configuration, logger: quietLogger, store: store, metrics: TestMetrics.makeAppMetrics()
+        )
+        try await app.test(.live) { client in
+            #expect(await eventually { try await store.statusCounts()[.delivered] == 300 })
+            #expect(await eventually { try await store.statusCounts()[.retrying] == 100 })
+            let retrying = try await store.messages(matching: MessageQuery(status: .retrying, limit: 1000))
+            #expect(Set(retrying.map(\.message.id)) == stuckIDs, "exactly the records the broker could not take retry")
+            let attempts = try await store.attempts(messageID: try #require(retrying.first).message.id)
+            #expect(attempts.first?.outcome == "retryable")
+            #expect(attempts.first?.error?.contains("_MSG_TIMED_OUT") == true)
+            let delivered = try #require(messages.first { $0.route == "/webhook/batch-ok" })
+            #expect(try await store.attempts(messageID: delivered.id).map(\.outcome) == ["delivered"])
+
+            cluster.setPartitionLeader(topic: stuck, broker: 1)
+            #expect(await eventually(timeout: .seconds(30)) { try await store.statusCounts()[.delivered] == 400 })
+            let okRecords = try await consumeRecords(bootstraps: cluster.bootstraps, topic: healthy, expectedCount: 300, settle: .milliseconds(500))
+            #expect(okRecords.count == 300, "no healthy record is written twice")
+            #expect(Set(okRecords.compactMap { $0.key.map { String(decoding: $0, as: UTF8.self) } }).count == 300)
+            let stuckRecords = try await consumeRecords(bootstraps: cluster.bootstraps, topic: stuck, expectedCount: 100, settle: .milliseconds(500))
+            #expect(stuckRecords.count == 100)
+            #expect(Set(stuckRecords.compactMap { $0.key.map { MessageID(rawValue: String(decoding: $0, as: UTF8.self)) } }) == stuckIDs)
+
+            let metrics = try await client.execute(uri: "/metrics", method: .get) { $0 }
+            let samples = try parsePrometheusText(String(buffer: metrics.body))
+            func value(_ name: String, _ labels: [String: String]) -> Double? {
+                samples.first { $0.name == name && $0.labels == labels }?.value
+            }
+            // Route labels are this test's own; the registry is shared with tests running alongside.
+            #expect(value("messagebridge_messages_delivered_total", ["route": "/webhook/batch-ok", "sink": "kafka"]) == 300)
+            #expect(value("messagebridge_messages_delivered_total", ["route": "/webhook/batch-stuck", "sink": "kafka"]) == 100)
+            #expect(value("messagebridge_delivery_failures_total", ["route": "/webhook/batch-stuck", "reason": "kafka"]).map { $0 >= 100 } == true)
+            #expect(value("messagebridge_delivery_failures_total", ["route": "/webhook/batch-ok", "reason": "kafka"]) == nil)
+            #expect(value("messagebridge_kafka_produced_total", [:]).map { $0 >= 400 } == true)
+            #expect(value("messagebridge_kafka_failed_total", ["code": "_MSG_TIMED_OUT"]).map { $0 >= 100 } == true)
+        }
+    }
+
+    @Test("a small max_in_flight takes a large backlog a few records at a time; each message delivered once")
+    func smallBatchesFromLargeQueue() async throws {
+        let cluster = try MockCluster()
+        let topic = uniqueTopicName("small-batches")
+        try cluster.createTopic(topic, partitions: 3)
+        let directory = TestDirectory()
+        // max_in_flight 12: batches of at most 3, at most 12 records in flight, so the lane's queue holds most of
+        // the claim and is taken from in small prefixes.
+        let configuration = try writeConfiguration(
+            kafkaYAML(directory: directory, bootstraps: cluster.bootstraps, topic: topic, extraKafka: "  max_in_flight: 12")
+                .replacingOccurrences(of: "  retry_interval: 200ms", with: "  retry_interval: 200ms\n  batch_size: 1000"),
+            to: directory
+        )
+        let store = try SQLiteMessageStore(path: directory.databasePath)
+        let now = Date()
+        let messages = (0..<600).map { index in
+            NewMessage(
+                id: MessageID.make(at: now.addingTimeInterval(Double(index) / 1_000_000)),
+                route: "/webhook/stripe",
+                destination: .kafka(topic: topic),
+                body: Array(#"{"n":\#(index)}"#.utf8),
+                headers: [],
+                acceptedAt: now
+            )
+        }
+        try await store.insert(messages.map { IngestRecord(message: $0, initialState: .pending) })
+        let app = try await buildApplication(configuration: configuration, logger: quietLogger, store: store)
+        try await app.test(.live) { _ in
+            #expect(await eventually(timeout: .seconds(30)) { try await store.statusCounts()[.delivered] == 600 })
+            let records = try await consumeRecords(bootstraps: cluster.bootstraps, topic: topic, partitions: 3, expectedCount: 600, settle: .milliseconds(500))
+            #expect(records.count == 600)
+            let keys = Set(records.compactMap { $0.key.map { MessageID(rawValue: String(decoding: $0, as: UTF8.self)) } })
+            #expect(keys == Set(messages.map(\.id)))
+        }
+    }
+
     @Test("a bad librdkafka property fails check-config with librdkafka's words and the key")
     func badProperty() throws {
         let directory = TestDirectory()

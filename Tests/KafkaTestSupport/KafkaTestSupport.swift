@@ -58,6 +58,12 @@ public final class MockCluster: @unchecked Sendable {
         }
     }
 
+    /// Makes `broker` the leader of a partition; -1 leaves the partition without a leader, so records for it wait
+    /// (and time out) while other partitions keep working.
+    public func setPartitionLeader(topic: String, partition: Int32 = 0, broker: Int32) {
+        rd_kafka_mock_partition_set_leader(cluster, topic, partition, broker)
+    }
+
     /// The next requests of `apiKey` (0 = Produce), on any broker, fail with these errors in order.
     public func pushRequestErrors(apiKey: Int16, _ errors: [rd_kafka_resp_err_t]) {
         rd_kafka_mock_push_request_errors_array(cluster, apiKey, errors.count, errors)

@@ -211,6 +211,85 @@ struct KafkaProducerMockClusterTests {
         await producer.shutdown(timeout: .seconds(5))
     }
 
+    @Test("a batch send reports each record on its own: records for a leaderless partition fail retriably, the rest arrive once")
+    func batchWithFailingRecords() async throws {
+        let cluster = try MockCluster()
+        let healthy = uniqueTopicName("batch-ok")
+        let stuck = uniqueTopicName("batch-stuck")
+        try cluster.createTopic(healthy)
+        try cluster.createTopic(stuck)
+        let producer = try makeProducer(cluster, timeout: .seconds(1))
+        // Warm both topics' metadata (the 1 s record timeout is short for a loaded machine: a warm-up may need more
+        // than one try), then take the leader of `stuck` away.
+        for topic in [healthy, stuck] {
+            var warmedUp = false
+            for _ in 0..<10 where !warmedUp {
+                warmedUp = (try? await producer.send(topic: topic, key: nil, value: Array("warm-up".utf8))) != nil
+            }
+            try #require(warmedUp)
+        }
+        let failedBefore = producer.failedCount
+        cluster.setPartitionLeader(topic: stuck, broker: -1)
+
+        let records = (0..<300).map { index in
+            KafkaRecord(
+                topic: index % 3 == 0 ? stuck : healthy,
+                key: Array("key-\(index)".utf8),
+                value: Array("value-\(index)".utf8),
+                headers: [KafkaHeader(name: "x-index", value: Array("\(index)".utf8))]
+            )
+        }
+        let results = await producer.send(records)
+
+        #expect(results.count == records.count)
+        for (record, result) in zip(records, results) {
+            switch result {
+            case .success(let report):
+                #expect(record.topic == healthy)
+                #expect(report.topic == healthy)
+            case .failure(let error):
+                #expect(record.topic == stuck)
+                #expect(error.code == "_MSG_TIMED_OUT")
+                #expect(error.isRetriable)
+            }
+        }
+        let offsets = results.compactMap { try? $0.get().offset }
+        #expect(offsets.count == 200)
+        #expect(Set(offsets) == Set(1...200), "each delivered record has its own offset, after the warm-up's")
+        #expect(producer.inFlightCount == 0)
+        #expect(producer.failedCount == failedBefore + 100)
+
+        // The failed ones, sent again once the partition has a leader, arrive too.
+        cluster.setPartitionLeader(topic: stuck, broker: 1)
+        var retried = records.enumerated().filter { results[$0.offset].isFailure }.map(\.element)
+        for _ in 0..<10 where !retried.isEmpty {
+            let again = await producer.send(retried)
+            retried = zip(retried, again).filter { $0.1.isFailure }.map(\.0)
+        }
+        #expect(retried.isEmpty)
+        await producer.shutdown(timeout: .seconds(5))
+        let consumed = try await consumeRecords(bootstraps: cluster.bootstraps, topic: healthy, expectedCount: 201, settle: .milliseconds(300))
+        #expect(consumed.count == 201, "no record of the healthy topic is written twice")
+        let stuckConsumed = try await consumeRecords(bootstraps: cluster.bootstraps, topic: stuck, expectedCount: 101, settle: .milliseconds(300))
+        #expect(stuckConsumed.count == 101)
+        #expect(Set(stuckConsumed.compactMap(\.key)).count == 100, "each retried record once, besides the unkeyed warm-up")
+    }
+
+    @Test("a batch larger than librdkafka's queue waits for space and delivers every record")
+    func batchLargerThanQueue() async throws {
+        let cluster = try MockCluster()
+        let topic = uniqueTopicName("batch-queue")
+        try cluster.createTopic(topic, partitions: 3)
+        let producer = try makeProducer(cluster, properties: ["queue.buffering.max.messages": "50"])
+        let records = (0..<2_000).map { KafkaRecord(topic: topic, key: Array("k\($0)".utf8), value: Array("v\($0)".utf8)) }
+        let results = await producer.send(records)
+        let reports = results.compactMap { try? $0.get() }
+        #expect(reports.count == records.count)
+        #expect(Set(reports.map { "\($0.partition)/\($0.offset)" }).count == records.count)
+        #expect(producer.producedCount == records.count)
+        await producer.shutdown(timeout: .seconds(5))
+    }
+
     @Test("a full local queue makes send wait for space instead of failing")
     func queueFullWaits() async throws {
         let cluster = try MockCluster()
@@ -322,4 +401,11 @@ func eventually(timeout: Duration = .seconds(10), _ condition: () -> Bool) async
         try? await Task.sleep(for: .milliseconds(50))
     }
     return condition()
+}
+
+extension Result {
+    fileprivate var isFailure: Bool {
+        if case .failure = self { return true }
+        return false
+    }
 }

@@ -131,6 +131,89 @@ struct SQLiteMessageStoreTests {
         #expect(try await store.statusCounts()[.delivered] == 1)
     }
 
+    @Test("one completion call mixing delivered, retry, failed, deferred and released writes each; stale leases are skipped")
+    func bulkCompletions() async throws {
+        let database = TemporaryDatabase()
+        let store = try SQLiteMessageStore(path: database.path)
+        let now = Date()
+        let lease = InitialState.leased(owner: "a", until: now.addingTimeInterval(60))
+        let messages = (0..<12).map { makeMessage(body: #"{"n":\#($0)}"#, at: now.addingTimeInterval(Double($0) / 1000)) }
+        // Message 11 is stored pending, never leased: a delivered completion must not touch it.
+        try await store.insert(messages.enumerated().map { index, message in
+            IngestRecord(message: message, initialState: index == 11 ? .pending : lease)
+        })
+
+        func attempt(_ number: Int, _ outcome: String, status: Int? = nil, error: String? = nil, ms: Double = 7) -> DeliveryAttempt {
+            DeliveryAttempt(number: number, finishedAt: now, outcome: outcome, statusCode: status, error: error, durationSeconds: ms / 1000)
+        }
+        var completions: [DeliveryCompletion] = (0..<6).map {
+            DeliveryCompletion(messageID: messages[$0].id, owner: "a", change: .delivered, attempt: attempt(1, "delivered", status: $0 == 0 ? 204 : nil, ms: Double($0 + 1)))
+        }
+        completions.append(DeliveryCompletion(messageID: messages[6].id, owner: "a", change: .retry(at: now.addingTimeInterval(30)), attempt: attempt(1, "retryable", error: "_MSG_TIMED_OUT: Local: Message timed out")))
+        completions.append(DeliveryCompletion(messageID: messages[7].id, owner: "a", change: .failed, attempt: attempt(1, "failed", error: "MSG_SIZE_TOO_LARGE: too large")))
+        completions.append(DeliveryCompletion(messageID: messages[8].id, owner: "a", change: .deferred(until: now.addingTimeInterval(20)), attempt: nil))
+        completions.append(DeliveryCompletion(messageID: messages[9].id, owner: "a", change: .released, attempt: nil))
+        // Stale: "someone-else" does not hold message 10's lease, and nobody holds message 11's.
+        completions.append(DeliveryCompletion(messageID: messages[10].id, owner: "someone-else", change: .delivered, attempt: attempt(1, "delivered")))
+        completions.append(DeliveryCompletion(messageID: messages[11].id, owner: "a", change: .delivered, attempt: attempt(2, "delivered")))
+        try await store.complete(completions, now: now)
+
+        for index in 0..<6 {
+            let stored = try #require(try await store.message(id: messages[index].id))
+            #expect(stored.status == .delivered)
+            #expect(stored.attemptCount == 1)
+            #expect(stored.lastError == nil)
+            let attempts = try await store.attempts(messageID: messages[index].id)
+            #expect(attempts.count == 1, "`messages show` still lists the delivering attempt")
+            #expect(attempts.first?.number == 1)
+            #expect(attempts.first?.outcome == "delivered")
+            #expect(attempts.first?.statusCode == (index == 0 ? 204 : nil))
+            #expect(attempts.first.map { abs($0.durationSeconds - Double(index + 1) / 1000) < 1e-9 } == true)
+            #expect(attempts.first.map { abs($0.finishedAt.timeIntervalSince(now)) < 0.002 } == true)
+        }
+        let retrying = try #require(try await store.message(id: messages[6].id))
+        #expect(retrying.status == .retrying)
+        #expect(retrying.lastError == "_MSG_TIMED_OUT: Local: Message timed out")
+        #expect(try await store.attempts(messageID: messages[6].id).map(\.outcome) == ["retryable"])
+        #expect(try await store.message(id: messages[7].id)?.status == .failed)
+        #expect(try await store.attempts(messageID: messages[7].id).map(\.error) == ["MSG_SIZE_TOO_LARGE: too large"])
+        let deferred = try #require(try await store.message(id: messages[8].id))
+        #expect(deferred.status == .pending)
+        #expect(deferred.attemptCount == 0)
+        #expect(try await store.message(id: messages[9].id)?.status == .pending)
+        let stale = try #require(try await store.message(id: messages[10].id))
+        #expect(stale.status == .delivering, "a completion from an owner without the lease changes nothing")
+        #expect(stale.attemptCount == 0)
+        #expect(try await store.attempts(messageID: messages[10].id).isEmpty)
+        #expect(try await store.message(id: messages[11].id)?.status == .pending, "a message not delivering is not marked delivered")
+        #expect(try await store.attempts(messageID: messages[11].id).isEmpty)
+        #expect(try await store.statusCounts()[.delivered] == 6)
+
+        // A later retry-then-deliver lists the failed attempt from its row and the delivering one from the message.
+        let due = now.addingTimeInterval(30)
+        let reclaimed = try await store.claimDue(owner: "c", now: due, leaseUntil: due.addingTimeInterval(60), limit: 100)
+        #expect(reclaimed.map(\.message.id).contains(messages[6].id))
+        try await store.complete([DeliveryCompletion(messageID: messages[6].id, owner: "c", change: .delivered, attempt: attempt(2, "delivered"))], now: due)
+        #expect(try await store.attempts(messageID: messages[6].id).map(\.number) == [1, 2])
+        #expect(try await store.attempts(messageID: messages[6].id).map(\.outcome) == ["retryable", "delivered"])
+    }
+
+    @Test("delivered completions in bulk: thousands in one call, each message once")
+    func manyDeliveredInOneCall() async throws {
+        let database = TemporaryDatabase()
+        let store = try SQLiteMessageStore(path: database.path)
+        let now = Date()
+        let messages = (0..<5_000).map { makeMessage(at: now.addingTimeInterval(Double($0) / 1_000_000)) }
+        try await store.insert(messages.map { IngestRecord(message: $0, initialState: .pending) })
+        let claimed = try await store.claimDue(owner: "a", now: now.addingTimeInterval(1), leaseUntil: now.addingTimeInterval(60), limit: 10_000)
+        #expect(claimed.count == 5_000)
+        #expect(claimed.first?.message.headers == messages[0].headers, "claimed rows decode completely")
+        let attempt = DeliveryAttempt(number: 1, finishedAt: now, outcome: "delivered", statusCode: nil, error: nil, durationSeconds: 0.003)
+        try await store.complete(claimed.map { DeliveryCompletion(messageID: $0.message.id, owner: "a", change: .delivered, attempt: attempt) }, now: now)
+        #expect(try await store.statusCounts() == [.pending: 0, .delivering: 0, .retrying: 0, .delivered: 5_000, .failed: 0])
+        #expect(try await store.attempts(messageID: messages[4_999].id).map(\.outcome) == ["delivered"])
+    }
+
     @Test("manual retry revives failed messages with a fresh attempt budget")
     func manualRetry() async throws {
         let database = TemporaryDatabase()

@@ -10,7 +10,9 @@ import Synchronization
 /// sink, and writes the outcome back through a group commit.
 ///
 /// Each sink kind has its own lane with its own concurrency, so a slow HTTP endpoint never holds up Kafka (whose
-/// lane keeps thousands of records in flight for librdkafka to batch). Ingest reserves a slot before it stores a
+/// lane keeps thousands of records in flight for librdkafka to batch). A lane with a batch limit above one (Kafka)
+/// hands whatever is queued, up to that limit, to its sink as one batch from one task and writes the batch's
+/// outcomes in one transaction; the others run one task per message. Ingest reserves a slot before it stores a
 /// message as leased (`reserve(for:)`); when the lane is full the message is stored as pending instead and the
 /// retry worker picks it up, so memory stays bounded under any load. A destination whose circuit breaker is open
 /// is not attempted: its messages are deferred without using up a retry.
@@ -27,18 +29,108 @@ final class DeliveryDispatcher: Service {
     /// The queue and concurrency limit of one sink kind.
     final class Lane: Sendable {
         let kind: String
+        /// Messages in flight at once.
         let concurrency: Int
+        /// Messages handed to the sink in one batch; 1 runs a task per message.
+        let batchLimit: Int
         let queueLimit: Int
-        let jobs: AsyncStream<Job>
-        let continuation: AsyncStream<Job>.Continuation
+        let queue = JobQueue()
         /// Jobs reserved, queued or running.
         let occupied = Mutex(0)
+        /// Jobs handed to the sink whose outcome is not written yet.
+        let running = Atomic(0)
 
-        init(kind: String, concurrency: Int) {
+        init(kind: String, concurrency: Int, batchLimit: Int) {
             self.kind = kind
             self.concurrency = concurrency
+            self.batchLimit = max(1, min(batchLimit, concurrency))
             self.queueLimit = max(concurrency * 4, 1024)
-            (jobs, continuation) = AsyncStream.makeStream(of: Job.self)
+        }
+    }
+
+    /// Jobs waiting for their lane: appended by ingest and the retry worker, taken by the lane's runner as many
+    /// at a time as it has room for. One waiter (the runner), woken by new jobs, by finished jobs (room) and by
+    /// `finish()`.
+    final class JobQueue: Sendable {
+        private struct State {
+            /// Queued jobs are `jobs[head...]`: taking a prefix moves an index rather than the rest of the array.
+            var jobs: [Job] = []
+            var head = 0
+            var isFinished = false
+            var isSignalled = false
+            var waiter: CheckedContinuation<Void, Never>?
+        }
+
+        private let state = Mutex(State())
+
+        /// Appends jobs; false (nothing appended) once the queue is finished.
+        func append(contentsOf jobs: some Collection<Job>) -> Bool {
+            let (isAppended, waiter) = state.withLock { state -> (Bool, CheckedContinuation<Void, Never>?) in
+                guard !state.isFinished else { return (false, nil) }
+                state.jobs.append(contentsOf: jobs)
+                return (true, Self.takeWaiter(&state))
+            }
+            waiter?.resume()
+            return isAppended
+        }
+
+        /// No more jobs: `take` returns what is left, then nil.
+        func finish() {
+            let waiter = state.withLock { state in
+                state.isFinished = true
+                return Self.takeWaiter(&state)
+            }
+            waiter?.resume()
+        }
+
+        /// Wakes the runner to look again (room was freed).
+        func signal() {
+            let waiter = state.withLock { Self.takeWaiter(&$0) }
+            waiter?.resume()
+        }
+
+        /// Waits until jobs are queued and `room()` is positive, then takes up to `room()` of them; nil once the
+        /// queue is finished and empty.
+        func take(room: () -> Int) async -> [Job]? {
+            while true {
+                let taken: [Job]?? = state.withLock { state in
+                    state.isSignalled = false
+                    let queued = state.jobs.count - state.head
+                    if queued == 0 { return state.isFinished ? .some(nil) : nil }
+                    let limit = state.isFinished ? queued : room()
+                    guard limit > 0 else { return nil }
+                    if limit >= queued {
+                        defer { (state.jobs, state.head) = ([], 0) }
+                        return state.head == 0 ? state.jobs : Array(state.jobs[state.head...])
+                    }
+                    defer {
+                        state.head += limit
+                        if state.head * 2 >= state.jobs.count {
+                            state.jobs.removeFirst(state.head)
+                            state.head = 0
+                        }
+                    }
+                    return Array(state.jobs[state.head..<(state.head + limit)])
+                }
+                if let taken { return taken }
+                await withCheckedContinuation { continuation in
+                    let resumeNow = state.withLock { state in
+                        if state.isSignalled { return true }
+                        state.waiter = continuation
+                        return false
+                    }
+                    if resumeNow { continuation.resume() }
+                }
+            }
+        }
+
+        private static func takeWaiter(_ state: inout State) -> CheckedContinuation<Void, Never>? {
+            guard let waiter = state.waiter else {
+                state.isSignalled = true
+                return nil
+            }
+            state.waiter = nil
+            return waiter
         }
     }
 
@@ -50,7 +142,7 @@ final class DeliveryDispatcher: Service {
     private let sink: any DeliverySink
     private let policy: RetryPolicy
     private let lanes: [String: Lane]
-    private let completions: GroupCommitter<DeliveryCompletion, Void>
+    private let completions: GroupCommitter<[DeliveryCompletion], Void>
     private let logger: Logger
     private let onRetryScheduled: @Sendable () -> Void
     private let isStopping = Atomic(false)
@@ -66,6 +158,7 @@ final class DeliveryDispatcher: Service {
         store: any MessageStore,
         policy: RetryPolicy,
         concurrencyByKind: [String: Int],
+        batchLimitByKind: [String: Int] = [:],
         breakers: CircuitBreakerRegistry?,
         destinationHealth: DestinationHealth,
         logger: Logger,
@@ -78,10 +171,12 @@ final class DeliveryDispatcher: Service {
         self.destinationHealth = destinationHealth
         self.logger = logger
         self.onRetryScheduled = onRetryScheduled
-        self.lanes = Dictionary(uniqueKeysWithValues: concurrencyByKind.map { ($0.key, Lane(kind: $0.key, concurrency: $0.value)) })
-        self.completions = GroupCommitter { batch in
-            try await store.complete(batch, now: Date())
-            return Array(repeating: (), count: batch.count)
+        self.lanes = Dictionary(uniqueKeysWithValues: concurrencyByKind.map { kind, concurrency in
+            (kind, Lane(kind: kind, concurrency: concurrency, batchLimit: batchLimitByKind[kind] ?? 1))
+        })
+        self.completions = GroupCommitter { batches in
+            try await store.complete(batches.count == 1 ? batches[0] : Array(batches.joined()), now: Date())
+            return Array(repeating: (), count: batches.count)
         }
     }
 
@@ -108,19 +203,26 @@ final class DeliveryDispatcher: Service {
 
     /// Queues a reserved job.
     func enqueue(_ job: Job) {
-        guard let lane = lanes[job.message.destination.kind] else { return }
-        if case .terminated = lane.continuation.yield(job) {
-            // Only after shutdown began: the lease is released at the next start (or expires on another node).
-            lane.occupied.withLock { $0 -= 1 }
-            logger.warning("delivery queued after shutdown", metadata: ["message_id": "\(job.message.id)"])
+        enqueue(CollectionOfOne(job))
+    }
+
+    /// Queues reserved jobs, waking each lane's runner once.
+    func enqueue(_ jobs: some Collection<Job>) {
+        var byKind: [String: [Job]] = [:]
+        for job in jobs { byKind[job.message.destination.kind, default: []].append(job) }
+        for (kind, laneJobs) in byKind {
+            guard let lane = lanes[kind] else { continue }
+            if !lane.queue.append(contentsOf: laneJobs) {
+                // Only after shutdown began: the lease is released at the next start (or expires on another node).
+                lane.occupied.withLock { $0 -= laneJobs.count }
+                logger.warning("delivery queued after shutdown", metadata: ["count": "\(laneJobs.count)"])
+            }
         }
     }
 
     /// Gives claimed messages that found no free slot back to the store, due now.
     func releaseUnstarted(_ messages: [NewMessage]) async {
-        for message in messages {
-            await write(DeliveryCompletion(messageID: message.id, owner: owner, change: .released, attempt: nil), logger: logger)
-        }
+        await write(messages.map { DeliveryCompletion(messageID: $0.id, owner: owner, change: .released, attempt: nil) }, logger: logger)
     }
 
     func run() async throws {
@@ -132,31 +234,84 @@ final class DeliveryDispatcher: Service {
             }
         } onGracefulShutdown: {
             self.isStopping.store(true, ordering: .relaxed)
-            for lane in self.lanes.values { lane.continuation.finish() }
+            for lane in self.lanes.values { lane.queue.finish() }
         }
     }
 
     private func run(_ lane: Lane) async {
-        await withTaskGroup(of: Void.self) { group in
-            var running = 0
-            for await job in lane.jobs {
+        await withDiscardingTaskGroup { group in
+            while let jobs = await lane.queue.take(room: { min(lane.batchLimit, lane.concurrency - lane.running.load(ordering: .relaxed)) }) {
                 if isStopping.load(ordering: .relaxed) {
-                    await release(job, from: lane)
+                    await release(jobs, from: lane)
                     continue
                 }
-                if running >= lane.concurrency {
-                    await group.next()
-                    running -= 1
+                lane.running.add(jobs.count, ordering: .relaxed)
+                if lane.batchLimit > 1 {
+                    group.addTask { await self.deliver(batch: jobs, lane: lane) }
+                } else {
+                    for job in jobs {
+                        group.addTask { await self.deliver(job, lane: lane) }
+                    }
                 }
-                running += 1
-                group.addTask { await self.deliver(job, lane: lane) }
             }
-            await group.waitForAll()
         }
     }
 
+    /// Marks `count` jobs of `lane` done: frees their slots and lets the runner take more.
+    private func finish(_ count: Int, in lane: Lane) {
+        lane.occupied.withLock { $0 -= count }
+        lane.running.subtract(count, ordering: .relaxed)
+        lane.queue.signal()
+    }
+
+    /// Delivers a batch with one sink call and records every outcome in one write. Each message is judged on its
+    /// own result: the breaker, health, metrics and retry policy see the same as for single deliveries.
+    private func deliver(batch jobs: [Job], lane: Lane) async {
+        defer { finish(jobs.count, in: lane) }
+        var completions: [DeliveryCompletion] = []
+        completions.reserveCapacity(jobs.count)
+        var attempted: [(job: Job, breaker: CircuitBreaker?)] = []
+        attempted.reserveCapacity(jobs.count)
+        var isRetryScheduled = false
+        for job in jobs {
+            let breaker = breakers?.breaker(for: Self.breakerKey(for: job.message.destination))
+            if let breaker, case .denied(let retryAfter) = breaker.canAttempt() {
+                let until = Date().addingTimeInterval(max(retryAfter.seconds, 0.01))
+                completions.append(DeliveryCompletion(messageID: job.message.id, owner: owner, change: .deferred(until: until), attempt: nil))
+                isRetryScheduled = true
+            } else {
+                attempted.append((job, breaker))
+            }
+        }
+        if !attempted.isEmpty {
+            let started = ContinuousClock.now
+            let results = await sink.deliver(
+                batch: attempted.map { DeliveryRequest(message: $0.job.message, attempt: $0.job.attemptCount + 1) },
+                logger: logger
+            )
+            let elapsed = ContinuousClock.now - started
+            let now = Date()
+            var generator = SystemRandomNumberGenerator()
+            var deliveredByRoute: [String: Int] = [:]
+            for ((job, breaker), result) in zip(attempted, results) {
+                let (completion, isDelivered) = outcome(of: job, result: result, breaker: breaker, elapsed: elapsed, now: now, generator: &generator)
+                completions.append(completion)
+                if isDelivered {
+                    deliveredByRoute[job.message.route, default: 0] += 1
+                } else if case .retry = completion.change {
+                    isRetryScheduled = true
+                }
+            }
+            for (route, count) in deliveredByRoute {
+                deliveredCounters([("route", route), ("sink", lane.kind)]).increment(by: Int64(count))
+            }
+        }
+        await write(completions, logger: logger)
+        if isRetryScheduled { onRetryScheduled() }
+    }
+
     private func deliver(_ job: Job, lane: Lane) async {
-        defer { lane.occupied.withLock { $0 -= 1 } }
+        defer { finish(1, in: lane) }
         let message = job.message
         var logger = self.logger
         logger[metadataKey: "message_id"] = "\(message.id)"
@@ -164,53 +319,76 @@ final class DeliveryDispatcher: Service {
         if let breaker, case .denied(let retryAfter) = breaker.canAttempt() {
             let until = Date().addingTimeInterval(max(retryAfter.seconds, 0.01))
             logger.debug("delivery deferred by open circuit breaker", metadata: ["until": "\(until)"])
-            await write(DeliveryCompletion(messageID: message.id, owner: owner, change: .deferred(until: until), attempt: nil), logger: logger)
+            await write([DeliveryCompletion(messageID: message.id, owner: owner, change: .deferred(until: until), attempt: nil)], logger: logger)
             onRetryScheduled()
             return
         }
-        let attemptNumber = job.attemptCount + 1
         let started = ContinuousClock.now
-        let result = await sink.deliver(message, attempt: attemptNumber, logger: logger)
-        let elapsed = ContinuousClock.now - started
-        let now = Date()
+        let result = await sink.deliver(message, attempt: job.attemptCount + 1, logger: logger)
+        var generator = SystemRandomNumberGenerator()
+        let (completion, isDelivered) = outcome(
+            of: job, result: result, breaker: breaker, elapsed: ContinuousClock.now - started, now: Date(), generator: &generator
+        )
+        if isDelivered {
+            deliveredCounters([("route", message.route), ("sink", message.destination.kind)]).increment()
+        }
+        await write([completion], logger: logger)
+        if case .retry = completion.change { onRetryScheduled() }
+    }
+
+    /// What one attempt's result means for its message: health, breaker, failure metrics and logs, and the
+    /// completion to write. The delivered counter is left to the caller, which may count a batch at once.
+    private func outcome(
+        of job: Job,
+        result: DeliveryResult,
+        breaker: CircuitBreaker?,
+        elapsed: Duration,
+        now: Date,
+        generator: inout SystemRandomNumberGenerator
+    ) -> (DeliveryCompletion, isDelivered: Bool) {
+        let message = job.message
+        let attemptNumber = job.attemptCount + 1
         destinationHealth.record(result, for: message.destination, at: now)
         switch result {
         case .delivered, .rejected: breaker?.recordSuccess()  // a 4xx still proves the endpoint is up
         case .retryable: breaker?.recordFailure()
         }
-        var generator = SystemRandomNumberGenerator()
         let change = policy.change(after: result, previousAttempts: job.attemptsSinceRetry, now: now, using: &generator)
         let attempt: DeliveryAttempt
         switch result {
         case .delivered(let statusCode):
             attempt = DeliveryAttempt(number: attemptNumber, finishedAt: now, outcome: "delivered", statusCode: statusCode, error: nil, durationSeconds: elapsed.seconds)
-            deliveredCounters([("route", message.route), ("sink", message.destination.kind)]).increment()
             latencyTimers([("sink", message.destination.kind)])
                 .record(duration: .milliseconds(Int64(max(0, now.timeIntervalSince(message.acceptedAt)) * 1000)))
-            logger.debug("message delivered", metadata: ["attempt": "\(attemptNumber)"])
+            logger.debug("message delivered", metadata: ["message_id": "\(message.id)", "attempt": "\(attemptNumber)"])
         case .retryable(let error), .rejected(let error):
             let outcome = if case .failed = change { "failed" } else { "retryable" }
             attempt = DeliveryAttempt(number: attemptNumber, finishedAt: now, outcome: outcome, statusCode: error.statusCode, error: error.message, durationSeconds: elapsed.seconds)
             failureCounters([("route", message.route), ("reason", error.reason)]).increment()
             logger.warning(
                 "delivery attempt failed",
-                metadata: ["attempt": "\(attemptNumber)", "reason": "\(error.reason)", "error": "\(error.message)", "outcome": "\(outcome)"]
+                metadata: [
+                    "message_id": "\(message.id)", "attempt": "\(attemptNumber)", "reason": "\(error.reason)",
+                    "error": "\(error.message)", "outcome": "\(outcome)",
+                ]
             )
         }
-        await write(DeliveryCompletion(messageID: message.id, owner: owner, change: change, attempt: attempt), logger: logger)
-        if case .retry = change { onRetryScheduled() }
+        let completion = DeliveryCompletion(messageID: message.id, owner: owner, change: change, attempt: attempt)
+        let isDelivered = if case .delivered = change { true } else { false }
+        return (completion, isDelivered)
     }
 
-    private func release(_ job: Job, from lane: Lane) async {
-        defer { lane.occupied.withLock { $0 -= 1 } }
-        await write(DeliveryCompletion(messageID: job.message.id, owner: owner, change: .released, attempt: nil), logger: logger)
+    private func release(_ jobs: [Job], from lane: Lane) async {
+        defer { finish(jobs.count, in: lane) }
+        await write(jobs.map { DeliveryCompletion(messageID: $0.message.id, owner: owner, change: .released, attempt: nil) }, logger: logger)
     }
 
-    private func write(_ completion: DeliveryCompletion, logger: Logger) async {
+    private func write(_ batch: [DeliveryCompletion], logger: Logger) async {
+        guard !batch.isEmpty else { return }
         do {
             // The group commit writes in a task of its own, so a delivery cancelled at the end of the shutdown
             // grace period still records what happened.
-            try await completions.submit(completion)
+            try await completions.submit(batch)
         } catch {
             // The lease expires and the message is delivered again: at-least-once, never lost.
             logger.error("cannot record delivery outcome", metadata: ["error": "\(error)"])

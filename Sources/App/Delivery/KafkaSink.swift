@@ -23,25 +23,71 @@ struct KafkaSink: DeliverySink {
     }
 
     func deliver(_ message: NewMessage, attempt: Int, logger: Logger) async -> DeliveryResult {
-        guard case .kafka(let topic) = message.destination else {
-            return .rejected(DeliveryError(reason: "internal", message: "Kafka sink got \(message.destination)"))
-        }
-        var headers = message.headers.map { KafkaHeader(name: $0.name, value: Array($0.value.utf8)) }
-        headers.append(KafkaHeader(name: "X-Webhook-ID", value: Array(message.id.rawValue.utf8)))
-        headers.append(KafkaHeader(name: "X-Webhook-Path", value: Array(message.route.utf8)))
-        let key = Self.key(for: message, source: keySources[message.route])
+        guard let record = record(for: message) else { return Self.wrongDestination(message) }
         defer { inFlight.record(producer.inFlightCount) }
         do {
-            _ = try await producer.send(topic: topic, key: Array(key.utf8), value: message.body, headers: headers)
+            _ = try await producer.send(topic: record.topic, key: record.key, value: record.value, headers: record.headers)
             produced.increment()
             return .delivered(statusCode: nil)
         } catch let error as KafkaProduceError {
-            failures([("code", error.code)]).increment()
-            let failure = DeliveryError(reason: "kafka", message: "\(error.code): \(error.message)")
-            return error.isRetriable || error.code == "_FATAL" ? .retryable(failure) : .rejected(failure)
+            return result(for: error)
         } catch {
             return .retryable(DeliveryError(reason: "kafka", message: "\(error)"))
         }
+    }
+
+    /// Produces the whole batch from this task and waits for every delivery report; each record's own report
+    /// decides its result, so one failed record fails only its own message.
+    func deliver(batch: [DeliveryRequest], logger: Logger) async -> [DeliveryResult] {
+        var records: [KafkaRecord] = []
+        records.reserveCapacity(batch.count)
+        var positions: [Int] = []  // index in `batch` of each record
+        positions.reserveCapacity(batch.count)
+        var results = [DeliveryResult?](repeating: nil, count: batch.count)
+        for (index, request) in batch.enumerated() {
+            if let record = record(for: request.message) {
+                records.append(record)
+                positions.append(index)
+            } else {
+                results[index] = Self.wrongDestination(request.message)
+            }
+        }
+        let reports = await producer.send(records)
+        inFlight.record(producer.inFlightCount)
+        var deliveredCount = 0
+        for (position, report) in zip(positions, reports) {
+            switch report {
+            case .success:
+                deliveredCount += 1
+                results[position] = .delivered(statusCode: nil)
+            case .failure(let error):
+                results[position] = result(for: error)
+            }
+        }
+        produced.increment(by: Int64(deliveredCount))
+        // Force-unwrap: every index got a result above, either unsendable or from its record's report.
+        return results.map { $0! }
+    }
+
+    private func record(for message: NewMessage) -> KafkaRecord? {
+        guard case .kafka(let topic) = message.destination else { return nil }
+        var headers: [KafkaHeader] = []
+        headers.reserveCapacity(message.headers.count + 2)
+        for header in message.headers { headers.append(KafkaHeader(name: header.name, value: Array(header.value.utf8))) }
+        headers.append(KafkaHeader(name: "X-Webhook-ID", value: Array(message.id.rawValue.utf8)))
+        headers.append(KafkaHeader(name: "X-Webhook-Path", value: Array(message.route.utf8)))
+        let key = Self.key(for: message, source: keySources[message.route])
+        return KafkaRecord(topic: topic, key: Array(key.utf8), value: message.body, headers: headers)
+    }
+
+    private func result(for error: KafkaProduceError) -> DeliveryResult {
+        failures([("code", error.code)]).increment()
+        let failure = DeliveryError(reason: "kafka", message: "\(error.code): \(error.message)")
+        return error.isRetriable || error.code == "_FATAL" ? .retryable(failure) : .rejected(failure)
+    }
+
+    private static func wrongDestination(_ message: NewMessage) -> DeliveryResult {
+        .rejected(DeliveryError(reason: "internal", message: "Kafka sink got \(message.destination)"))
     }
 
     /// The record key: from the route's key source when it yields a value, else the message id.

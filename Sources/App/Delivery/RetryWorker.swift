@@ -45,17 +45,21 @@ final class RetryWorker: Service {
                     limit: limit
                 )
                 var unstarted: [NewMessage] = []
+                var jobs: [DeliveryDispatcher.Job] = []
+                jobs.reserveCapacity(claimed.count)
                 for message in claimed {
                     guard dispatcher.reserve(for: message.message.destination) else {
                         unstarted.append(message.message)
                         continue
                     }
-                    dispatcher.enqueue(.init(
+                    jobs.append(.init(
                         message: message.message,
                         attemptCount: message.attemptCount,
                         attemptsSinceRetry: message.attemptsSinceRetry
                     ))
                 }
+                // All at once, so a batching lane can take the whole claim as one batch.
+                dispatcher.enqueue(jobs)
                 if !unstarted.isEmpty {
                     // Their lane is full: give them back now rather than holding their lease.
                     await dispatcher.releaseUnstarted(unstarted)

@@ -14,4 +14,27 @@ struct SinkRouter: DeliverySink {
         }
         return await sink.deliver(message, attempt: attempt, logger: logger)
     }
+
+    /// Hands each kind's share of the batch to its sink as one batch (a dispatcher lane holds one kind, so that is
+    /// normally the whole batch).
+    func deliver(batch: [DeliveryRequest], logger: Logger) async -> [DeliveryResult] {
+        var indicesByKind: [String: [Int]] = [:]
+        for (index, request) in batch.enumerated() {
+            indicesByKind[request.message.destination.kind, default: []].append(index)
+        }
+        var results = [DeliveryResult?](repeating: nil, count: batch.count)
+        for (kind, indices) in indicesByKind {
+            let share = indices.count == batch.count ? batch : indices.map { batch[$0] }
+            let shareResults: [DeliveryResult]
+            if let sink = sinks[kind] {
+                shareResults = await sink.deliver(batch: share, logger: logger)
+            } else {
+                let error = DeliveryError(reason: "no_sink", message: "no \(kind) sink is configured on this node")
+                shareResults = Array(repeating: .retryable(error), count: share.count)
+            }
+            for (position, index) in indices.enumerated() { results[index] = shareResults[position] }
+        }
+        // Force-unwrap: every index belongs to exactly one kind, whose results were stored above.
+        return results.map { $0! }
+    }
 }

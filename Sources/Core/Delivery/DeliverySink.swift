@@ -5,6 +5,40 @@ import Logging
 public protocol DeliverySink: Sendable {
     /// Makes one delivery attempt. Never throws: every outcome is a `DeliveryResult`.
     func deliver(_ message: NewMessage, attempt: Int, logger: Logger) async -> DeliveryResult
+
+    /// Makes one attempt for each message; one result per message, in order. Sinks that can hand many messages
+    /// to their destination at once (Kafka) implement it; the default makes the attempts concurrently, one
+    /// `deliver(_:attempt:logger:)` each.
+    func deliver(batch: [DeliveryRequest], logger: Logger) async -> [DeliveryResult]
+}
+
+/// One message of a batch delivery and the number of the attempt being made.
+public struct DeliveryRequest: Sendable {
+    /// The message.
+    public var message: NewMessage
+    /// The attempt's number (1 for the first).
+    public var attempt: Int
+
+    /// Makes a request.
+    public init(message: NewMessage, attempt: Int) {
+        self.message = message
+        self.attempt = attempt
+    }
+}
+
+extension DeliverySink {
+    /// Concurrent single deliveries.
+    public func deliver(batch: [DeliveryRequest], logger: Logger) async -> [DeliveryResult] {
+        await withTaskGroup(of: (Int, DeliveryResult).self) { group in
+            for (index, request) in batch.enumerated() {
+                group.addTask { (index, await deliver(request.message, attempt: request.attempt, logger: logger)) }
+            }
+            var results = [DeliveryResult?](repeating: nil, count: batch.count)
+            for await (index, result) in group { results[index] = result }
+            // Force-unwrap: the group ran one task per index, and each stored its result.
+            return results.map { $0! }
+        }
+    }
 }
 
 /// What one delivery attempt came to.
