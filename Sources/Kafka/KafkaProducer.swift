@@ -81,8 +81,9 @@ public final class KafkaProducer: Sendable {
     ///
     /// Records are handed to librdkafka one after another from this task, with no task or continuation per record;
     /// the batch resumes once, when the last delivery report arrives. A full local queue is waited out as in
-    /// `send(topic:key:value:headers:)`; records still unsent when that wait times out or the task is cancelled fail
-    /// with a retriable error and are never handed over later.
+    /// `send(topic:key:value:headers:)`, with one deadline for the whole batch (`timeout` from the first full queue);
+    /// records still unsent when it passes or the task is cancelled fail with a retriable error and are never handed
+    /// over later.
     public func send(_ records: [KafkaRecord]) async -> [Result<KafkaDeliveryReport, KafkaProduceError>] {
         guard !records.isEmpty else { return [] }
         let batch = PendingBatch(count: records.count)
@@ -92,8 +93,10 @@ public final class KafkaProducer: Sendable {
         while index < records.count {
             switch core.handOver(records[index], index: index, of: batch, scratch: &scratch) {
             case .accepted, .refused:
+                // No reset of the queue-full deadline on progress: the whole hand-over is bounded by `timeout` from
+                // the first full queue, so a batch trickling into a slow broker cannot hold its early records'
+                // outcomes (and leases) for longer than that.
                 index += 1
-                queueFullDeadline = nil  // progress: the timeout counts from the next full queue
             case .queueFull:
                 do {
                     try await waitForQueueSpace(deadline: &queueFullDeadline)

@@ -84,14 +84,15 @@ public final class SQLiteMessageStore: MessageStore {
             for (owner, list) in deliveredLists {
                 // Looked up through the JSON array (not the other way round, which would scan messages); the lease
                 // condition skips messages whose lease this owner no longer holds.
+                // json_extract rather than `->>`, which needs SQLite 3.38 (Ubuntu 22.04 has 3.37); UPDATE ... FROM needs 3.33.
                 try db.execute(
                     sql: """
                         UPDATE messages SET status = 'delivered', attempt_count = attempt_count + 1,
                             next_attempt_at = NULL, delivered_at = d.finished_at, last_error = NULL,
                             last_status_code = d.status_code, delivered_duration_ms = d.duration_ms,
                             lease_owner = NULL, lease_until = NULL, updated_at = ?
-                        FROM (SELECT value ->> 0 AS id, value ->> 1 AS finished_at, value ->> 2 AS status_code,
-                                     value ->> 3 AS duration_ms
+                        FROM (SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS finished_at,
+                                     json_extract(value, '$[2]') AS status_code, json_extract(value, '$[3]') AS duration_ms
                               FROM json_each(?)) AS d
                         WHERE messages.id = d.id AND +messages.status = 'delivering' AND messages.lease_owner = ?
                         """,

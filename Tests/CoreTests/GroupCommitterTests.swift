@@ -79,7 +79,7 @@ struct ThreadGroupCommitterTests {
         let threadNames = Mutex<Set<String>>([])
         let committer = ThreadGroupCommitter<Int, Int>(name: "test-commit") { items in
             batches.withLock { $0.append(items.count) }
-            threadNames.withLock { _ = $0.insert(Thread.current.name ?? "") }
+            threadNames.withLock { _ = $0.insert(currentThreadName()) }
             Thread.sleep(forTimeInterval: 0.002)  // a blocking write, as SQLite's fsync is
             return items.map { $0 * 10 }
         }
@@ -168,4 +168,14 @@ struct ThreadGroupCommitterTests {
         }
         #expect(released.isSet, "the commit thread must stop and release its state")
     }
+}
+
+/// The calling thread's name as the kernel has it.
+func currentThreadName() -> String {
+    #if os(Linux)
+    let name = (try? String(contentsOfFile: "/proc/thread-self/comm", encoding: .utf8)) ?? ""
+    return name.trimmingCharacters(in: .newlines)
+    #else
+    return Thread.current.name ?? ""
+    #endif
 }

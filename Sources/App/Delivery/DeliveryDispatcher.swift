@@ -241,11 +241,12 @@ final class DeliveryDispatcher: Service {
     private func run(_ lane: Lane) async {
         await withDiscardingTaskGroup { group in
             while let jobs = await lane.queue.take(room: { min(lane.batchLimit, lane.concurrency - lane.running.load(ordering: .relaxed)) }) {
+                // Counted as running before anything else: `finish` (after delivery or release) subtracts them.
+                lane.running.add(jobs.count, ordering: .relaxed)
                 if isStopping.load(ordering: .relaxed) {
                     await release(jobs, from: lane)
                     continue
                 }
-                lane.running.add(jobs.count, ordering: .relaxed)
                 if lane.batchLimit > 1 {
                     group.addTask { await self.deliver(batch: jobs, lane: lane) }
                 } else {
