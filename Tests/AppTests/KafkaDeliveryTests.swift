@@ -9,6 +9,7 @@ import Kafka
 import KafkaTestSupport
 import NIOCore
 import Storage
+import Synchronization
 import Testing
 
 @Suite("Kafka delivery through the dispatcher (librdkafka mock cluster)")
@@ -162,13 +163,15 @@ struct KafkaDeliveryTests {
             worker:
               retry_interval: 200ms
               batch_size: 1000
-              initial_backoff: 300ms
-              max_backoff: 500ms
+              initial_backoff: 2s
+              max_backoff: 2s
             circuit_breaker:
               enabled: false
             logging:
               level: error
             """
+        // The backoff keeps the stuck records `retrying` for 2 s between attempts (each attempt takes 1.5 s to time
+        // out), long enough to look at them before they are claimed again, also on a slow machine.
         let configuration = try writeConfiguration(yaml, to: directory)
         let store = try SQLiteMessageStore(path: directory.databasePath)
         // A backlog stored before the server starts, both routes interleaved, so claims and batches mix them.
@@ -191,10 +194,14 @@ struct KafkaDeliveryTests {
         )
         try await app.test(.live) { client in
             #expect(await eventually { try await store.statusCounts()[.delivered] == 300 })
-            #expect(await eventually { try await store.statusCounts()[.retrying] == 100 })
-            let retrying = try await store.messages(matching: MessageQuery(status: .retrying, limit: 1000))
-            #expect(Set(retrying.map(\.message.id)) == stuckIDs, "exactly the records the broker could not take retry")
-            let attempts = try await store.attempts(messageID: try #require(retrying.first).message.id)
+            let retryingIDs = Mutex<Set<MessageID>>([])
+            #expect(await eventually {
+                let retrying = try await store.messages(matching: MessageQuery(status: .retrying, limit: 1000))
+                retryingIDs.withLock { $0 = Set(retrying.map(\.message.id)) }
+                return retrying.count == 100
+            })
+            #expect(retryingIDs.withLock { $0 } == stuckIDs, "exactly the records the broker could not take retry")
+            let attempts = try await store.attempts(messageID: try #require(stuckIDs.first))
             #expect(attempts.first?.outcome == "retryable")
             #expect(attempts.first?.error?.contains("_MSG_TIMED_OUT") == true)
             let delivered = try #require(messages.first { $0.route == "/webhook/batch-ok" })
