@@ -39,51 +39,31 @@ public final class KafkaProducer: Sendable {
         core.requestShutdown(timeout: .zero, waiter: nil)
     }
 
-    /// Enqueues one record and suspends until librdkafka reports it delivered to all in-sync replicas.
+    /// Enqueues one record and suspends until librdkafka reports it delivered to all in-sync replicas: a batch of one
+    /// (see `send(_:)`).
     ///
     /// When librdkafka's local queue is full this waits and retries (up to the configured `timeout`) instead of
     /// failing. Cancellation is honoured only while waiting for queue space: once librdkafka holds the record it may
     /// still be delivered, so the call keeps waiting for the verdict.
     ///
-    /// - Throws: `KafkaProduceError`; `isRetriable` says whether the record should be kept and sent again later.
-    ///   `CancellationError` if cancelled before librdkafka accepted the record.
+    /// - Throws: `KafkaProduceError`; `isRetriable` says whether the record should be kept and sent again later
+    ///   (`_CANCELLED` when cancelled before librdkafka accepted the record).
     public func send(
         topic: String,
         key: [UInt8]?,
         value: [UInt8],
         headers: [KafkaHeader] = []
-    ) async throws -> KafkaDeliveryReport {
-        let batch = PendingBatch(count: 1)
-        var scratch = ProduceScratch()
-        var queueFullDeadline: ContinuousClock.Instant?
-        let record = KafkaRecord(topic: topic, key: key, value: value, headers: headers)
-        while true {
-            switch core.handOver(record, index: 0, of: batch, scratch: &scratch) {
-            case .accepted:
-                await batch.waitForReports()
-                switch batch.outcome(at: 0) {
-                case .delivered(let partition, let offset):
-                    return KafkaDeliveryReport(topic: topic, partition: partition, offset: offset)
-                case .failed(let error):
-                    throw error
-                case .pending:
-                    fatalError("a record's delivery report arrived without an outcome")
-                }
-            case .refused(let error):
-                throw error
-            case .queueFull:
-                try await waitForQueueSpace(deadline: &queueFullDeadline)
-            }
-        }
+    ) async throws(KafkaProduceError) -> KafkaDeliveryReport {
+        try await send([KafkaRecord(topic: topic, key: key, value: value, headers: headers)])[0].get()
     }
 
     /// Produces every record and suspends until each has its verdict; one result per record, in order.
     ///
     /// Records are handed to librdkafka one after another from this task, with no task or continuation per record;
-    /// the batch resumes once, when the last delivery report arrives. A full local queue is waited out as in
-    /// `send(topic:key:value:headers:)`, with one deadline for the whole batch (`timeout` from the first full queue);
-    /// records still unsent when it passes or the task is cancelled fail with a retriable error and are never handed
-    /// over later.
+    /// the batch resumes once, when the last delivery report arrives. A full local queue is waited out (librdkafka
+    /// frees space as reports arrive), with one deadline for the whole batch (`timeout` from the first full queue);
+    /// records still unsent when it passes (`_QUEUE_FULL`) or the task is cancelled (`_CANCELLED`) fail with a
+    /// retriable error and are never handed over later.
     public func send(_ records: [KafkaRecord]) async -> [Result<KafkaDeliveryReport, KafkaProduceError>] {
         guard !records.isEmpty else { return [] }
         let batch = PendingBatch(count: records.count)

@@ -275,12 +275,11 @@ final class DeliveryDispatcher: Service {
         attempted.reserveCapacity(jobs.count)
         var isRetryScheduled = false
         for job in jobs {
-            let breaker = breakers?.breaker(for: Self.breakerKey(for: job.message.destination))
-            if let breaker, case .denied(let retryAfter) = breaker.canAttempt() {
-                let until = Date().addingTimeInterval(max(retryAfter.seconds, 0.01))
-                completions.append(DeliveryCompletion(messageID: job.message.id, owner: owner, change: .deferred(until: until), attempt: nil))
+            switch breakerCheck(job) {
+            case .deferred(let completion):
+                completions.append(completion)
                 isRetryScheduled = true
-            } else {
+            case .attempt(let breaker):
                 attempted.append((job, breaker))
             }
         }
@@ -316,13 +315,14 @@ final class DeliveryDispatcher: Service {
         let message = job.message
         var logger = self.logger
         logger[metadataKey: "message_id"] = "\(message.id)"
-        let breaker = breakers?.breaker(for: Self.breakerKey(for: message.destination))
-        if let breaker, case .denied(let retryAfter) = breaker.canAttempt() {
-            let until = Date().addingTimeInterval(max(retryAfter.seconds, 0.01))
-            logger.debug("delivery deferred by open circuit breaker", metadata: ["until": "\(until)"])
-            await write([DeliveryCompletion(messageID: message.id, owner: owner, change: .deferred(until: until), attempt: nil)], logger: logger)
+        let breaker: CircuitBreaker?
+        switch breakerCheck(job) {
+        case .deferred(let completion):
+            await write([completion], logger: logger)
             onRetryScheduled()
             return
+        case .attempt(let found):
+            breaker = found
         }
         let started = ContinuousClock.now
         let result = await sink.deliver(message, attempt: job.attemptCount + 1, logger: logger)
@@ -335,6 +335,22 @@ final class DeliveryDispatcher: Service {
         }
         await write([completion], logger: logger)
         if case .retry = completion.change { onRetryScheduled() }
+    }
+
+    private enum BreakerCheck {
+        /// Go ahead, reporting the result to this breaker (nil when breakers are off).
+        case attempt(CircuitBreaker?)
+        /// The destination's breaker is open: write this deferral instead (no attempt, no retry used up).
+        case deferred(DeliveryCompletion)
+    }
+
+    /// Whether `job` may be attempted now, by its destination's circuit breaker.
+    private func breakerCheck(_ job: Job) -> BreakerCheck {
+        let breaker = breakers?.breaker(for: Self.breakerKey(for: job.message.destination))
+        guard let breaker, case .denied(let retryAfter) = breaker.canAttempt() else { return .attempt(breaker) }
+        let until = Date().addingTimeInterval(max(retryAfter.seconds, 0.01))
+        logger.debug("delivery deferred by open circuit breaker", metadata: ["message_id": "\(job.message.id)", "until": "\(until)"])
+        return .deferred(DeliveryCompletion(messageID: job.message.id, owner: owner, change: .deferred(until: until), attempt: nil))
     }
 
     /// What one attempt's result means for its message: health, breaker, failure metrics and logs, and the

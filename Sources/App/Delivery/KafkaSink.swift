@@ -23,17 +23,7 @@ struct KafkaSink: DeliverySink {
     }
 
     func deliver(_ message: NewMessage, attempt: Int, logger: Logger) async -> DeliveryResult {
-        guard let record = record(for: message) else { return Self.wrongDestination(message) }
-        defer { inFlight.record(producer.inFlightCount) }
-        do {
-            _ = try await producer.send(topic: record.topic, key: record.key, value: record.value, headers: record.headers)
-            produced.increment()
-            return .delivered(statusCode: nil)
-        } catch let error as KafkaProduceError {
-            return result(for: error)
-        } catch {
-            return .retryable(DeliveryError(reason: "kafka", message: "\(error)"))
-        }
+        await deliver(batch: [DeliveryRequest(message: message, attempt: attempt)], logger: logger)[0]
     }
 
     /// Produces the whole batch from this task and waits for every delivery report; each record's own report

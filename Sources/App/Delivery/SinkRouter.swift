@@ -6,12 +6,7 @@ struct SinkRouter: DeliverySink {
     let sinks: [String: any DeliverySink]
 
     func deliver(_ message: NewMessage, attempt: Int, logger: Logger) async -> DeliveryResult {
-        guard let sink = sinks[message.destination.kind] else {
-            return .retryable(DeliveryError(
-                reason: "no_sink",
-                message: "no \(message.destination.kind) sink is configured on this node"
-            ))
-        }
+        guard let sink = sinks[message.destination.kind] else { return Self.noSink(message.destination.kind) }
         return await sink.deliver(message, attempt: attempt, logger: logger)
     }
 
@@ -29,12 +24,16 @@ struct SinkRouter: DeliverySink {
             if let sink = sinks[kind] {
                 shareResults = await sink.deliver(batch: share, logger: logger)
             } else {
-                let error = DeliveryError(reason: "no_sink", message: "no \(kind) sink is configured on this node")
-                shareResults = Array(repeating: .retryable(error), count: share.count)
+                shareResults = Array(repeating: Self.noSink(kind), count: share.count)
             }
             for (position, index) in indices.enumerated() { results[index] = shareResults[position] }
         }
         // Force-unwrap: every index belongs to exactly one kind, whose results were stored above.
         return results.map { $0! }
+    }
+
+    /// Retryable: another node (or this one after a configuration change) may have the sink.
+    private static func noSink(_ kind: String) -> DeliveryResult {
+        .retryable(DeliveryError(reason: "no_sink", message: "no \(kind) sink is configured on this node"))
     }
 }
