@@ -83,8 +83,8 @@ public final class SQLiteMessageStore: MessageStore {
         try await writer.write { db in
             for (owner, list) in deliveredLists {
                 // Looked up through the JSON array (not the other way round, which would scan messages); the lease
-                // condition skips messages whose lease this owner no longer holds.
-                // json_extract rather than `->>`, which needs SQLite 3.38 (Ubuntu 22.04 has 3.37); UPDATE ... FROM needs 3.33.
+                // condition skips messages whose lease this owner no longer holds. json_extract rather than `->>`,
+                // which needs SQLite 3.38 (Ubuntu 22.04 has 3.37); UPDATE ... FROM needs 3.33.
                 try db.execute(
                     sql: """
                         UPDATE messages SET status = 'delivered', attempt_count = attempt_count + 1,
@@ -362,31 +362,7 @@ public final class SQLiteMessageStore: MessageStore {
     /// Reads a row selected with `columns`, by position: looking columns up by name lowercases each name on every
     /// access, which shows in profiles when thousands of rows are claimed a second.
     static func storedMessage(_ row: Row) -> StoredMessage? {
-        guard let destination = Destination(kind: row[2], target: row[3]),
-              let status = MessageStatus(rawValue: row[6])
-        else { return nil }
-        let headers: Data = row[4]
-        let body: Data = row[5]
-        let attemptCount: Int = row[7]
-        let attemptBase: Int = row[8]
-        return StoredMessage(
-            message: NewMessage(
-                id: MessageID(rawValue: row[0]),
-                route: row[1],
-                destination: destination,
-                body: [UInt8](body),
-                headers: HeaderCoding.decode([UInt8](headers)),
-                acceptedAt: date(row[12])
-            ),
-            status: status,
-            attemptCount: attemptCount,
-            attemptsSinceRetry: attemptCount - attemptBase,
-            nextAttemptAt: (row[9] as Int64?).map(date),
-            lastError: row[10],
-            lastStatusCode: row[11],
-            deliveredAt: (row[14] as Int64?).map(date),
-            updatedAt: date(row[13])
-        )
+        RawMessageRow(row).storedMessage
     }
 
     /// A row selected with `columns`, copied out as plain values: GRDB's `Row` may not leave the writer's closure,
@@ -397,15 +373,14 @@ public final class SQLiteMessageStore: MessageStore {
         var attemptCount: Int, attemptBase: Int, nextAttemptAt: Int64?, lastError: String?, lastStatusCode: Int?
         var acceptedAt: Int64, updatedAt: Int64, deliveredAt: Int64?
 
+        init(_ row: Row) {
+            (id, route, destinationKind, destination, headers, body, status) = (row[0], row[1], row[2], row[3], row[4], row[5], row[6])
+            (attemptCount, attemptBase, nextAttemptAt, lastError, lastStatusCode) = (row[7], row[8], row[9], row[10], row[11])
+            (acceptedAt, updatedAt, deliveredAt) = (row[12], row[13], row[14])
+        }
+
         static func fetchAll(_ db: Database, sql: String, arguments: StatementArguments) throws -> [RawMessageRow] {
-            try Row.fetchCursor(db, sql: sql, arguments: arguments).map { row in
-                RawMessageRow(
-                    id: row[0], route: row[1], destinationKind: row[2], destination: row[3], headers: row[4],
-                    body: row[5], status: row[6], attemptCount: row[7], attemptBase: row[8], nextAttemptAt: row[9],
-                    lastError: row[10], lastStatusCode: row[11], acceptedAt: row[12], updatedAt: row[13],
-                    deliveredAt: row[14]
-                )
-            }.reduce(into: []) { $0.append($1) }
+            try Row.fetchCursor(db, sql: sql, arguments: arguments).map(RawMessageRow.init).reduce(into: []) { $0.append($1) }
         }
 
         var storedMessage: StoredMessage? {
