@@ -78,22 +78,36 @@ final class TestDestination: Sendable {
     }
 }
 
-/// A port nothing listens on right now (bound, read, closed), for destinations that start later.
+/// A loopback port nothing listens on, below the kernel's ephemeral range.
+///
+/// Below that range because outgoing connections take their source ports from it: a test that connects to a port
+/// it reserved but does not listen on yet (a destination that comes up later) could otherwise get a TCP
+/// self-connection on that very port, and then find it taken when it starts listening.
 func unusedPort() throws -> Int {
+    let range = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8))?
+        .split(whereSeparator: \.isWhitespace).compactMap { Int($0) } ?? []
+    let ephemeralLow = range.first ?? 32768
+    let candidates = ephemeralLow > 11_000 ? 10_000..<ephemeralLow : 1_024..<10_000
+    for _ in 0..<200 {
+        let port = Int.random(in: candidates)
+        if canBind(port) { return port }
+    }
+    throw POSIXError(.EADDRINUSE)
+}
+
+/// Whether 127.0.0.1:`port` can be bound now.
+private func canBind(_ port: Int) -> Bool {
     let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     defer { close(descriptor) }
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
     address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    address.sin_port = 0
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafeMutablePointer(to: &address) { pointer in
-        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { socketAddress in
-            bind(descriptor, socketAddress, length) == 0 && getsockname(descriptor, socketAddress, &length) == 0
+    address.sin_port = in_port_t(UInt16(port).bigEndian)
+    return withUnsafePointer(to: &address) { pointer in
+        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
         }
     }
-    guard bound else { throw POSIXError(.EADDRINUSE) }
-    return Int(UInt16(bigEndian: address.sin_port))
 }
 
 /// Polls `condition` until it holds or `timeout` passes; returns whether it held. A throwing check counts as
