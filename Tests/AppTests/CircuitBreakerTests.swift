@@ -5,6 +5,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Storage
+import Synchronization
 import Testing
 
 @Suite("Circuit breakers")
@@ -36,9 +37,18 @@ struct CircuitBreakerTests {
             let id = MessageID(rawValue: try #require(response.json["message_id"] as? String))
 
             // Three failures open the breaker; after that the endpoint sees nothing while it stays open.
-            #expect(await eventually { flaky.requests.count == 3 })
+            // The breaker opens after the third request arrives, so after the last moment it had not yet arrived.
+            let beforeThirdRequest = Mutex(ContinuousClock.now)
+            #expect(await eventually {
+                let now = ContinuousClock.now
+                guard flaky.requests.count >= 3 else {
+                    beforeThirdRequest.withLock { $0 = now }
+                    return false
+                }
+                return true
+            })
+            #expect(flaky.requests.count == 3)
             #expect(await eventually { try await breakerState() == "open" })
-            let openedAt = ContinuousClock.now
             let healthyResponse = try await client.postWebhook("/healthy", body: #"{"n":2}"#)
             let healthyID = MessageID(rawValue: try #require(healthyResponse.json["message_id"] as? String))
             #expect(await eventually(timeout: .seconds(1)) { try await store.message(id: healthyID)?.status == .delivered })
@@ -50,8 +60,7 @@ struct CircuitBreakerTests {
             // After open_timeout (4 s, long enough that a loaded machine finishes the checks above first) a trial goes through; the endpoint has recovered, so it is delivered.
             flaky.setBehaviour { _ in (.ok, [:], .zero) }
             #expect(await eventually { try await store.message(id: id)?.status == .delivered })
-            // Opened before we saw it open (the /status poll lags, more so on a loaded machine): allow a second.
-            #expect(ContinuousClock.now - openedAt >= .seconds(3))
+            #expect(ContinuousClock.now - beforeThirdRequest.withLock { $0 } >= .seconds(4), "no trial before open_timeout")
             #expect(try await breakerState() == "half_open")
             // A second success closes it.
             _ = try await client.postWebhook("/flaky", body: #"{"n":3}"#)
