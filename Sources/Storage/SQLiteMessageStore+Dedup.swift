@@ -9,22 +9,48 @@ extension SQLiteMessageStore: BlockingIngestStore {
     /// two identical requests (in one batch or in racing batches) store exactly one message. When the insert is
     /// skipped, the holder of the key is read back in the same transaction; if its window has passed, its key is
     /// cleared and the record inserted after all.
+    ///
+    /// A record stored already leased (`InitialState.leased`) is written `pending` and leased in memory, see
+    /// ``LeaseTable``; if the transaction fails, those leases are dropped again.
     public func insertReportingDuplicates(_ records: [IngestRecord]) async throws -> [IngestOutcome] {
         let now = Self.milliseconds(Date())
-        return try await writer.write { db in try Self.insert(records, now: now, in: db) }
+        do {
+            return try await writer.write { db in try self.insert(records, now: now, in: db) }
+        } catch {
+            dropLeases(of: records)
+            throw error
+        }
     }
 
     /// The same, as a blocking call on the caller's thread (the ingest commit thread).
     public func insertReportingDuplicatesBlocking(_ records: [IngestRecord]) throws -> [IngestOutcome] {
         let now = Self.milliseconds(Date())
-        return try writer.write { db in try Self.insert(records, now: now, in: db) }
+        do {
+            return try writer.write { db in try self.insert(records, now: now, in: db) }
+        } catch {
+            dropLeases(of: records)
+            throw error
+        }
     }
 
-    private static func insert(_ records: [IngestRecord], now: Int64, in db: Database) throws -> [IngestOutcome] {
+    /// Drops the leases a failed insert took.
+    private func dropLeases(of records: [IngestRecord]) {
+        leases.withLock { table in
+            for record in records {
+                guard case .leased(let owner, _) = record.initialState, let seq = table.seq(of: record.message.id)
+                else { continue }
+                table.release(seq: seq, heldBy: owner)
+            }
+        }
+    }
+
+    /// Leases are taken inside the transaction (on the writer, where claims run too), so no claim can see a
+    /// committed row before its lease; the caller drops them if the transaction fails.
+    private func insert(_ records: [IngestRecord], now: Int64, in db: Database) throws -> [IngestOutcome] {
         let insert = try db.cachedStatement(sql: """
             INSERT INTO messages (id, route, destination_kind, destination, headers, body, status,
-                next_attempt_at, lease_owner, lease_until, accepted_at, updated_at, dedup_key, dedup_expires_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                next_attempt_at, accepted_at, updated_at, dedup_key, dedup_expires_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT(route, dedup_key) WHERE dedup_key IS NOT NULL DO NOTHING
             """)
         let holder = try db.cachedStatement(sql: """
@@ -36,23 +62,14 @@ extension SQLiteMessageStore: BlockingIngestStore {
         for record in records {
             let message = record.message
             let accepted = Self.milliseconds(message.acceptedAt)
-            let status: String, nextAttempt: Int64?, owner: String?, leaseUntil: Int64?
-            switch record.initialState {
-            case .pending:
-                (status, nextAttempt, owner, leaseUntil) = (MessageStatus.pending.rawValue, accepted, nil, nil)
-            case .leased(let leaseOwner, let until):
-                (status, nextAttempt, owner, leaseUntil) = (
-                    MessageStatus.delivering.rawValue, nil, leaseOwner, Self.milliseconds(until)
-                )
-            }
             let arguments: StatementArguments = [
                 message.id.rawValue, message.route, message.destination.kind, message.destination.target,
-                Data(HeaderCoding.encode(message.headers)), Data(message.body), status,
-                nextAttempt, owner, leaseUntil, accepted, now,
-                record.dedup?.value, record.dedup.map { Self.milliseconds($0.expiresAt) },
+                Data(HeaderCoding.encode(message.headers)), Data(message.body), MessageStatus.pending.rawValue,
+                accepted, accepted, now, record.dedup?.value, record.dedup.map { Self.milliseconds($0.expiresAt) },
             ]
             try insert.execute(arguments: arguments)
             guard db.changesCount == 0, let key = record.dedup else {
+                noteStored(record, seq: db.lastInsertedRowID)
                 outcomes.append(.stored)
                 continue
             }
@@ -65,11 +82,28 @@ extension SQLiteMessageStore: BlockingIngestStore {
             if let expiresAt, expiresAt <= accepted {
                 try release.execute(arguments: [row["seq"] as Int64])
                 try insert.execute(arguments: arguments)
+                noteStored(record, seq: db.lastInsertedRowID)
                 outcomes.append(.stored)
             } else {
                 outcomes.append(.duplicate(of: MessageID(rawValue: row["id"]), acceptedAt: Self.date(row["accepted_at"])))
             }
         }
         return outcomes
+    }
+
+    /// A stored row is due at its accepted time: leased at once if the record asks for it, otherwise the next claim
+    /// must be able to find it even if its accepted time lies behind the claim cursor.
+    private func noteStored(_ record: IngestRecord, seq: Int64) {
+        let key = LeaseTable.Key(nextAttemptAt: Self.milliseconds(record.message.acceptedAt), seq: seq)
+        leases.withLock { table in
+            switch record.initialState {
+            case .pending:
+                table.rewind(to: key)
+            case .leased(let owner, let until):
+                table.lease(seq: seq, .init(
+                    id: record.message.id, owner: owner, until: Self.milliseconds(until), key: key, status: .pending
+                ))
+            }
+        }
     }
 }

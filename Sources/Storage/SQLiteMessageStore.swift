@@ -2,6 +2,7 @@ import Core
 import Foundation
 import GRDB
 import Logging
+import Synchronization
 
 /// The embedded store: one SQLite file in WAL mode with `synchronous=FULL`, so a commit is on disk before the
 /// caller hears about it.
@@ -10,6 +11,8 @@ public final class SQLiteMessageStore: MessageStore {
     public let writer: DatabasePool
     /// The file's path.
     public let path: String
+    /// Leases of messages being delivered, changed only on the writer (see ``LeaseTable``).
+    let leases = Mutex(LeaseTable())
 
     /// Opens (creating when needed) the database at `path`, migrates it, and turns on full durability.
     public init(path: String) throws {
@@ -43,109 +46,179 @@ public final class SQLiteMessageStore: MessageStore {
 
     // MARK: Writing
 
+    /// Walks the due index from the lease cursor, skipping leased rows, and leases what it finds in memory: a read,
+    /// no row is written (see ``LeaseTable``). It runs on the writer, where every change to the leases is made, so the
+    /// rows it reads and the leases it checks agree.
     public func claimDue(owner: String, now: Date, leaseUntil: Date, limit: Int) async throws -> [StoredMessage] {
         let nowMS = Self.milliseconds(now)
-        let rows = try await writer.write { db in
-            try RawMessageRow.fetchAll(
-                db,
-                sql: """
-                    UPDATE messages SET status = 'delivering', lease_owner = ?, lease_until = ?, updated_at = ?
-                    WHERE seq IN (
-                        SELECT seq FROM messages WHERE status IN ('pending', 'retrying') AND next_attempt_at <= ?
-                        UNION ALL
-                        SELECT seq FROM messages WHERE status = 'delivering' AND lease_until <= ?
-                        LIMIT ?
-                    )
-                    RETURNING \(Self.columns)
-                    """,
-                arguments: [owner, Self.milliseconds(leaseUntil), nowMS, nowMS, nowMS, limit]
-            )
-        }
-        // Decoded here rather than inside `write`, so the writer thread (which ingest also waits for) is free sooner.
-        return rows.compactMap(\.storedMessage)
-    }
-
-    /// Delivered completions are written with one statement per call (the attempt that delivered goes on the
-    /// message row, see `attempts(messageID:)`); the others, one statement each plus their attempts row.
-    public func complete(_ completions: [DeliveryCompletion], now: Date) async throws {
-        let nowMS = Self.milliseconds(now)
-        var deliveredByOwner: [String: String] = [:]  // owner -> JSON array of [id, finished_at, status_code, duration_ms]
-        var others: [DeliveryCompletion] = []
-        for completion in completions {
-            guard case .delivered = completion.change, let attempt = completion.attempt else {
-                others.append(completion)
-                continue
+        let untilMS = Self.milliseconds(leaseUntil)
+        let rows = try await writer.write { db -> [RawMessageRow] in
+            let (chosen, scanned) = try self.leases.withLock { table in
+                table.expire(now: nowMS)
+                table.restartIfDue(now: nowMS)
+                return try Self.scanDue(db, from: table.cursor, now: nowMS, limit: limit) { table.isLeased($0) }
             }
-            Self.appendDeliveredJSON(completion.messageID, attempt, to: &deliveredByOwner[completion.owner, default: ""])
-        }
-        let deliveredLists = deliveredByOwner
-        let undelivered = others
-        try await writer.write { db in
-            for (owner, list) in deliveredLists {
-                // Looked up through the JSON array (not the other way round, which would scan messages); the lease
-                // condition skips messages whose lease this owner no longer holds. json_extract rather than `->>`,
-                // which needs SQLite 3.38 (Ubuntu 22.04 has 3.37); UPDATE ... FROM needs 3.33.
-                try db.execute(
-                    sql: """
-                        UPDATE messages SET status = 'delivered', attempt_count = attempt_count + 1,
-                            next_attempt_at = NULL, delivered_at = d.finished_at, last_error = NULL,
-                            last_status_code = d.status_code, delivered_duration_ms = d.duration_ms,
-                            lease_owner = NULL, lease_until = NULL, updated_at = ?
-                        FROM (SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS finished_at,
-                                     json_extract(value, '$[2]') AS status_code, json_extract(value, '$[3]') AS duration_ms
-                              FROM json_each(?)) AS d
-                        WHERE messages.id = d.id AND +messages.status = 'delivering' AND messages.lease_owner = ?
-                        """,
-                    arguments: [nowMS, "[" + list + "]", owner]
+            var rows: [RawMessageRow] = []
+            if !chosen.isEmpty {
+                rows = try RawMessageRow.fetchAll(
+                    db,
+                    sql: "SELECT \(Self.columns) FROM messages WHERE seq IN (SELECT value FROM json_each(?))",
+                    arguments: ["[" + chosen.map(String.init).joined(separator: ",") + "]"]
                 )
             }
-            guard !undelivered.isEmpty else { return }
-            let update = try db.cachedStatement(sql: """
-                UPDATE messages SET
-                    status = CASE ?1 WHEN 'requeue' THEN (CASE WHEN attempt_count > 0 THEN 'retrying' ELSE 'pending' END)
-                                     ELSE ?1 END,
-                    attempt_count = attempt_count + ?2,
-                    next_attempt_at = ?3,
-                    delivered_at = ?4,
-                    last_error = CASE WHEN ?2 = 1 THEN ?5 ELSE last_error END,
-                    last_status_code = CASE WHEN ?2 = 1 THEN ?6 ELSE last_status_code END,
-                    lease_owner = NULL, lease_until = NULL, updated_at = ?7
-                WHERE id = ?8 AND status = 'delivering' AND lease_owner = ?9
-                RETURNING seq
-                """)
-            let insertAttempt = try db.cachedStatement(sql: """
-                INSERT INTO attempts (message_seq, number, finished_at, outcome, status_code, error, duration_ms)
-                VALUES (?, ?, ?, ?, ?, ?, ?)
-                """)
-            for completion in undelivered {
-                let status: String, nextAttempt: Int64?, deliveredAt: Int64?
-                switch completion.change {
-                case .delivered: (status, nextAttempt, deliveredAt) = ("delivered", nil, nowMS)
-                case .retry(let date): (status, nextAttempt, deliveredAt) = ("retrying", Self.milliseconds(date), nil)
-                case .failed: (status, nextAttempt, deliveredAt) = ("failed", nil, nil)
-                case .deferred(let date): (status, nextAttempt, deliveredAt) = ("requeue", Self.milliseconds(date), nil)
-                case .released: (status, nextAttempt, deliveredAt) = ("requeue", nowMS, nil)
+            self.leases.withLock { table in
+                for row in rows {
+                    table.lease(seq: row.seq, .init(
+                        id: MessageID(rawValue: row.id), owner: owner, until: untilMS,
+                        key: .init(nextAttemptAt: row.nextAttemptAt ?? 0, seq: row.seq),
+                        status: MessageStatus(rawValue: row.status) ?? .pending
+                    ))
                 }
-                let attempt = completion.attempt
-                let seq = try Int64.fetchOne(update, arguments: [
-                    status, attempt == nil ? 0 : 1, nextAttempt, deliveredAt, attempt?.error, attempt?.statusCode,
-                    nowMS, completion.messageID.rawValue, completion.owner,
+                if let scanned { table.advance(to: scanned) }
+            }
+            return rows
+        }
+        // Decoded here rather than inside `write`, so the writer thread (which ingest also waits for) is free sooner.
+        return rows.compactMap { row in
+            var message = row.storedMessage
+            message?.status = .delivering
+            return message
+        }
+    }
+
+    /// Up to `limit` due, unleased rows after `cursor`, in due-index order, and the key of the last row looked at.
+    private static func scanDue(
+        _ db: Database, from cursor: LeaseTable.Key?, now: Int64, limit: Int, isLeased: (Int64) -> Bool
+    ) throws -> (chosen: [Int64], scanned: LeaseTable.Key?) {
+        // INDEXED BY: left alone, the planner prefers messages_status and sorts.
+        let statement = try db.cachedStatement(sql: """
+            SELECT seq, next_attempt_at FROM messages INDEXED BY messages_due
+            WHERE status IN ('pending', 'retrying') AND next_attempt_at >= ? AND next_attempt_at <= ?
+            ORDER BY next_attempt_at, seq
+            """)
+        let rows = try Row.fetchCursor(statement, arguments: [cursor?.nextAttemptAt ?? Int64.min, now])
+        var chosen: [Int64] = []
+        var scanned: LeaseTable.Key?
+        while chosen.count < limit, let row = try rows.next() {
+            let key = LeaseTable.Key(nextAttemptAt: row[1], seq: row[0])
+            if let cursor, key <= cursor { continue }
+            scanned = key
+            if !isLeased(key.seq) { chosen.append(key.seq) }
+        }
+        return (chosen, scanned)
+    }
+
+    /// Writes outcomes for the completions whose owner still holds the lease, and ends those leases. Delivered ones
+    /// are written with one statement per call (the attempt that delivered goes on the message row, see
+    /// `attempts(messageID:)`); the others, one statement each plus their attempts row.
+    public func complete(_ completions: [DeliveryCompletion], now: Date) async throws {
+        let nowMS = Self.milliseconds(now)
+        // Where the leased rows sit, in case the write fails after their leases ended (a superset: stale ones too).
+        let leasedKeys = leases.withLock { table in
+            completions.compactMap { table.seq(of: $0.messageID).flatMap { table.bySeq[$0]?.key } }
+        }
+        do {
+            try await writer.write { db in
+                var delivered = ""  // JSON array body of [seq, finished_at, status_code, duration_ms]
+                var others: [(seq: Int64, completion: DeliveryCompletion)] = []
+                self.leases.withLock { table in
+                    for completion in completions {
+                        guard let seq = table.seq(of: completion.messageID), let lease = table.bySeq[seq],
+                              lease.owner == completion.owner
+                        else { continue }  // stale: another owner holds the lease, or nobody does
+                        if case .delivered = completion.change, let attempt = completion.attempt {
+                            Self.appendDeliveredJSON(seq, attempt, to: &delivered)
+                        } else {
+                            others.append((seq, completion))
+                        }
+                        table.release(seq: seq, heldBy: lease.owner)
+                        // A row due again now or soon must not sit behind the cursor unleased.
+                        switch completion.change {
+                        case .retry(let date), .deferred(let date):
+                            table.rewind(to: .init(nextAttemptAt: Self.milliseconds(date), seq: seq))
+                        case .released:
+                            table.rewind(to: .init(nextAttemptAt: nowMS, seq: seq))
+                        case .delivered, .failed:
+                            break
+                        }
+                    }
+                }
+                if !delivered.isEmpty {
+                    // Looked up through the JSON array (not the other way round, which would scan messages).
+                    // json_extract rather than `->>`, which needs SQLite 3.38 (Ubuntu 22.04 has 3.37); UPDATE ... FROM
+                    // needs 3.33.
+                    try db.execute(
+                        sql: """
+                            UPDATE messages SET status = 'delivered', attempt_count = attempt_count + 1,
+                                next_attempt_at = NULL, delivered_at = d.finished_at, last_error = NULL,
+                                last_status_code = d.status_code, delivered_duration_ms = d.duration_ms,
+                                lease_owner = NULL, lease_until = NULL, updated_at = ?
+                            FROM (SELECT json_extract(value, '$[0]') AS seq, json_extract(value, '$[1]') AS finished_at,
+                                         json_extract(value, '$[2]') AS status_code, json_extract(value, '$[3]') AS duration_ms
+                                  FROM json_each(?)) AS d
+                            WHERE messages.seq = d.seq AND +messages.status IN ('pending', 'retrying')
+                            """,
+                        arguments: [nowMS, "[" + delivered + "]"]
+                    )
+                }
+                try Self.writeOutcomes(others, now: nowMS, in: db)
+            }
+        } catch {
+            // The leases ended but the rows did not change: make sure the next claim finds them again.
+            leases.withLock { table in
+                for key in leasedKeys { table.rewind(to: key) }
+            }
+            throw error
+        }
+    }
+
+    /// Outcomes other than a delivery with its attempt: one update each, plus the attempt's row.
+    private static func writeOutcomes(_ outcomes: [(seq: Int64, completion: DeliveryCompletion)], now nowMS: Int64, in db: Database) throws {
+        guard !outcomes.isEmpty else { return }
+        let update = try db.cachedStatement(sql: """
+            UPDATE messages SET
+                status = CASE ?1 WHEN 'requeue' THEN (CASE WHEN attempt_count > 0 THEN 'retrying' ELSE 'pending' END)
+                                 ELSE ?1 END,
+                attempt_count = attempt_count + ?2,
+                next_attempt_at = ?3,
+                delivered_at = ?4,
+                last_error = CASE WHEN ?2 = 1 THEN ?5 ELSE last_error END,
+                last_status_code = CASE WHEN ?2 = 1 THEN ?6 ELSE last_status_code END,
+                lease_owner = NULL, lease_until = NULL, updated_at = ?7
+            WHERE seq = ?8 AND status IN ('pending', 'retrying')
+            """)
+        let insertAttempt = try db.cachedStatement(sql: """
+            INSERT INTO attempts (message_seq, number, finished_at, outcome, status_code, error, duration_ms)
+            VALUES (?, ?, ?, ?, ?, ?, ?)
+            """)
+        for (seq, completion) in outcomes {
+            let status: String, nextAttempt: Int64?, deliveredAt: Int64?
+            switch completion.change {
+            case .delivered: (status, nextAttempt, deliveredAt) = ("delivered", nil, nowMS)
+            case .retry(let date): (status, nextAttempt, deliveredAt) = ("retrying", milliseconds(date), nil)
+            case .failed: (status, nextAttempt, deliveredAt) = ("failed", nil, nil)
+            case .deferred(let date): (status, nextAttempt, deliveredAt) = ("requeue", milliseconds(date), nil)
+            case .released: (status, nextAttempt, deliveredAt) = ("requeue", nowMS, nil)
+            }
+            let attempt = completion.attempt
+            try update.execute(arguments: [
+                status, attempt == nil ? 0 : 1, nextAttempt, deliveredAt, attempt?.error, attempt?.statusCode,
+                nowMS, seq,
+            ])
+            if db.changesCount > 0, let attempt {
+                try insertAttempt.execute(arguments: [
+                    seq, attempt.number, milliseconds(attempt.finishedAt), attempt.outcome,
+                    attempt.statusCode, attempt.error, attempt.durationSeconds * 1000,
                 ])
-                if let seq, let attempt {
-                    try insertAttempt.execute(arguments: [
-                        seq, attempt.number, Self.milliseconds(attempt.finishedAt), attempt.outcome,
-                        attempt.statusCode, attempt.error, attempt.durationSeconds * 1000,
-                    ])
-                }
             }
         }
     }
 
-    /// Appends `[id, finished_at_ms, status_code, duration_ms]` to a JSON array's body.
-    static func appendDeliveredJSON(_ id: MessageID, _ attempt: DeliveryAttempt, to list: inout String) {
+    /// Appends `[seq, finished_at_ms, status_code, duration_ms]` to a JSON array's body.
+    static func appendDeliveredJSON(_ seq: Int64, _ attempt: DeliveryAttempt, to list: inout String) {
         if !list.isEmpty { list += "," }
         list += "["
-        appendJSONString(id.rawValue, to: &list)
+        list += String(seq)
         list += ","
         list += String(milliseconds(attempt.finishedAt))
         list += ","
@@ -156,20 +229,7 @@ public final class SQLiteMessageStore: MessageStore {
         list += "]"
     }
 
-    /// A JSON string literal: quotes, backslashes and control characters escaped.
-    static func appendJSONString(_ value: String, to json: inout String) {
-        json += "\""
-        for scalar in value.unicodeScalars {
-            switch scalar {
-            case "\"": json += "\\\""
-            case "\\": json += "\\\\"
-            case "\u{00}"..."\u{1F}": json += String(format: "\\u%04x", scalar.value)
-            default: json.unicodeScalars.append(scalar)
-            }
-        }
-        json += "\""
-    }
-
+    /// Ends every lease this process holds, and gives back rows an older version left `delivering` in the file.
     public func releaseAllLeases(now: Date) async throws -> Int {
         let nowMS = Self.milliseconds(now)
         return try await writer.write { db in
@@ -181,22 +241,29 @@ public final class SQLiteMessageStore: MessageStore {
                     """,
                 arguments: [nowMS, nowMS]
             )
-            return db.changesCount
+            let legacy = db.changesCount
+            return legacy + self.leases.withLock { $0.removeAll() }
         }
     }
 
+    /// A message being delivered is not retried (it is neither failed nor retrying while leased).
     public func retry(id: MessageID, now: Date) async throws -> Bool {
         let nowMS = Self.milliseconds(now)
         return try await writer.write { db in
-            try db.execute(
+            guard self.leases.withLock({ $0.seq(of: id) }) == nil else { return false }
+            let seq = try Int64.fetchOne(
+                db,
                 sql: """
                     UPDATE messages SET status = 'pending', next_attempt_at = ?, attempt_base = attempt_count,
                         updated_at = ?
                     WHERE id = ? AND status IN ('failed', 'retrying')
+                    RETURNING seq
                     """,
                 arguments: [nowMS, nowMS, id.rawValue]
             )
-            return db.changesCount > 0
+            guard let seq else { return false }
+            self.leases.withLock { $0.rewind(to: .init(nextAttemptAt: nowMS, seq: seq)) }
+            return true
         }
     }
 
@@ -211,6 +278,7 @@ public final class SQLiteMessageStore: MessageStore {
                     """,
                 arguments: [nowMS, nowMS]
             )
+            self.leases.withLock { $0.rewind(to: .init(nextAttemptAt: nowMS, seq: Int64.min + 1)) }
             return db.changesCount
         }
     }
@@ -246,10 +314,18 @@ public final class SQLiteMessageStore: MessageStore {
     // MARK: Reading
 
     public func message(id: MessageID) async throws -> StoredMessage? {
-        try await writer.read { db in
+        let row = try await writer.read { db in
             try Row.fetchOne(db, sql: "SELECT \(Self.columns) FROM messages WHERE id = ?", arguments: [id.rawValue])
-                .flatMap(Self.storedMessage)
+                .map(RawMessageRow.init)
         }
+        return row.flatMap(reportingLease)
+    }
+
+    /// A row as a message, `delivering` while it is leased.
+    private func reportingLease(_ row: RawMessageRow) -> StoredMessage? {
+        guard var message = row.storedMessage else { return nil }
+        if leases.withLock({ $0.isLeased(row.seq) }) { message.status = .delivering }
+        return message
     }
 
     /// The attempts table's rows, and, for a message delivered since `v4-delivered-attempt-on-message`, the
@@ -289,10 +365,23 @@ public final class SQLiteMessageStore: MessageStore {
     }
 
     public func messages(matching query: MessageQuery) async throws -> [StoredMessage] {
-        try await writer.read { db in
+        // Leased rows are `pending` or `retrying` in the file and `delivering` to everyone else.
+        let leasedSeqs = query.status == nil ? "[]" : leases.withLock { table in
+            "[" + table.bySeq.keys.map(String.init).joined(separator: ",") + "]"
+        }
+        let rows = try await writer.read { db in
             var conditions: [String] = []
             var arguments: StatementArguments = []
-            if let status = query.status {
+            switch query.status {
+            case nil:
+                break
+            case .delivering?:
+                conditions.append("(status = 'delivering' OR seq IN (SELECT value FROM json_each(?)))")
+                _ = arguments.append(contentsOf: [leasedSeqs])
+            case .pending?, .retrying?:
+                conditions.append("status = ? AND seq NOT IN (SELECT value FROM json_each(?))")
+                _ = arguments.append(contentsOf: [query.status?.rawValue, leasedSeqs])
+            case let status?:
                 conditions.append("status = ?")
                 _ = arguments.append(contentsOf: [status.rawValue])
             }
@@ -302,23 +391,33 @@ public final class SQLiteMessageStore: MessageStore {
             }
             let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
             _ = arguments.append(contentsOf: [query.limit])
-            return try Row.fetchAll(
-                db,
-                sql: "SELECT \(Self.columns) FROM messages \(filter) ORDER BY seq DESC LIMIT ?",
-                arguments: arguments
-            ).compactMap(Self.storedMessage)
+            return try RawMessageRow.fetchAll(
+                db, sql: "SELECT \(Self.columns) FROM messages \(filter) ORDER BY seq DESC LIMIT ?", arguments: arguments
+            )
         }
+        return rows.compactMap(reportingLease)
     }
 
     public func statusCounts() async throws -> [MessageStatus: Int] {
-        try await writer.read { db in
+        var counts = try await writer.read { db in
+            // One count per status, each a range of the status index: about three times cheaper than GROUP BY,
+            // which compares every entry's status text (this runs on every /status and /metrics scrape).
+            let count = try db.cachedStatement(sql: "SELECT count(*) FROM messages WHERE status = ?")
             var counts: [MessageStatus: Int] = [:]
-            for status in MessageStatus.allCases { counts[status] = 0 }
-            for row in try Row.fetchAll(db, sql: "SELECT status, count(*) FROM messages GROUP BY status") {
-                if let status = MessageStatus(rawValue: row[0]) { counts[status] = row[1] }
+            for status in MessageStatus.allCases {
+                counts[status] = try Int.fetchOne(count, arguments: [status.rawValue]) ?? 0
             }
             return counts
         }
+        leases.withLock { table in
+            for lease in table.bySeq.values {
+                counts[lease.status, default: 0] -= 1
+                counts[.delivering, default: 0] += 1
+            }
+        }
+        // The read and the leases are not one snapshot: a lease may outlive its row's change by a moment.
+        for (status, count) in counts where count < 0 { counts[status] = 0 }
+        return counts
     }
 
     public func oldestUndeliveredAcceptedAt() async throws -> Date? {
@@ -334,13 +433,28 @@ public final class SQLiteMessageStore: MessageStore {
         }
     }
 
+    /// The earliest due time of a row not leased: leased rows are due (their rows are unchanged) but taken.
     public func nextDueDate() async throws -> Date? {
-        try await writer.read { db in
-            try Int64.fetchOne(
+        let (cursor, expired) = leases.withLock { ($0.cursor, $0.hasExpired(now: Self.milliseconds(Date()))) }
+        if expired { return Date() }
+        let due = try await writer.read { db -> Int64? in
+            let rows = try Row.fetchCursor(
                 db,
-                sql: "SELECT min(next_attempt_at) FROM messages WHERE status IN ('pending', 'retrying')"
-            ).map(Self.date)
+                sql: """
+                    SELECT seq, next_attempt_at FROM messages INDEXED BY messages_due
+                    WHERE status IN ('pending', 'retrying') AND next_attempt_at >= ?
+                    ORDER BY next_attempt_at, seq
+                    """,
+                arguments: [cursor?.nextAttemptAt ?? Int64.min]
+            )
+            while let row = try rows.next() {
+                let key = LeaseTable.Key(nextAttemptAt: row[1], seq: row[0])
+                if let cursor, key <= cursor { continue }
+                if !self.leases.withLock({ $0.isLeased(key.seq) }) { return key.nextAttemptAt }
+            }
+            return nil
         }
+        return due.map(Self.date)
     }
 
     // MARK: Backup
@@ -356,27 +470,23 @@ public final class SQLiteMessageStore: MessageStore {
 
     static let columns = """
         id, route, destination_kind, destination, headers, body, status, attempt_count, attempt_base,
-        next_attempt_at, last_error, last_status_code, accepted_at, updated_at, delivered_at
+        next_attempt_at, last_error, last_status_code, accepted_at, updated_at, delivered_at, seq
         """
 
-    /// Reads a row selected with `columns`, by position: looking columns up by name lowercases each name on every
-    /// access, which shows in profiles when thousands of rows are claimed a second.
-    static func storedMessage(_ row: Row) -> StoredMessage? {
-        RawMessageRow(row).storedMessage
-    }
-
     /// A row selected with `columns`, copied out as plain values: GRDB's `Row` may not leave the writer's closure,
-    /// and turning these into a `StoredMessage` (header decoding, allocations) need not hold the writer.
+    /// and turning these into a `StoredMessage` (header decoding, allocations) need not hold the writer. Read by
+    /// position: looking columns up by name lowercases each name on every access, which shows in profiles when
+    /// thousands of rows are claimed a second.
     struct RawMessageRow: Sendable {
         var id: String, route: String, destinationKind: String, destination: String
         var headers: Data, body: Data, status: String
         var attemptCount: Int, attemptBase: Int, nextAttemptAt: Int64?, lastError: String?, lastStatusCode: Int?
-        var acceptedAt: Int64, updatedAt: Int64, deliveredAt: Int64?
+        var acceptedAt: Int64, updatedAt: Int64, deliveredAt: Int64?, seq: Int64
 
         init(_ row: Row) {
             (id, route, destinationKind, destination, headers, body, status) = (row[0], row[1], row[2], row[3], row[4], row[5], row[6])
             (attemptCount, attemptBase, nextAttemptAt, lastError, lastStatusCode) = (row[7], row[8], row[9], row[10], row[11])
-            (acceptedAt, updatedAt, deliveredAt) = (row[12], row[13], row[14])
+            (acceptedAt, updatedAt, deliveredAt, seq) = (row[12], row[13], row[14], row[15])
         }
 
         static func fetchAll(_ db: Database, sql: String, arguments: StatementArguments) throws -> [RawMessageRow] {

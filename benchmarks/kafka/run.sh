@@ -32,6 +32,10 @@ mkdir -p "$WORK/lib"
 ln -sfn "$("$PYTHON" "$ROOT/scripts/kafka/kafka_tool.py" librdkafka-path)" "$WORK/lib/librdkafka.so.1"
 export LD_LIBRARY_PATH="$WORK/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 BROKERS="$("$ROOT/scripts/kafka/start-tansu.sh" | sed -n 's/^MESSAGEBRIDGE_TEST_KAFKA_BROKERS=//p')"
+TANSU_PID="$(cat "$TANSU_STATE_DIR/tansu.pid")"
+TICKS=$(getconf CLK_TCK)
+# CPU seconds (user + system) a process has used so far.
+cpu_of() { awk -v t="$TICKS" '{print ($14 + $15) / t}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 "$PYTHON" "$ROOT/scripts/kafka/kafka_tool.py" create-topic --brokers "$BROKERS" --topic raw --partitions 3
 "$PYTHON" "$ROOT/scripts/kafka/kafka_tool.py" create-topic --brokers "$BROKERS" --topic bridge --partitions 3
 
@@ -42,11 +46,14 @@ echo "records: $COUNT x ${#BODY} bytes"
 
 # Raw producer: kcat reads one record a line and produces with acks=all and idempotence, like MessageBridge.
 for _ in $(seq 1 "$COUNT"); do echo "$BODY"; done >"$WORK/records.txt"
+broker_cpu=$(cpu_of "$TANSU_PID")
 start=$(date +%s.%N)
-kcat -P -b "$BROKERS" -t raw -X acks=all -X enable.idempotence=true -X linger.ms=5 -l "$WORK/records.txt"
+# bash's `time` with TIMEFORMAT gives kcat's own user + system CPU.
+KCAT_CPU=$( { TIMEFORMAT='%U %S'; time kcat -P -b "$BROKERS" -t raw -X acks=all -X enable.idempotence=true -X linger.ms=5 -l "$WORK/records.txt"; } 2>&1 | awk '{print $1 + $2}')
 end=$(date +%s.%N)
+RAW_BROKER_CPU=$("$PYTHON" -c "print(round($(cpu_of "$TANSU_PID") - $broker_cpu, 2))")
 RAW_RATE=$("$PYTHON" -c "print(round($COUNT / ($end - $start)))")
-echo "kcat (raw librdkafka):  $COUNT records in $("$PYTHON" -c "print(round($end - $start, 2))") s = $RAW_RATE records/s"
+echo "kcat (raw librdkafka):  $COUNT records in $("$PYTHON" -c "print(round($end - $start, 2))") s = $RAW_RATE records/s (CPU: kcat $KCAT_CPU s, broker $RAW_BROKER_CPU s, of $("$PYTHON" -c "print(round($(nproc) * ($end - $start), 2))") s on $(nproc) cores)"
 
 # MessageBridge: accept COUNT webhooks over HTTP (64 connections), measure until every one is delivered.
 PORT="$("$PYTHON" -c "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1]); s.close()")"
@@ -132,8 +139,19 @@ kill "$WRK_PID" 2>/dev/null || true
 wait "$WRK_PID" 2>/dev/null || true
 kill -9 "$SERVER_PID"
 wait "$SERVER_PID" 2>/dev/null || true
+WAL_AT_KILL=$(stat -c %s "$WORK/drain.db-wal" 2>/dev/null || echo 0)
 BACKLOG=$(sqlite3 "$WORK/drain.db" "SELECT count(*) FROM messages WHERE status != 'delivered'")
+[ -n "${BENCH_KEEP_BACKLOG:-}" ] && for f in "$WORK"/drain.db*; do cp "$f" "$BENCH_KEEP_BACKLOG${f#"$WORK/drain.db"}"; done
+# The raw SQLite floor, on a copy of the same backlog: read every row and mark it delivered, nothing else.
+sqlite3 "$WORK/drain.db" ".backup '$WORK/floor.db'"
+FLOOR="$("$PYTHON" "$ROOT/benchmarks/kafka/sqlite_drain_floor.py" "$WORK/floor.db" 1000)"
+FLOOR_RATE=$(echo "$FLOOR" | sed -n 's/.*rows_per_s=\([0-9]*\).*/\1/p')
+echo "raw SQLite drain floor: $FLOOR (read + mark delivered on a copy of the backlog, one writer, no Kafka)"
+rm -f "$WORK/floor.db"*
+# The floor's writes are still being written back; without this the drain's fsyncs would wait behind them.
+sync
 sed -e "s/127.0.0.1:$DEAD_PORT/$BROKERS/" "$WORK/fill.yaml" >"$WORK/drain.yaml"
+broker_cpu=$(cpu_of "$TANSU_PID")
 start=$(date +%s.%N)
 if [ -n "${BENCH_PERF:-}" ]; then
     # Samples the draining server; its hottest symbols are printed at the end.
@@ -142,24 +160,32 @@ else
     "$MESSAGEBRIDGE_BIN" serve --config "$WORK/drain.yaml" >"$WORK/drain.log" 2>&1 &
 fi
 SERVER_PID=$!
+# Watched in the file, not through /status: counting the undelivered rows through the status index costs the server
+# nothing and shrinks with the backlog (a /status scrape counts every row, ~10-20 ms per 100 000, 20 times a second).
 for _ in $(seq 1 12000); do
-    left=$(curl -sf "http://127.0.0.1:$PORT/status" | jq '.messages.pending + .messages.delivering + .messages.retrying' 2>/dev/null || echo "$BACKLOG")
+    left=$(sqlite3 "$WORK/drain.db" "SELECT count(*) FROM messages WHERE status IN ('pending', 'delivering', 'retrying')" 2>/dev/null || echo "$BACKLOG")
+    [ -n "${BENCH_TIMELINE:-}" ] && echo "  $("$PYTHON" -c "print(round($(date +%s.%N) - $start, 2))") s: $left left"
     [ "$left" = "0" ] && break
     sleep 0.05
 done
 end=$(date +%s.%N)
 # CPU the draining server used (user + system), to tell CPU-bound from waiting.
-TICKS=$(getconf CLK_TCK)
-DRAIN_CPU=$(awk -v t="$TICKS" '{print ($14 + $15) / t}' "/proc/$SERVER_PID/stat" 2>/dev/null || echo "?")
+DRAIN_CPU=$(cpu_of "$SERVER_PID")
+DRAIN_BROKER_CPU=$("$PYTHON" -c "print(round($(cpu_of "$TANSU_PID") - $broker_cpu, 2))")
 DRAIN_RATE=$("$PYTHON" -c "print(round($BACKLOG / ($end - $start)))")
-echo "messagebridge drain:    $BACKLOG stored messages delivered in $("$PYTHON" -c "print(round($end - $start, 2))") s from process start = $DRAIN_RATE records/s ($DRAIN_CPU s of server CPU)"
+echo "messagebridge drain:    $BACKLOG stored messages delivered in $("$PYTHON" -c "print(round($end - $start, 2))") s from process start = $DRAIN_RATE records/s (CPU: server $DRAIN_CPU s, broker $DRAIN_BROKER_CPU s; WAL left by the kill: $((WAL_AT_KILL / 1048576)) MB)"
 echo "status at the end:      $(curl -sf "http://127.0.0.1:$PORT/status" | jq -c '.messages')"
-echo "ratio drain/raw:        $("$PYTHON" -c "print(round($DRAIN_RATE / $RAW_RATE, 2))")"
+echo "ratio drain/raw:        $("$PYTHON" -c "print(round($DRAIN_RATE / $RAW_RATE, 2))")  (raw SQLite floor/raw: $("$PYTHON" -c "print(round($FLOOR_RATE / $RAW_RATE, 2))"))"
 
 
 if [ -n "${BENCH_PERF:-}" ]; then
     kill -INT "$SERVER_PID" 2>/dev/null || true
     wait "$SERVER_PID" 2>/dev/null || true
     SERVER_PID=""
+    [ -n "${BENCH_PERF_KEEP:-}" ] && cp "$WORK/perf.data" "$BENCH_PERF_KEEP"
+    echo "samples by thread:"
+    perf report -i "$WORK/perf.data" --stdio --no-children --sort comm 2>/dev/null | grep -E '^ +[0-9]' | head -12
+    echo "samples by thread and library:"
+    perf report -i "$WORK/perf.data" --stdio --no-children --sort comm,dso 2>/dev/null | grep -E '^ +[0-9]' | head -20
     perf report -i "$WORK/perf.data" --stdio --no-children --sort comm,dso,symbol 2>/dev/null | grep -E '^ +[0-9]' | head -40
 fi
