@@ -90,22 +90,34 @@ public final class SQLiteMessageStore: MessageStore {
     private static func scanDue(
         _ db: Database, from cursor: LeaseTable.Key?, now: Int64, limit: Int, isLeased: (Int64) -> Bool
     ) throws -> (chosen: [Int64], scanned: LeaseTable.Key?) {
+        var chosen: [Int64] = []
+        var scanned: LeaseTable.Key?
+        guard limit > 0 else { return (chosen, scanned) }
+        try walkDueIndex(db, after: cursor, dueBy: now) { key in
+            scanned = key
+            if !isLeased(key.seq) { chosen.append(key.seq) }
+            return chosen.count < limit
+        }
+        return (chosen, scanned)
+    }
+
+    /// Steps through the due index in claim order, from just after `cursor`, over rows due by `dueBy` (all when
+    /// nil), until `body` returns false.
+    private static func walkDueIndex(
+        _ db: Database, after cursor: LeaseTable.Key?, dueBy: Int64?, _ body: (LeaseTable.Key) throws -> Bool
+    ) throws {
         // INDEXED BY: left alone, the planner prefers messages_status and sorts.
         let statement = try db.cachedStatement(sql: """
             SELECT seq, next_attempt_at FROM messages INDEXED BY messages_due
             WHERE status IN ('pending', 'retrying') AND next_attempt_at >= ? AND next_attempt_at <= ?
             ORDER BY next_attempt_at, seq
             """)
-        let rows = try Row.fetchCursor(statement, arguments: [cursor?.nextAttemptAt ?? Int64.min, now])
-        var chosen: [Int64] = []
-        var scanned: LeaseTable.Key?
-        while chosen.count < limit, let row = try rows.next() {
+        let rows = try Row.fetchCursor(statement, arguments: [cursor?.nextAttemptAt ?? Int64.min, dueBy ?? Int64.max])
+        while let row = try rows.next() {
             let key = LeaseTable.Key(nextAttemptAt: row[1], seq: row[0])
             if let cursor, key <= cursor { continue }
-            scanned = key
-            if !isLeased(key.seq) { chosen.append(key.seq) }
+            guard try body(key) else { return }
         }
-        return (chosen, scanned)
     }
 
     /// Writes outcomes for the completions whose owner still holds the lease, and ends those leases. Delivered ones
@@ -438,21 +450,13 @@ public final class SQLiteMessageStore: MessageStore {
         let (cursor, expired) = leases.withLock { ($0.cursor, $0.hasExpired(now: Self.milliseconds(Date()))) }
         if expired { return Date() }
         let due = try await writer.read { db -> Int64? in
-            let rows = try Row.fetchCursor(
-                db,
-                sql: """
-                    SELECT seq, next_attempt_at FROM messages INDEXED BY messages_due
-                    WHERE status IN ('pending', 'retrying') AND next_attempt_at >= ?
-                    ORDER BY next_attempt_at, seq
-                    """,
-                arguments: [cursor?.nextAttemptAt ?? Int64.min]
-            )
-            while let row = try rows.next() {
-                let key = LeaseTable.Key(nextAttemptAt: row[1], seq: row[0])
-                if let cursor, key <= cursor { continue }
-                if !self.leases.withLock({ $0.isLeased(key.seq) }) { return key.nextAttemptAt }
+            var due: Int64?
+            try Self.walkDueIndex(db, after: cursor, dueBy: nil) { key in
+                if self.leases.withLock({ $0.isLeased(key.seq) }) { return true }
+                due = key.nextAttemptAt
+                return false
             }
-            return nil
+            return due
         }
         return due.map(Self.date)
     }
