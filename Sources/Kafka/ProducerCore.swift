@@ -32,6 +32,13 @@ final class ProducerContext: Sendable {
         connection.withLock { $0 = state }
     }
 
+    /// Records `state` unless something was learned already (a later source is fresher).
+    func setConnectionStateIfUnknown(_ state: KafkaConnectionState) {
+        connection.withLock { current in
+            if current == .unknown { current = state }
+        }
+    }
+
     /// A confirmed record proves some broker is reachable, whatever older statistics said.
     func noteDelivery() {
         connection.withLock { state in
@@ -206,6 +213,35 @@ final class ProducerCore: Sendable {
         let thread = Thread { [self] in runPollLoop() }
         thread.name = "kafka-producer-poll"
         thread.start()
+        connectEarly()
+    }
+
+    /// Asks for the cluster's metadata in the background until a broker known by its id answers, so the producer is
+    /// connected (and the idempotent producer has its id) before the first record rather than after it.
+    ///
+    /// librdkafka drops the bootstrap connection once it learns the brokers' ids, and with sparse connections it may
+    /// not connect again until its producer-id timer fires: records produced meanwhile to a topic it already knew
+    /// waited ~1 s (two 500 ms turns of that timer) for their first delivery. A metadata response processed while a
+    /// real broker connection is up makes librdkafka request the producer id at once. A failed request ends the
+    /// attempt (the error callback reports the outage) and is not recorded; a success is, unless a fresher state was.
+    private func connectEarly() {
+        let hasLease = lifecycle.withLock { state in
+            guard case .running = state.phase else { return false }
+            state.leases += 1
+            return true
+        }
+        guard hasLease else { return }
+        let thread = Thread { [self] in
+            defer { lifecycle.withLock { $0.leases -= 1 } }
+            for _ in 0..<3 where !isStopRequested.load(ordering: .relaxed) {
+                let (state, answeredByBootstrap) = requestMetadata(timeout: .milliseconds(500))
+                guard state.isConnected else { return }
+                context.setConnectionStateIfUnknown(state)
+                if !answeredByBootstrap { return }
+            }
+        }
+        thread.name = "kafka-producer-connect"
+        thread.start()
     }
 
     // MARK: Producing
@@ -317,7 +353,7 @@ final class ProducerCore: Sendable {
             // rd_kafka_metadata blocks for up to `timeout`: a thread of its own keeps it off the cooperative pool and
             // off the poll thread, whose delivery reports must keep flowing meanwhile.
             let thread = Thread { [self] in
-                let state = requestMetadata(timeout: timeout)
+                let (state, _) = requestMetadata(timeout: timeout)
                 lifecycle.withLock { $0.leases -= 1 }
                 continuation.resume(returning: state)
             }
@@ -328,16 +364,18 @@ final class ProducerCore: Sendable {
         return state
     }
 
-    private func requestMetadata(timeout: Duration) -> KafkaConnectionState {
+    /// The connection state a metadata request finds, and whether a bootstrap connection (a broker whose id is not
+    /// known yet, id -1) answered it.
+    private func requestMetadata(timeout: Duration) -> (KafkaConnectionState, answeredByBootstrap: Bool) {
         var metadata: UnsafePointer<rd_kafka_metadata>?
         let milliseconds = Int32(clamping: KafkaProducerConfiguration.milliseconds(timeout))
         // all_topics = 0 and no topic: the cheapest request that still returns the broker list.
         let error = rd_kafka_metadata(handle.pointer, 0, nil, &metadata, milliseconds)
         guard error == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata else {
-            return .disconnected(reason: String(cString: rd_kafka_err2str(error)))
+            return (.disconnected(reason: String(cString: rd_kafka_err2str(error))), false)
         }
         defer { rd_kafka_metadata_destroy(metadata) }
-        return .connected(brokerCount: Int(metadata.pointee.broker_cnt))
+        return (.connected(brokerCount: Int(metadata.pointee.broker_cnt)), metadata.pointee.orig_broker_id < 0)
     }
 
     // MARK: Poll thread and shutdown

@@ -46,6 +46,33 @@ struct KafkaProducerMockClusterTests {
         await producer.shutdown(timeout: .seconds(5))
     }
 
+    @Test("a new producer connects before its first record, without statistics, and then delivers")
+    func connectsBeforeFirstRecord() async throws {
+        let cluster = try MockCluster()
+        let topic = uniqueTopicName("early")
+        try cluster.createTopic(topic)
+        // No statistics and no record: only the producer's own start-up metadata request can tell it is connected.
+        let producer = try makeProducer(cluster, statisticsInterval: nil)
+        #expect(await eventually(timeout: .seconds(5)) { producer.connectionState == .connected(brokerCount: 3) })
+        let report = try await producer.send(topic: topic, key: nil, value: Array("first".utf8))
+        #expect(report.offset == 0)
+        await producer.shutdown(timeout: .seconds(5))
+    }
+
+    @Test("with every broker down at start the producer is not reported connected, and shutdown does not wait on its start-up request")
+    func startsWithBrokersDown() async throws {
+        let cluster = try MockCluster()
+        cluster.setAllBrokers(up: false)
+        let producer = try makeProducer(cluster, statisticsInterval: nil)
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(!producer.connectionState.isConnected)
+        let started = ContinuousClock.now
+        await producer.shutdown(timeout: .zero)
+        // The start-up metadata request is bounded (3 × 500 ms at most), so shutdown never waits for long.
+        #expect(ContinuousClock.now - started < .seconds(3))
+        cluster.setAllBrokers(up: true)
+    }
+
     @Test("key, headers and value arrive byte for byte, as a separate consumer reads them")
     func roundTripsKeyHeadersAndValue() async throws {
         let cluster = try MockCluster()
