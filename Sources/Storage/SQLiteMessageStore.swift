@@ -53,18 +53,31 @@ public final class SQLiteMessageStore: MessageStore {
         let nowMS = Self.milliseconds(now)
         let untilMS = Self.milliseconds(leaseUntil)
         let rows = try await writer.write { db -> [RawMessageRow] in
-            let (chosen, scanned) = try self.leases.withLock { table in
+            let cursor = self.leases.withLock { table in
                 table.expire(now: nowMS)
                 table.restartIfDue(now: nowMS)
-                return try Self.scanDue(db, from: table.cursor, now: nowMS, limit: limit) { table.isLeased($0) }
+                return table.cursor
             }
+            // Leases change only inside the writer (claims, ingest, outcomes) or by expiring above, so what is
+            // unleased now stays unleased until this closure returns; the lock is taken per row, not for the scan.
             var rows: [RawMessageRow] = []
-            if !chosen.isEmpty {
-                rows = try RawMessageRow.fetchAll(
-                    db,
-                    sql: "SELECT \(Self.columns) FROM messages WHERE seq IN (SELECT value FROM json_each(?))",
-                    arguments: ["[" + chosen.map(String.init).joined(separator: ",") + "]"]
-                )
+            var scanned: LeaseTable.Key?
+            if limit > 0 {
+                // The row itself in one pass along the due index. INDEXED BY: left alone, the planner prefers
+                // messages_status and sorts.
+                let statement = try db.cachedStatement(sql: """
+                    SELECT \(Self.columns) FROM messages INDEXED BY messages_due
+                    WHERE status IN ('pending', 'retrying') AND next_attempt_at >= ? AND next_attempt_at <= ?
+                    ORDER BY next_attempt_at, seq
+                    """)
+                let due = try Row.fetchCursor(statement, arguments: [cursor?.nextAttemptAt ?? Int64.min, nowMS])
+                while rows.count < limit, let row = try due.next() {
+                    // Columns 9 and 15 of `columns`: next_attempt_at (never NULL in this index) and seq.
+                    let key = LeaseTable.Key(nextAttemptAt: row[9], seq: row[15])
+                    if let cursor, key <= cursor { continue }
+                    scanned = key
+                    if !self.leases.withLock({ $0.isLeased(key.seq) }) { rows.append(RawMessageRow(row)) }
+                }
             }
             self.leases.withLock { table in
                 for row in rows {
@@ -84,21 +97,6 @@ public final class SQLiteMessageStore: MessageStore {
             message?.status = .delivering
             return message
         }
-    }
-
-    /// Up to `limit` due, unleased rows after `cursor`, in due-index order, and the key of the last row looked at.
-    private static func scanDue(
-        _ db: Database, from cursor: LeaseTable.Key?, now: Int64, limit: Int, isLeased: (Int64) -> Bool
-    ) throws -> (chosen: [Int64], scanned: LeaseTable.Key?) {
-        var chosen: [Int64] = []
-        var scanned: LeaseTable.Key?
-        guard limit > 0 else { return (chosen, scanned) }
-        try walkDueIndex(db, after: cursor, dueBy: now) { key in
-            scanned = key
-            if !isLeased(key.seq) { chosen.append(key.seq) }
-            return chosen.count < limit
-        }
-        return (chosen, scanned)
     }
 
     /// Steps through the due index in claim order, from just after `cursor`, over rows due by `dueBy` (all when
@@ -131,7 +129,8 @@ public final class SQLiteMessageStore: MessageStore {
         }
         do {
             try await writer.write { db in
-                var delivered = ""  // JSON array body of [seq, finished_at, status_code, duration_ms]
+                // Deliveries grouped by what their attempt recorded: a batch delivered by one sink call shares it.
+                var delivered: [DeliveredFields: [Int64]] = [:]
                 var others: [(seq: Int64, completion: DeliveryCompletion)] = []
                 self.leases.withLock { table in
                     for completion in completions {
@@ -139,7 +138,7 @@ public final class SQLiteMessageStore: MessageStore {
                               lease.owner == completion.owner
                         else { continue }  // stale: another owner holds the lease, or nobody does
                         if case .delivered = completion.change, let attempt = completion.attempt {
-                            Self.appendDeliveredJSON(seq, attempt, to: &delivered)
+                            delivered[DeliveredFields(attempt), default: []].append(seq)
                         } else {
                             others.append((seq, completion))
                         }
@@ -156,22 +155,20 @@ public final class SQLiteMessageStore: MessageStore {
                     }
                 }
                 if !delivered.isEmpty {
-                    // Looked up through the JSON array (not the other way round, which would scan messages).
-                    // json_extract rather than `->>`, which needs SQLite 3.38 (Ubuntu 22.04 has 3.37); UPDATE ... FROM
-                    // needs 3.33.
-                    try db.execute(
-                        sql: """
-                            UPDATE messages SET status = 'delivered', attempt_count = attempt_count + 1,
-                                next_attempt_at = NULL, delivered_at = d.finished_at, last_error = NULL,
-                                last_status_code = d.status_code, delivered_duration_ms = d.duration_ms,
-                                lease_owner = NULL, lease_until = NULL, updated_at = ?
-                            FROM (SELECT json_extract(value, '$[0]') AS seq, json_extract(value, '$[1]') AS finished_at,
-                                         json_extract(value, '$[2]') AS status_code, json_extract(value, '$[3]') AS duration_ms
-                                  FROM json_each(?)) AS d
-                            WHERE messages.seq = d.seq AND +messages.status IN ('pending', 'retrying')
-                            """,
-                        arguments: [nowMS, "[" + delivered + "]"]
-                    )
+                    // The rows are looked up through the JSON array of seqs (not the other way round, which would
+                    // scan messages). UPDATE ... FROM needs SQLite 3.33; this form works on older ones too.
+                    let update = try db.cachedStatement(sql: """
+                        UPDATE messages SET status = 'delivered', attempt_count = attempt_count + 1,
+                            next_attempt_at = NULL, delivered_at = ?, last_error = NULL, last_status_code = ?,
+                            delivered_duration_ms = ?, lease_owner = NULL, lease_until = NULL, updated_at = ?
+                        WHERE seq IN (SELECT value FROM json_each(?)) AND +status IN ('pending', 'retrying')
+                        """)
+                    for (fields, seqs) in delivered {
+                        try update.execute(arguments: [
+                            fields.finishedAt, fields.statusCode, fields.durationMilliseconds, nowMS,
+                            "[" + seqs.map(String.init).joined(separator: ",") + "]",
+                        ])
+                    }
                 }
                 try Self.writeOutcomes(others, now: nowMS, in: db)
             }
@@ -226,19 +223,18 @@ public final class SQLiteMessageStore: MessageStore {
         }
     }
 
-    /// Appends `[seq, finished_at_ms, status_code, duration_ms]` to a JSON array's body.
-    static func appendDeliveredJSON(_ seq: Int64, _ attempt: DeliveryAttempt, to list: inout String) {
-        if !list.isEmpty { list += "," }
-        list += "["
-        list += String(seq)
-        list += ","
-        list += String(milliseconds(attempt.finishedAt))
-        list += ","
-        list += attempt.statusCode.map { String($0) } ?? "null"
-        list += ","
-        let duration = attempt.durationSeconds * 1000
-        list += duration.isFinite ? String(duration) : "0"
-        list += "]"
+    /// What a delivery's attempt writes to its row, in the row's units.
+    struct DeliveredFields: Hashable {
+        var finishedAt: Int64
+        var statusCode: Int?
+        var durationMilliseconds: Double
+
+        init(_ attempt: DeliveryAttempt) {
+            finishedAt = SQLiteMessageStore.milliseconds(attempt.finishedAt)
+            statusCode = attempt.statusCode
+            let duration = attempt.durationSeconds * 1000
+            durationMilliseconds = duration.isFinite ? duration : 0
+        }
     }
 
     /// Ends every lease this process holds, and gives back rows an older version left `delivering` in the file.
