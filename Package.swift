@@ -46,6 +46,8 @@ let package = Package(
             dependencies: [
                 "Core",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                // SQLite's C API, for copying claimed rows out of a statement without a Swift value per column.
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

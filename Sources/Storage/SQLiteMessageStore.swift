@@ -52,7 +52,7 @@ public final class SQLiteMessageStore: MessageStore {
     public func claimDue(owner: String, now: Date, leaseUntil: Date, limit: Int) async throws -> [StoredMessage] {
         let nowMS = Self.milliseconds(now)
         let untilMS = Self.milliseconds(leaseUntil)
-        let rows = try await writer.write { db -> [RawMessageRow] in
+        let copied = try await writer.write { db -> CopiedRows in
             let cursor = self.leases.withLock { table in
                 table.expire(now: nowMS)
                 table.restartIfDue(now: nowMS)
@@ -60,7 +60,7 @@ public final class SQLiteMessageStore: MessageStore {
             }
             // Leases change only inside the writer (claims, ingest, outcomes) or by expiring above, so what is
             // unleased now stays unleased until this closure returns; the lock is taken per row, not for the scan.
-            var rows: [RawMessageRow] = []
+            var copied = CopiedRows()
             var scanned: LeaseTable.Key?
             if limit > 0 {
                 // The row itself in one pass along the due index. INDEXED BY: left alone, the planner prefers
@@ -71,29 +71,31 @@ public final class SQLiteMessageStore: MessageStore {
                     ORDER BY next_attempt_at, seq
                     """)
                 let due = try Row.fetchCursor(statement, arguments: [cursor?.nextAttemptAt ?? Int64.min, nowMS])
-                while rows.count < limit, let row = try due.next() {
+                while copied.count < limit, let row = try due.next() {
                     // Columns 9 and 15 of `columns`: next_attempt_at (never NULL in this index) and seq.
                     let key = LeaseTable.Key(nextAttemptAt: row[9], seq: row[15])
                     if let cursor, key <= cursor { continue }
                     scanned = key
-                    if !self.leases.withLock({ $0.isLeased(key.seq) }) { rows.append(RawMessageRow(row)) }
+                    // Only bytes are copied here; Swift values are made once the writer is released.
+                    if !self.leases.withLock({ $0.isLeased(key.seq) }) { copied.appendCurrentRow(of: statement) }
                 }
             }
             self.leases.withLock { table in
-                for row in rows {
-                    table.lease(seq: row.seq, .init(
-                        id: MessageID(rawValue: row.id), owner: owner, until: untilMS,
-                        key: .init(nextAttemptAt: row.nextAttemptAt ?? 0, seq: row.seq),
-                        status: MessageStatus(rawValue: row.status) ?? .pending
+                for index in 0..<copied.count {
+                    let seq = copied.seq(at: index)
+                    table.lease(seq: seq, .init(
+                        id: MessageID(rawValue: copied.id(at: index)), owner: owner, until: untilMS,
+                        key: .init(nextAttemptAt: copied.nextAttemptAt(at: index), seq: seq),
+                        status: copied.status(at: index)
                     ))
                 }
                 if let scanned { table.advance(to: scanned) }
             }
-            return rows
+            return copied
         }
         // Decoded here rather than inside `write`, so the writer thread (which ingest also waits for) is free sooner.
-        return rows.compactMap { row in
-            var message = row.storedMessage
+        return (0..<copied.count).compactMap { index in
+            var message = copied.rawRow(at: index).storedMessage
             message?.status = .delivering
             return message
         }
@@ -479,12 +481,13 @@ public final class SQLiteMessageStore: MessageStore {
     /// thousands of rows are claimed a second.
     struct RawMessageRow: Sendable {
         var id: String, route: String, destinationKind: String, destination: String
-        var headers: Data, body: Data, status: String
+        var headers: [UInt8], body: [UInt8], status: String
         var attemptCount: Int, attemptBase: Int, nextAttemptAt: Int64?, lastError: String?, lastStatusCode: Int?
         var acceptedAt: Int64, updatedAt: Int64, deliveredAt: Int64?, seq: Int64
 
         init(_ row: Row) {
-            (id, route, destinationKind, destination, headers, body, status) = (row[0], row[1], row[2], row[3], row[4], row[5], row[6])
+            (id, route, destinationKind, destination, status) = (row[0], row[1], row[2], row[3], row[6])
+            (headers, body) = ([UInt8](row[4] as Data), [UInt8](row[5] as Data))
             (attemptCount, attemptBase, nextAttemptAt, lastError, lastStatusCode) = (row[7], row[8], row[9], row[10], row[11])
             (acceptedAt, updatedAt, deliveredAt, seq) = (row[12], row[13], row[14], row[15])
         }
@@ -502,8 +505,8 @@ public final class SQLiteMessageStore: MessageStore {
                     id: MessageID(rawValue: id),
                     route: route,
                     destination: destination,
-                    body: [UInt8](body),
-                    headers: HeaderCoding.decode([UInt8](headers)),
+                    body: body,
+                    headers: HeaderCoding.decode(headers),
                     acceptedAt: SQLiteMessageStore.date(acceptedAt)
                 ),
                 status: status,

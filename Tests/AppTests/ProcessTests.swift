@@ -118,6 +118,20 @@ struct ProcessTests {
         #expect(try runCLI(["check-config", directory.path + "/missing.yaml"]).status == 1)
     }
 
+    @Test("a port already in use stops the server with exit 2 and the reason, instead of leaving it running without a listener")
+    func portInUse() async throws {
+        let directory = TestDirectory()
+        // Another listener on the port: the server's bind fails after every other component has started.
+        let occupant = TestDestination()
+        let port = try await occupant.start()
+        try testConfigurationYAML(directory: directory, routes: [("/hook", "http://127.0.0.1:1/")], port: port)
+            .write(toFile: directory.configPath, atomically: true, encoding: .utf8)
+        let server = try ServerProcess(configPath: directory.configPath, port: port, logPath: directory.path + "/server.log")
+        #expect(try await server.waitForExit(timeout: .seconds(15)) == 2)
+        #expect(server.log.contains("Address already in use"), "log: \(server.log)")
+        await occupant.stop()
+    }
+
     @Test("a second server on the same database refuses to start with exit 1")
     func singleServerLock() async throws {
         let directory = TestDirectory()

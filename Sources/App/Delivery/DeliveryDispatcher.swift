@@ -226,16 +226,27 @@ final class DeliveryDispatcher: Service {
     }
 
     func run() async throws {
-        await withGracefulShutdownHandler {
-            await withTaskGroup(of: Void.self) { group in
-                for lane in lanes.values {
-                    group.addTask { await self.run(lane) }
+        // Cancelled, not only shut down gracefully, when another service of the group fails (the HTTP server cannot
+        // bind its port, say): the lanes must end then too, or the process waits for them forever.
+        await withTaskCancellationHandler {
+            await withGracefulShutdownHandler {
+                await withTaskGroup(of: Void.self) { group in
+                    for lane in lanes.values {
+                        group.addTask { await self.run(lane) }
+                    }
                 }
+            } onGracefulShutdown: {
+                self.stop()
             }
-        } onGracefulShutdown: {
-            self.isStopping.store(true, ordering: .relaxed)
-            for lane in self.lanes.values { lane.queue.finish() }
+        } onCancel: {
+            self.stop()
         }
+    }
+
+    /// Takes no more jobs: queued ones are released (due again at once), running ones finish.
+    private func stop() {
+        isStopping.store(true, ordering: .relaxed)
+        for lane in lanes.values { lane.queue.finish() }
     }
 
     private func run(_ lane: Lane) async {
