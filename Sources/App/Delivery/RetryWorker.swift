@@ -21,7 +21,7 @@ final class RetryWorker: Service {
     }
 
     func run() async throws {
-        try await cancelWhenGracefulShutdown {
+        await cancelWhenGracefulShutdown {
             var lastPurge = ContinuousClock.now
             while !Task.isCancelled {
                 let wait = await self.pass(lastPurge: &lastPurge)
