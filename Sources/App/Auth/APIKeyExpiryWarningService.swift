@@ -42,6 +42,8 @@ public struct APIKeyExpiryWarningService: Service {
                 ])
             }
             return expiring.count
+        } catch is CancellationError {
+            return 0  // the server is stopping: nothing went wrong
         } catch {
             logger.error("cannot check API key expiry", metadata: ["error": "\(error)"])
             return 0
