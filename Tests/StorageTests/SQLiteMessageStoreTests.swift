@@ -71,6 +71,70 @@ struct SQLiteMessageStoreTests {
         #expect(try await reopened.message(id: message.id) != nil)
     }
 
+    @Test("a claim returns every field byte for byte; deliveries in one call keep each one's own finish time, status and duration")
+    func claimRoundTripAndDeliveredFields() async throws {
+        let database = TemporaryDatabase()
+        let store = try SQLiteMessageStore(path: database.path)
+        let now = Date()
+        var binary = makeMessage(at: now)
+        binary.body = [0, 255, 10, 13, 0x7B, 0]
+        binary.headers.append(MessageHeader(name: "X-Unicode", value: "naïve ☃"))
+        var empty = makeMessage(at: now)
+        empty.body = []
+        empty.headers = []
+        var kafka = makeMessage(route: "/a/rather/long/route/template/{id}", at: now)
+        kafka.destination = .kafka(topic: "a-topic-name-longer-than-fifteen-bytes")
+        let messages = [binary, empty, kafka]
+        try await store.insert(messages.map { IngestRecord(message: $0, initialState: .pending) })
+        // One fails first, so its claim carries an attempt count and a last error.
+        let first = try await store.claimDue(owner: "a", now: now, leaseUntil: now.addingTimeInterval(60), limit: 10)
+        #expect(first.count == 3)
+        let failed = DeliveryAttempt(number: 1, finishedAt: now, outcome: "retryable", statusCode: 502, error: "HTTP 502: bad gateway", durationSeconds: 0.5)
+        try await store.complete([
+            DeliveryCompletion(messageID: binary.id, owner: "a", change: .retry(at: now), attempt: failed),
+            DeliveryCompletion(messageID: empty.id, owner: "a", change: .released, attempt: nil),
+            DeliveryCompletion(messageID: kafka.id, owner: "a", change: .released, attempt: nil),
+        ], now: now)
+
+        let claimed = try await store.claimDue(owner: "b", now: now, leaseUntil: now.addingTimeInterval(60), limit: 10)
+        let byID = Dictionary(uniqueKeysWithValues: claimed.map { ($0.message.id, $0) })
+        #expect(byID.count == 3)
+        for message in messages {
+            let got = try #require(byID[message.id])
+            #expect(got.message.body == message.body)
+            #expect(got.message.headers == message.headers)
+            #expect(got.message.route == message.route)
+            #expect(got.message.destination == message.destination)
+            #expect(abs(got.message.acceptedAt.timeIntervalSince(message.acceptedAt)) < 0.001)
+            #expect(got.status == .delivering)
+        }
+        #expect(byID[binary.id]?.attemptCount == 1)
+        #expect(byID[binary.id]?.lastError == "HTTP 502: bad gateway")
+        #expect(byID[binary.id]?.lastStatusCode == 502)
+        #expect(byID[empty.id]?.attemptCount == 0)
+        #expect(byID[empty.id]?.lastError == nil)
+
+        // Two share their attempt's fields (one sink batch), the third has its own.
+        let batchAttempt = DeliveryAttempt(number: 2, finishedAt: now.addingTimeInterval(1), outcome: "delivered", statusCode: nil, error: nil, durationSeconds: 0.25)
+        let ownAttempt = DeliveryAttempt(number: 1, finishedAt: now.addingTimeInterval(2), outcome: "delivered", statusCode: 204, error: nil, durationSeconds: 0.75)
+        try await store.complete([
+            DeliveryCompletion(messageID: binary.id, owner: "b", change: .delivered, attempt: batchAttempt),
+            DeliveryCompletion(messageID: kafka.id, owner: "b", change: .delivered, attempt: batchAttempt),
+            DeliveryCompletion(messageID: empty.id, owner: "b", change: .delivered, attempt: ownAttempt),
+        ], now: now)
+        for (message, attempt) in [(binary, batchAttempt), (kafka, batchAttempt), (empty, ownAttempt)] {
+            let stored = try #require(try await store.message(id: message.id))
+            #expect(stored.status == .delivered)
+            #expect(stored.lastStatusCode == attempt.statusCode)
+            #expect(stored.deliveredAt.map { abs($0.timeIntervalSince(attempt.finishedAt)) < 0.001 } == true)
+            let last = try #require(try await store.attempts(messageID: message.id).last)
+            #expect(last.outcome == "delivered")
+            #expect(last.statusCode == attempt.statusCode)
+            #expect(abs(last.durationSeconds - attempt.durationSeconds) < 0.001)
+        }
+        #expect(try await store.statusCounts()[.delivered] == 3)
+    }
+
     @Test("claims lease due messages once; an expired lease can be claimed again")
     func leases() async throws {
         let database = TemporaryDatabase()
