@@ -158,7 +158,7 @@ public final class SQLiteMessageStore: MessageStore {
                 }
                 if !delivered.isEmpty {
                     // The rows are looked up through the JSON array of seqs (not the other way round, which would
-                    // scan messages). UPDATE ... FROM needs SQLite 3.33; this form works on older ones too.
+                    // scan messages); one statement per group of equal fields.
                     let update = try db.cachedStatement(sql: """
                         UPDATE messages SET status = 'delivered', attempt_count = attempt_count + 1,
                             next_attempt_at = NULL, delivered_at = ?, last_error = NULL, last_status_code = ?,
