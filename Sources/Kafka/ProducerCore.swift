@@ -225,14 +225,7 @@ final class ProducerCore: Sendable {
     /// real broker connection is up makes librdkafka request the producer id at once. A failed request ends the
     /// attempt (the error callback reports the outage) and is not recorded; a success is, unless a fresher state was.
     private func connectEarly() {
-        let hasLease = lifecycle.withLock { state in
-            guard case .running = state.phase else { return false }
-            state.leases += 1
-            return true
-        }
-        guard hasLease else { return }
-        let thread = Thread { [self] in
-            defer { lifecycle.withLock { $0.leases -= 1 } }
+        _ = startMetadataThread(named: "kafka-producer-connect") { [self] in
             for _ in 0..<3 where !isStopRequested.load(ordering: .relaxed) {
                 let (state, answeredByBootstrap) = requestMetadata(timeout: .milliseconds(500))
                 guard state.isConnected else { return }
@@ -240,8 +233,6 @@ final class ProducerCore: Sendable {
                 if !answeredByBootstrap { return }
             }
         }
-        thread.name = "kafka-producer-connect"
-        thread.start()
     }
 
     // MARK: Producing
@@ -343,25 +334,34 @@ final class ProducerCore: Sendable {
     // MARK: Connection checks
 
     func checkConnection(timeout: Duration) async -> KafkaConnectionState {
+        let state = await withCheckedContinuation { (continuation: CheckedContinuation<KafkaConnectionState?, Never>) in
+            let isStarted = startMetadataThread(named: "kafka-producer-metadata") { [self] in
+                continuation.resume(returning: requestMetadata(timeout: timeout).0)
+            }
+            if !isStarted { continuation.resume(returning: nil) }
+        }
+        guard let state else { return .disconnected(reason: "producer is shut down") }
+        context.setConnectionState(state)
+        return state
+    }
+
+    /// Runs `body`, which uses the handle for blocking metadata requests, on a thread of its own: off the cooperative
+    /// pool, and off the poll thread, whose delivery reports must keep flowing meanwhile. The thread holds a lease, so
+    /// the handle is not destroyed under it. False (nothing run) once the producer is shutting down.
+    private func startMetadataThread(named name: String, _ body: @escaping @Sendable () -> Void) -> Bool {
         let hasLease = lifecycle.withLock { state in
             guard case .running = state.phase else { return false }
             state.leases += 1
             return true
         }
-        guard hasLease else { return .disconnected(reason: "producer is shut down") }
-        let state = await withCheckedContinuation { (continuation: CheckedContinuation<KafkaConnectionState, Never>) in
-            // rd_kafka_metadata blocks for up to `timeout`: a thread of its own keeps it off the cooperative pool and
-            // off the poll thread, whose delivery reports must keep flowing meanwhile.
-            let thread = Thread { [self] in
-                let (state, _) = requestMetadata(timeout: timeout)
-                lifecycle.withLock { $0.leases -= 1 }
-                continuation.resume(returning: state)
-            }
-            thread.name = "kafka-producer-metadata"
-            thread.start()
+        guard hasLease else { return false }
+        let thread = Thread { [self] in
+            body()
+            lifecycle.withLock { $0.leases -= 1 }
         }
-        context.setConnectionState(state)
-        return state
+        thread.name = name
+        thread.start()
+        return true
     }
 
     /// The connection state a metadata request finds, and whether a bootstrap connection (a broker whose id is not

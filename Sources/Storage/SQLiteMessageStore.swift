@@ -63,21 +63,14 @@ public final class SQLiteMessageStore: MessageStore {
             var copied = CopiedRows()
             var scanned: LeaseTable.Key?
             if limit > 0 {
-                // The row itself in one pass along the due index. INDEXED BY: left alone, the planner prefers
-                // messages_status and sorts.
-                let statement = try db.cachedStatement(sql: """
-                    SELECT \(Self.columns) FROM messages INDEXED BY messages_due
-                    WHERE status IN ('pending', 'retrying') AND next_attempt_at >= ? AND next_attempt_at <= ?
-                    ORDER BY next_attempt_at, seq
-                    """)
-                let due = try Row.fetchCursor(statement, arguments: [cursor?.nextAttemptAt ?? Int64.min, nowMS])
-                while copied.count < limit, let row = try due.next() {
-                    // Columns 9 and 15 of `columns`: next_attempt_at (never NULL in this index) and seq.
-                    let key = LeaseTable.Key(nextAttemptAt: row[9], seq: row[15])
-                    if let cursor, key <= cursor { continue }
+                // The row itself, in one pass along the due index (next_attempt_at and seq are columns 9 and 15).
+                try Self.walkDueIndex(
+                    db, selecting: Self.columns, keyAt: (9, 15), after: cursor, dueBy: nowMS
+                ) { key, statement in
                     scanned = key
                     // Only bytes are copied here; Swift values are made once the writer is released.
                     if !self.leases.withLock({ $0.isLeased(key.seq) }) { copied.appendCurrentRow(of: statement) }
+                    return copied.count < limit
                 }
             }
             self.leases.withLock { table in
@@ -102,27 +95,30 @@ public final class SQLiteMessageStore: MessageStore {
     }
 
     /// Steps through the due index in claim order, from just after `cursor`, over rows due by `dueBy` (all when
-    /// nil), until `body` returns false.
+    /// nil), until `body` returns false. `columns` are selected; `keyAt` names the positions of `next_attempt_at` and
+    /// `seq` among them. `body` gets the statement standing on the row.
     private static func walkDueIndex(
-        _ db: Database, after cursor: LeaseTable.Key?, dueBy: Int64?, _ body: (LeaseTable.Key) throws -> Bool
+        _ db: Database, selecting columns: String, keyAt position: (nextAttemptAt: Int, seq: Int),
+        after cursor: LeaseTable.Key?, dueBy: Int64?, _ body: (LeaseTable.Key, Statement) throws -> Bool
     ) throws {
         // INDEXED BY: left alone, the planner prefers messages_status and sorts.
         let statement = try db.cachedStatement(sql: """
-            SELECT seq, next_attempt_at FROM messages INDEXED BY messages_due
+            SELECT \(columns) FROM messages INDEXED BY messages_due
             WHERE status IN ('pending', 'retrying') AND next_attempt_at >= ? AND next_attempt_at <= ?
             ORDER BY next_attempt_at, seq
             """)
         let rows = try Row.fetchCursor(statement, arguments: [cursor?.nextAttemptAt ?? Int64.min, dueBy ?? Int64.max])
         while let row = try rows.next() {
-            let key = LeaseTable.Key(nextAttemptAt: row[1], seq: row[0])
+            // next_attempt_at is never NULL in this index.
+            let key = LeaseTable.Key(nextAttemptAt: row[position.nextAttemptAt], seq: row[position.seq])
             if let cursor, key <= cursor { continue }
-            guard try body(key) else { return }
+            guard try body(key, statement) else { return }
         }
     }
 
     /// Writes outcomes for the completions whose owner still holds the lease, and ends those leases. Delivered ones
-    /// are written with one statement per call (the attempt that delivered goes on the message row, see
-    /// `attempts(messageID:)`); the others, one statement each plus their attempts row.
+    /// are written with one statement per group sharing their attempt's fields (the attempt that delivered goes on
+    /// the message row, see `attempts(messageID:)`); the others, one statement each plus their attempts row.
     public func complete(_ completions: [DeliveryCompletion], now: Date) async throws {
         let nowMS = Self.milliseconds(now)
         // Where the leased rows sit, in case the write fails after their leases ended (a superset: stale ones too).
@@ -449,7 +445,8 @@ public final class SQLiteMessageStore: MessageStore {
         if expired { return Date() }
         let due = try await writer.read { db -> Int64? in
             var due: Int64?
-            try Self.walkDueIndex(db, after: cursor, dueBy: nil) { key in
+            // Index entries only: no table row is read for the leased ones walked past.
+            try Self.walkDueIndex(db, selecting: "next_attempt_at, seq", keyAt: (0, 1), after: cursor, dueBy: nil) { key, _ in
                 if self.leases.withLock({ $0.isLeased(key.seq) }) { return true }
                 due = key.nextAttemptAt
                 return false
