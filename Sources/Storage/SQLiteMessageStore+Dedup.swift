@@ -48,11 +48,12 @@ extension SQLiteMessageStore: BlockingIngestStore {
     /// committed row before its lease; the caller drops them if the transaction fails.
     private func insert(_ records: [IngestRecord], now: Int64, in db: Database) throws -> [IngestOutcome] {
         let insert = try db.cachedStatement(sql: """
-            INSERT INTO messages (id, route, destination_kind, destination, headers, body, status,
+            INSERT INTO messages (id, route, destination_kind, destination, status,
                 next_attempt_at, accepted_at, updated_at, dedup_key, dedup_expires_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT(route, dedup_key) WHERE dedup_key IS NOT NULL DO NOTHING
             """)
+        let insertPayload = try db.cachedStatement(sql: "INSERT INTO message_payloads (seq, headers, body) VALUES (?, ?, ?)")
         let holder = try db.cachedStatement(sql: """
             SELECT seq, id, accepted_at, dedup_expires_at FROM messages WHERE route = ? AND dedup_key = ?
             """)
@@ -64,12 +65,20 @@ extension SQLiteMessageStore: BlockingIngestStore {
             let accepted = Self.milliseconds(message.acceptedAt)
             let arguments: StatementArguments = [
                 message.id.rawValue, message.route, message.destination.kind, message.destination.target,
-                Data(HeaderCoding.encode(message.headers)), Data(message.body), MessageStatus.pending.rawValue,
-                accepted, accepted, now, record.dedup?.value, record.dedup.map { Self.milliseconds($0.expiresAt) },
+                MessageStatus.pending.rawValue, accepted, accepted, now,
+                record.dedup?.value, record.dedup.map { Self.milliseconds($0.expiresAt) },
             ]
-            try insert.execute(arguments: arguments)
-            guard db.changesCount == 0, let key = record.dedup else {
-                noteStored(record, seq: db.lastInsertedRowID)
+            /// Inserts the message's row and then its payload's under the row's seq; false when the dedup key's
+            /// conflict skipped the row.
+            func store() throws -> Bool {
+                try insert.execute(arguments: arguments)
+                guard db.changesCount > 0 else { return false }
+                let seq = db.lastInsertedRowID
+                try insertPayload.execute(arguments: [seq, Data(HeaderCoding.encode(message.headers)), Data(message.body)])
+                noteStored(record, seq: seq)
+                return true
+            }
+            guard try !store(), let key = record.dedup else {
                 outcomes.append(.stored)
                 continue
             }
@@ -81,8 +90,8 @@ extension SQLiteMessageStore: BlockingIngestStore {
             let expiresAt: Int64? = row["dedup_expires_at"]
             if let expiresAt, expiresAt <= accepted {
                 try release.execute(arguments: [row["seq"] as Int64])
-                try insert.execute(arguments: arguments)
-                noteStored(record, seq: db.lastInsertedRowID)
+                // The key is free now, so the row cannot be skipped again.
+                _ = try store()
                 outcomes.append(.stored)
             } else {
                 outcomes.append(.duplicate(of: MessageID(rawValue: row["id"]), acceptedAt: Self.date(row["accepted_at"])))

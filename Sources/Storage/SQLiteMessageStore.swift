@@ -65,7 +65,7 @@ public final class SQLiteMessageStore: MessageStore {
             if limit > 0 {
                 // The row itself, in one pass along the due index (next_attempt_at and seq are columns 9 and 15).
                 try Self.walkDueIndex(
-                    db, selecting: Self.columns, keyAt: (9, 15), after: cursor, dueBy: nowMS
+                    db, selecting: Self.columns, joiningPayloads: true, keyAt: (9, 15), after: cursor, dueBy: nowMS
                 ) { key, statement in
                     scanned = key
                     // Only bytes are copied here; Swift values are made once the writer is released.
@@ -95,17 +95,19 @@ public final class SQLiteMessageStore: MessageStore {
     }
 
     /// Steps through the due index in claim order, from just after `cursor`, over rows due by `dueBy` (all when
-    /// nil), until `body` returns false. `columns` are selected; `keyAt` names the positions of `next_attempt_at` and
-    /// `seq` among them. `body` gets the statement standing on the row.
+    /// nil), until `body` returns false. `columns` (of `messages m`, and of `message_payloads p` when
+    /// `joiningPayloads`) are selected; `keyAt` names the positions of `next_attempt_at` and `seq` among them. `body`
+    /// gets the statement standing on the row.
     private static func walkDueIndex(
-        _ db: Database, selecting columns: String, keyAt position: (nextAttemptAt: Int, seq: Int),
+        _ db: Database, selecting columns: String, joiningPayloads: Bool, keyAt position: (nextAttemptAt: Int, seq: Int),
         after cursor: LeaseTable.Key?, dueBy: Int64?, _ body: (LeaseTable.Key, Statement) throws -> Bool
     ) throws {
         // INDEXED BY: left alone, the planner prefers messages_status and sorts.
         let statement = try db.cachedStatement(sql: """
-            SELECT \(columns) FROM messages INDEXED BY messages_due
-            WHERE status IN ('pending', 'retrying') AND next_attempt_at >= ? AND next_attempt_at <= ?
-            ORDER BY next_attempt_at, seq
+            SELECT \(columns) FROM messages m INDEXED BY messages_due
+            \(joiningPayloads ? "JOIN message_payloads p ON p.seq = m.seq" : "")
+            WHERE m.status IN ('pending', 'retrying') AND m.next_attempt_at >= ? AND m.next_attempt_at <= ?
+            ORDER BY m.next_attempt_at, m.seq
             """)
         let rows = try Row.fetchCursor(statement, arguments: [cursor?.nextAttemptAt ?? Int64.min, dueBy ?? Int64.max])
         while let row = try rows.next() {
@@ -321,7 +323,7 @@ public final class SQLiteMessageStore: MessageStore {
 
     public func message(id: MessageID) async throws -> StoredMessage? {
         let row = try await writer.read { db in
-            try Row.fetchOne(db, sql: "SELECT \(Self.columns) FROM messages WHERE id = ?", arguments: [id.rawValue])
+            try Row.fetchOne(db, sql: "SELECT \(Self.columns) FROM \(Self.messagesWithPayloads) WHERE m.id = ?", arguments: [id.rawValue])
                 .map(RawMessageRow.init)
         }
         return row.flatMap(reportingLease)
@@ -382,23 +384,24 @@ public final class SQLiteMessageStore: MessageStore {
             case nil:
                 break
             case .delivering?:
-                conditions.append("(status = 'delivering' OR seq IN (SELECT value FROM json_each(?)))")
+                conditions.append("(m.status = 'delivering' OR m.seq IN (SELECT value FROM json_each(?)))")
                 _ = arguments.append(contentsOf: [leasedSeqs])
             case .pending?, .retrying?:
-                conditions.append("status = ? AND seq NOT IN (SELECT value FROM json_each(?))")
+                conditions.append("m.status = ? AND m.seq NOT IN (SELECT value FROM json_each(?))")
                 _ = arguments.append(contentsOf: [query.status?.rawValue, leasedSeqs])
             case let status?:
-                conditions.append("status = ?")
+                conditions.append("m.status = ?")
                 _ = arguments.append(contentsOf: [status.rawValue])
             }
             if let before = query.before {
-                conditions.append("seq < (SELECT seq FROM messages WHERE id = ?)")
+                conditions.append("m.seq < (SELECT seq FROM messages WHERE id = ?)")
                 _ = arguments.append(contentsOf: [before.rawValue])
             }
             let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
             _ = arguments.append(contentsOf: [query.limit])
             return try RawMessageRow.fetchAll(
-                db, sql: "SELECT \(Self.columns) FROM messages \(filter) ORDER BY seq DESC LIMIT ?", arguments: arguments
+                db, sql: "SELECT \(Self.columns) FROM \(Self.messagesWithPayloads) \(filter) ORDER BY m.seq DESC LIMIT ?",
+                arguments: arguments
             )
         }
         return rows.compactMap(reportingLease)
@@ -446,7 +449,9 @@ public final class SQLiteMessageStore: MessageStore {
         let due = try await writer.read { db -> Int64? in
             var due: Int64?
             // Index entries only: no table row is read for the leased ones walked past.
-            try Self.walkDueIndex(db, selecting: "next_attempt_at, seq", keyAt: (0, 1), after: cursor, dueBy: nil) { key, _ in
+            try Self.walkDueIndex(
+                db, selecting: "m.next_attempt_at, m.seq", joiningPayloads: false, keyAt: (0, 1), after: cursor, dueBy: nil
+            ) { key, _ in
                 if self.leases.withLock({ $0.isLeased(key.seq) }) { return true }
                 due = key.nextAttemptAt
                 return false
@@ -467,9 +472,13 @@ public final class SQLiteMessageStore: MessageStore {
 
     // MARK: Row mapping
 
+    /// A whole message: selected with ``columns``, whose names refer to `m` and `p`.
+    static let messagesWithPayloads = "messages m JOIN message_payloads p ON p.seq = m.seq"
+
     static let columns = """
-        id, route, destination_kind, destination, headers, body, status, attempt_count, attempt_base,
-        next_attempt_at, last_error, last_status_code, accepted_at, updated_at, delivered_at, seq
+        m.id, m.route, m.destination_kind, m.destination, p.headers, p.body, m.status, m.attempt_count,
+        m.attempt_base, m.next_attempt_at, m.last_error, m.last_status_code, m.accepted_at, m.updated_at,
+        m.delivered_at, m.seq
         """
 
     /// A row selected with `columns`, copied out as plain values: GRDB's `Row` may not leave the writer's closure,

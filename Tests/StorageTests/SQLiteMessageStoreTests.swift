@@ -1,7 +1,7 @@
 import Core
 import Foundation
 import GRDB
-import Storage
+@testable import Storage
 import Testing
 
 /// A fresh database file in its own temporary directory, removed when the test ends.
@@ -324,8 +324,62 @@ struct SQLiteMessageStoreTests {
         #expect(try await store.messages(matching: MessageQuery(status: .delivered, limit: 100)).count == 6)
         #expect(try await store.purgeDelivered(before: base.addingTimeInterval(-1)) == 0)
         #expect(try await store.purgeDelivered(before: base.addingTimeInterval(1)) == 6)
+        // A purged message's payload goes with it.
+        #expect(try await store.writer.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM message_payloads") } == 4)
         #expect(try await store.statusCounts()[.delivering] == 4)
         #expect(try await store.oldestUndeliveredAcceptedAt() == messages[6].acceptedAt)
+    }
+
+    @Test("a file written before payloads moved to their own table opens with every message intact, and delivers")
+    func payloadMigration() async throws {
+        let database = TemporaryDatabase()
+        try FileManager.default.createDirectory(atPath: database.directory, withIntermediateDirectories: true)
+        // The schema as the previous release left it, with two messages in its layout (payload in the row).
+        let old = try DatabaseQueue(path: database.path)
+        try SQLiteSchema.migrator.migrate(old, upTo: "v4-delivered-attempt-on-message")
+        let accepted = Date(timeIntervalSince1970: 1_700_000_000)
+        let body: [UInt8] = [0x00, 0xFF, 0x7B, 0x0A]
+        let headers = "Content-Type: application/json\nX-Multi: one\nX-Multi: two: with colon"
+        let ids = [MessageID.make(at: accepted), MessageID.make(at: accepted)]
+        try await old.write { db in
+            for (index, id) in ids.enumerated() {
+                try db.execute(
+                    sql: """
+                        INSERT INTO messages (id, route, destination_kind, destination, headers, body, status,
+                            attempt_count, next_attempt_at, accepted_at, updated_at, delivered_at)
+                        VALUES (?, '/hook', 'kafka', 'events', ?, ?, ?, ?, ?, ?, ?, ?)
+                        """,
+                    arguments: [
+                        id.rawValue, Data(headers.utf8), Data(body), index == 0 ? "delivered" : "pending",
+                        index == 0 ? 1 : 0, index == 0 ? nil : 1_700_000_000_000, 1_700_000_000_000,
+                        1_700_000_000_000, index == 0 ? 1_700_000_000_500 : nil,
+                    ]
+                )
+            }
+        }
+        try old.close()
+
+        let store = try SQLiteMessageStore(path: database.path)
+        for id in ids {
+            let message = try #require(try await store.message(id: id)).message
+            #expect(message.body == body)
+            #expect(message.headers == [
+                MessageHeader(name: "Content-Type", value: "application/json"),
+                MessageHeader(name: "X-Multi", value: "one"),
+                MessageHeader(name: "X-Multi", value: "two: with colon"),
+            ])
+            #expect(message.destination == .kafka(topic: "events"))
+        }
+        #expect(try await store.message(id: ids[0])?.status == .delivered)
+        let columns = try await store.writer.read { try $0.columns(in: "messages").map(\.name) }
+        #expect(!columns.contains("body") && !columns.contains("headers"))
+        // The pending one is claimed with its payload and delivered as usual.
+        let now = Date()
+        let claimed = try await store.claimDue(owner: "a", now: now, leaseUntil: now.addingTimeInterval(60), limit: 10)
+        #expect(claimed.map(\.message.id) == [ids[1]])
+        #expect(claimed.first?.message.body == body)
+        try await store.complete([DeliveryCompletion(messageID: ids[1], owner: "a", change: .delivered, attempt: nil)], now: now)
+        #expect(try await store.statusCounts()[.delivered] == 2)
     }
 
     @Test("a full disk fails the insert with an error and stores nothing")

@@ -7,7 +7,7 @@ DATABASE is a copy of the server's backlog (the benchmark copies it after the ki
 this script changes only that copy. With the server's durability settings (WAL, synchronous=FULL) it walks the
 undelivered messages in seq order, BATCH at a time, and per batch, in one transaction each:
 
-  - reads the batch's rows (every column the server reads to build a record), then
+  - reads the batch's rows (every column the server reads to build a record, the payload from its own table), then
   - marks each row delivered by its rowid (status, delivered_at, updated_at): the least a store that keeps a
     durable status per message can write per delivery.
 
@@ -33,9 +33,11 @@ while True:
     started = time.perf_counter()
     db.execute("BEGIN IMMEDIATE")
     batch_rows = db.execute(
-        """SELECT seq, id, route, destination_kind, destination, headers, body, status, attempt_count, attempt_base,
-                  next_attempt_at, last_error, last_status_code, accepted_at, updated_at, delivered_at
-           FROM messages WHERE status != 'delivered' AND seq > ? ORDER BY seq LIMIT ?""",
+        """SELECT m.seq, m.id, m.route, m.destination_kind, m.destination, p.headers, p.body, m.status,
+                  m.attempt_count, m.attempt_base, m.next_attempt_at, m.last_error, m.last_status_code,
+                  m.accepted_at, m.updated_at, m.delivered_at
+           FROM messages m JOIN message_payloads p ON p.seq = m.seq
+           WHERE m.status != 'delivered' AND m.seq > ? ORDER BY m.seq LIMIT ?""",
         (last_seq, batch),
     ).fetchall()
     read_done = time.perf_counter()
