@@ -123,62 +123,73 @@ public final class SQLiteMessageStore: MessageStore {
     /// the message row, see `attempts(messageID:)`); the others, one statement each plus their attempts row.
     public func complete(_ completions: [DeliveryCompletion], now: Date) async throws {
         let nowMS = Self.milliseconds(now)
-        // Where the leased rows sit, in case the write fails after their leases ended (a superset: stale ones too).
-        let leasedKeys = leases.withLock { table in
-            completions.compactMap { table.seq(of: $0.messageID).flatMap { table.bySeq[$0]?.key } }
-        }
-        do {
-            try await writer.write { db in
-                // Deliveries grouped by what their attempt recorded: a batch delivered by one sink call shares it.
-                var delivered: [DeliveredFields: [Int64]] = [:]
-                var others: [(seq: Int64, completion: DeliveryCompletion)] = []
+        try await writer.writeWithoutTransaction { db in
+            // Where the ended leases' rows sit, in case the transaction fails after they ended (its rows unchanged):
+            // rewound to before the writer is released, so the next claim finds them again.
+            var ended: [LeaseTable.Key] = []
+            do {
+                try db.inTransaction {
+                    try self.writeCompletions(completions, now: nowMS, endingLeasesInto: &ended, in: db)
+                    return .commit
+                }
+            } catch {
                 self.leases.withLock { table in
-                    for completion in completions {
-                        guard let seq = table.seq(of: completion.messageID), let lease = table.bySeq[seq],
-                              lease.owner == completion.owner
-                        else { continue }  // stale: another owner holds the lease, or nobody does
-                        if case .delivered = completion.change, let attempt = completion.attempt {
-                            delivered[DeliveredFields(attempt), default: []].append(seq)
-                        } else {
-                            others.append((seq, completion))
-                        }
-                        table.release(seq: seq, heldBy: lease.owner)
-                        // A row due again now or soon must not sit behind the cursor unleased.
-                        switch completion.change {
-                        case .retry(let date), .deferred(let date):
-                            table.rewind(to: .init(nextAttemptAt: Self.milliseconds(date), seq: seq))
-                        case .released:
-                            table.rewind(to: .init(nextAttemptAt: nowMS, seq: seq))
-                        case .delivered, .failed:
-                            break
-                        }
-                    }
+                    for key in ended { table.rewind(to: key) }
                 }
-                if !delivered.isEmpty {
-                    // The rows are looked up through the JSON array of seqs (not the other way round, which would
-                    // scan messages); one statement per group of equal fields.
-                    let update = try db.cachedStatement(sql: """
-                        UPDATE messages SET status = 'delivered', attempt_count = attempt_count + 1,
-                            next_attempt_at = NULL, delivered_at = ?, last_error = NULL, last_status_code = ?,
-                            delivered_duration_ms = ?, lease_owner = NULL, lease_until = NULL, updated_at = ?
-                        WHERE seq IN (SELECT value FROM json_each(?)) AND +status IN ('pending', 'retrying')
-                        """)
-                    for (fields, seqs) in delivered {
-                        try update.execute(arguments: [
-                            fields.finishedAt, fields.statusCode, fields.durationMilliseconds, nowMS,
-                            "[" + seqs.map(String.init).joined(separator: ",") + "]",
-                        ])
-                    }
-                }
-                try Self.writeOutcomes(others, now: nowMS, in: db)
+                throw error
             }
-        } catch {
-            // The leases ended but the rows did not change: make sure the next claim finds them again.
-            leases.withLock { table in
-                for key in leasedKeys { table.rewind(to: key) }
-            }
-            throw error
         }
+    }
+
+    /// `complete`'s transaction: ends the leases still held by each completion's owner (noting where their rows sit
+    /// in `ended`) and writes those outcomes.
+    private func writeCompletions(
+        _ completions: [DeliveryCompletion], now nowMS: Int64, endingLeasesInto ended: inout [LeaseTable.Key], in db: Database
+    ) throws {
+        // Deliveries grouped by what their attempt recorded: a batch delivered by one sink call shares it.
+        var delivered: [DeliveredFields: [Int64]] = [:]
+        var others: [(seq: Int64, completion: DeliveryCompletion)] = []
+        ended.reserveCapacity(completions.count)
+        leases.withLock { table in
+            for completion in completions {
+                guard let seq = table.seq(of: completion.messageID), let lease = table.bySeq[seq],
+                      lease.owner == completion.owner
+                else { continue }  // stale: another owner holds the lease, or nobody does
+                if case .delivered = completion.change, let attempt = completion.attempt {
+                    delivered[DeliveredFields(attempt), default: []].append(seq)
+                } else {
+                    others.append((seq, completion))
+                }
+                table.release(seq: seq, heldBy: lease.owner)
+                ended.append(lease.key)
+                // A row due again now or soon must not sit behind the cursor unleased.
+                switch completion.change {
+                case .retry(let date), .deferred(let date):
+                    table.rewind(to: .init(nextAttemptAt: Self.milliseconds(date), seq: seq))
+                case .released:
+                    table.rewind(to: .init(nextAttemptAt: nowMS, seq: seq))
+                case .delivered, .failed:
+                    break
+                }
+            }
+        }
+        if !delivered.isEmpty {
+            // The rows are looked up through the JSON array of seqs (not the other way round, which would scan
+            // messages); one statement per group of equal fields.
+            let update = try db.cachedStatement(sql: """
+                UPDATE messages SET status = 'delivered', attempt_count = attempt_count + 1,
+                    next_attempt_at = NULL, delivered_at = ?, last_error = NULL, last_status_code = ?,
+                    delivered_duration_ms = ?, lease_owner = NULL, lease_until = NULL, updated_at = ?
+                WHERE seq IN (SELECT value FROM json_each(?)) AND +status IN ('pending', 'retrying')
+                """)
+            for (fields, seqs) in delivered {
+                try update.execute(arguments: [
+                    fields.finishedAt, fields.statusCode, fields.durationMilliseconds, nowMS,
+                    "[" + seqs.map(String.init).joined(separator: ",") + "]",
+                ])
+            }
+        }
+        try Self.writeOutcomes(others, now: nowMS, in: db)
     }
 
     /// Outcomes other than a delivery with its attempt: one update each, plus the attempt's row.

@@ -63,4 +63,19 @@ struct DeliveryPolicyTests {
         let many = Set((0..<10_000).map { _ in MessageID.make() })
         #expect(many.count == 10_000)
     }
+
+    @Test("ids as keys: equal text is one key; text differing only before its hashed tail, or short, is another")
+    func messageIDKeys() {
+        let id = MessageID.make()
+        let copy = MessageID(rawValue: String(id.rawValue.utf8.map { Character(Unicode.Scalar($0)) }))
+        #expect(copy == id && copy.hashValue == id.hashValue)
+        // Same last eight bytes, different start: equal hashes, distinct keys.
+        let sameTail = MessageID(rawValue: "f" + id.rawValue.dropFirst())
+        var table = [id: 1, sameTail: 2, MessageID(rawValue: "short"): 3, MessageID(rawValue: ""): 4]
+        #expect(table.count == 4)
+        #expect(table[MessageID(rawValue: id.rawValue)] == 1 && table[sameTail] == 2)
+        #expect(table[MessageID(rawValue: "short")] == 3 && table[MessageID(rawValue: "")] == 4)
+        table[id] = nil
+        #expect(table[sameTail] == 2 && table[id] == nil)
+    }
 }
