@@ -304,8 +304,14 @@ final class DeliveryDispatcher: Service {
             let now = Date()
             var generator = SystemRandomNumberGenerator()
             var deliveredByRoute: [String: Int] = [:]
+            // Looked up once per batch: every job of a lane goes to the same kind of sink.
+            let latencyTimer = latencyTimers([("sink", lane.kind)])
+            destinationHealth.record(zip(attempted, results).lazy.map { ($0.job.message.destination, $1) }, at: now)
             for ((job, breaker), result) in zip(attempted, results) {
-                let (completion, isDelivered) = outcome(of: job, result: result, breaker: breaker, elapsed: elapsed, now: now, generator: &generator)
+                let (completion, isDelivered) = outcome(
+                    of: job, result: result, breaker: breaker, elapsed: elapsed, now: now, latencyTimer: latencyTimer,
+                    generator: &generator
+                )
                 completions.append(completion)
                 if isDelivered {
                     deliveredByRoute[job.message.route, default: 0] += 1
@@ -337,9 +343,12 @@ final class DeliveryDispatcher: Service {
         }
         let started = ContinuousClock.now
         let result = await sink.deliver(message, attempt: job.attemptCount + 1, logger: logger)
+        let now = Date()
+        destinationHealth.record(result, for: message.destination, at: now)
         var generator = SystemRandomNumberGenerator()
         let (completion, isDelivered) = outcome(
-            of: job, result: result, breaker: breaker, elapsed: ContinuousClock.now - started, now: Date(), generator: &generator
+            of: job, result: result, breaker: breaker, elapsed: ContinuousClock.now - started, now: now,
+            latencyTimer: latencyTimers([("sink", message.destination.kind)]), generator: &generator
         )
         if isDelivered {
             deliveredCounters([("route", message.route), ("sink", message.destination.kind)]).increment()
@@ -364,19 +373,20 @@ final class DeliveryDispatcher: Service {
         return .deferred(DeliveryCompletion(messageID: job.message.id, owner: owner, change: .deferred(until: until), attempt: nil))
     }
 
-    /// What one attempt's result means for its message: health, breaker, failure metrics and logs, and the
-    /// completion to write. The delivered counter is left to the caller, which may count a batch at once.
+    /// What one attempt's result means for its message: breaker, latency (to `latencyTimer`), failure metrics and
+    /// logs, and the completion to write. Destination health and the delivered counter are left to the caller,
+    /// which may record a batch at once.
     private func outcome(
         of job: Job,
         result: DeliveryResult,
         breaker: CircuitBreaker?,
         elapsed: Duration,
         now: Date,
+        latencyTimer: Timer,
         generator: inout SystemRandomNumberGenerator
     ) -> (DeliveryCompletion, isDelivered: Bool) {
         let message = job.message
         let attemptNumber = job.attemptCount + 1
-        destinationHealth.record(result, for: message.destination, at: now)
         switch result {
         case .delivered, .rejected: breaker?.recordSuccess()  // a 4xx still proves the endpoint is up
         case .retryable: breaker?.recordFailure()
@@ -386,8 +396,7 @@ final class DeliveryDispatcher: Service {
         switch result {
         case .delivered(let statusCode):
             attempt = DeliveryAttempt(number: attemptNumber, finishedAt: now, outcome: "delivered", statusCode: statusCode, error: nil, durationSeconds: elapsed.seconds)
-            latencyTimers([("sink", message.destination.kind)])
-                .record(duration: .milliseconds(Int64(max(0, now.timeIntervalSince(message.acceptedAt)) * 1000)))
+            latencyTimer.record(duration: .milliseconds(Int64(max(0, now.timeIntervalSince(message.acceptedAt)) * 1000)))
             logger.debug("message delivered", metadata: ["message_id": "\(message.id)", "attempt": "\(attemptNumber)"])
         case .retryable(let error), .rejected(let error):
             let outcome = if case .failed = change { "failed" } else { "retryable" }

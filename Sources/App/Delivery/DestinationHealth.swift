@@ -18,18 +18,32 @@ final class DestinationHealth: Sendable {
     }
 
     func record(_ result: DeliveryResult, for destination: Destination, at date: Date) {
+        record(CollectionOfOne((destination, result)), at: date)
+    }
+
+    /// Records results in order under one lock; a batch's results mostly share one destination, whose entry is then
+    /// looked up once per run rather than once per result.
+    func record(_ results: some Sequence<(Destination, DeliveryResult)>, at date: Date) {
         entries.withLock { entries in
-            var entry = entries[destination.description] ?? Entry()
-            switch result {
-            case .delivered:
-                entry.consecutiveFailures = 0
-                entry.lastSuccessAt = date
-            case .retryable(let error), .rejected(let error):
-                entry.consecutiveFailures += 1
-                entry.lastFailureAt = date
-                entry.lastError = error.description
+            var current: (destination: Destination, key: String, entry: Entry)?
+            for (destination, result) in results {
+                if current?.destination != destination {
+                    if let current { entries[current.key] = current.entry }
+                    let key = destination.description
+                    current = (destination, key, entries[key] ?? Entry())
+                }
+                // Force-unwrap: set just above when it was nil or for another destination.
+                switch result {
+                case .delivered:
+                    current!.entry.consecutiveFailures = 0
+                    current!.entry.lastSuccessAt = date
+                case .retryable(let error), .rejected(let error):
+                    current!.entry.consecutiveFailures += 1
+                    current!.entry.lastFailureAt = date
+                    current!.entry.lastError = error.description
+                }
             }
-            entries[destination.description] = entry
+            if let current { entries[current.key] = current.entry }
         }
     }
 
