@@ -129,8 +129,17 @@ struct KafkaDeliveryTests {
                 let recorded = try await store.attempts(messageID: message.message.id)
                 #expect(recorded.first?.error?.contains("TIMED_OUT") == true)
             }
+            // The destination's health counts the failed records (a batch's results recorded together).
+            let destination = { (status: TestResponse) in (status.json["destinations"] as? [String: Any])?["kafka:\(topic)"] as? [String: Any] }
+            let failing = try await destination(client.execute(uri: "/status", method: .get) { $0 })
+            #expect(failing?["status"] as? String == "failing")
+            #expect(failing?["consecutive_failures"] as? Int ?? 0 > 0)
+            #expect((failing?["last_error"] as? String)?.contains("TIMED_OUT") == true)
             cluster.setAllBrokers(up: true)
             #expect(await eventually(timeout: .seconds(30)) { try await store.statusCounts()[.delivered] == 11 })
+            let recovered = try await destination(client.execute(uri: "/status", method: .get) { $0 })
+            #expect(recovered?["status"] as? String == "ok" && recovered?["consecutive_failures"] as? Int == 0)
+            #expect(recovered?["last_success_at"] is String && recovered?["last_failure_at"] is String)
             let records = try await consumeRecords(bootstraps: cluster.bootstraps, topic: topic, expectedCount: 11)
             #expect(Set(records.compactMap(\.key)).count == 11)
         }
