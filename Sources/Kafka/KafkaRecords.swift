@@ -5,12 +5,55 @@ public struct KafkaHeader: Sendable, Hashable {
     /// Header name.
     public var name: String
     /// Header value, byte for byte.
-    public var value: [UInt8]
+    public var value: [UInt8] {
+        get {
+            switch storage {
+            case .bytes(let bytes): bytes
+            case .text(let text): Array(text.utf8)
+            }
+        }
+        set { storage = .bytes(newValue) }
+    }
+
+    /// The value as given: a header made from text keeps the string, so building a record makes no byte array per
+    /// header (its bytes are copied once, straight into the produce call's buffer).
+    private var storage: Storage
+
+    private enum Storage: Sendable {
+        case bytes([UInt8])
+        case text(String)
+    }
 
     /// Creates a header.
     public init(name: String, value: [UInt8]) {
         self.name = name
-        self.value = value
+        self.storage = .bytes(value)
+    }
+
+    /// Creates a header whose value is `text`'s UTF-8 bytes.
+    public init(name: String, text: String) {
+        self.name = name
+        self.storage = .text(text)
+    }
+
+    /// Appends the value's bytes to `buffer`; returns how many.
+    func appendValue(to buffer: inout [UInt8]) -> Int {
+        let start = buffer.count
+        switch storage {
+        case .bytes(let bytes): buffer.append(contentsOf: bytes)
+        case .text(let text): buffer.append(contentsOf: text.utf8)
+        }
+        return buffer.count - start
+    }
+
+    /// Headers are equal when their names and value bytes are, however they were made.
+    public static func == (lhs: KafkaHeader, rhs: KafkaHeader) -> Bool {
+        lhs.name == rhs.name && lhs.value == rhs.value
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(name)
+        hasher.combine(value)
     }
 }
 

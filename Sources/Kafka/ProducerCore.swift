@@ -282,8 +282,8 @@ final class ProducerCore: Sendable {
             scratch.bytes.append(contentsOf: header.name.utf8)
             scratch.bytes.append(0)
             let valueOffset = scratch.bytes.count
-            scratch.bytes.append(contentsOf: header.value)
-            scratch.headerOffsets.append((nameOffset, valueOffset, header.value.count))
+            let valueCount = header.appendValue(to: &scratch.bytes)
+            scratch.headerOffsets.append((nameOffset, valueOffset, valueCount))
         }
         scratch.bytes.append(0)
         let fieldCount = 5 + record.headers.count

@@ -77,7 +77,7 @@ struct CopiedRows: Sendable {
     func rawRow(at row: Int) -> SQLiteMessageStore.RawMessageRow {
         SQLiteMessageStore.RawMessageRow(
             id: text(row, 0) ?? "", route: text(row, 1) ?? "", destinationKind: text(row, 2) ?? "",
-            destination: text(row, 3) ?? "", headers: Array(bytes(row, 4) ?? []), body: Array(bytes(row, 5) ?? []),
+            destination: text(row, 3) ?? "", headers: bytes(row, 4) ?? [], body: Array(bytes(row, 5) ?? []),
             status: text(row, 6) ?? "", attemptCount: Int(integer(row, 7) ?? 0), attemptBase: Int(integer(row, 8) ?? 0),
             nextAttemptAt: integer(row, 9), lastError: text(row, 10), lastStatusCode: integer(row, 11).map { Int($0) },
             acceptedAt: integer(row, 12) ?? 0, updatedAt: integer(row, 13) ?? 0, deliveredAt: integer(row, 14),
@@ -88,7 +88,7 @@ struct CopiedRows: Sendable {
 
 extension SQLiteMessageStore.RawMessageRow {
     init(
-        id: String, route: String, destinationKind: String, destination: String, headers: [UInt8], body: [UInt8],
+        id: String, route: String, destinationKind: String, destination: String, headers: ArraySlice<UInt8>, body: [UInt8],
         status: String, attemptCount: Int, attemptBase: Int, nextAttemptAt: Int64?, lastError: String?,
         lastStatusCode: Int?, acceptedAt: Int64, updatedAt: Int64, deliveredAt: Int64?, seq: Int64
     ) {

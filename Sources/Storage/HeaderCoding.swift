@@ -16,15 +16,26 @@ enum HeaderCoding {
         return bytes
     }
 
-    static func decode(_ bytes: [UInt8]) -> [MessageHeader] {
-        bytes.split(separator: UInt8(ascii: "\n")).compactMap { line in
-            guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else { return nil }
-            var valueStart = line.index(after: colon)
-            if valueStart < line.endIndex, line[valueStart] == UInt8(ascii: " ") { valueStart = line.index(after: valueStart) }
-            return MessageHeader(
-                name: String(decoding: line[line.startIndex..<colon], as: UTF8.self),
-                value: String(decoding: line[valueStart...], as: UTF8.self)
-            )
+    /// The headers in `bytes`, in order; a line without a colon (none is ever written) is skipped.
+    static func decode(_ bytes: some Collection<UInt8>) -> [MessageHeader] {
+        // One pass over contiguous bytes, with no array of lines in between: this runs for every claimed message.
+        let decoded = bytes.withContiguousStorageIfAvailable { buffer -> [MessageHeader] in
+            var headers: [MessageHeader] = []
+            var lineStart = 0
+            while lineStart < buffer.count {
+                let lineEnd = buffer[lineStart...].firstIndex(of: UInt8(ascii: "\n")) ?? buffer.count
+                if let colon = buffer[lineStart..<lineEnd].firstIndex(of: UInt8(ascii: ":")) {
+                    var valueStart = colon + 1
+                    if valueStart < lineEnd, buffer[valueStart] == UInt8(ascii: " ") { valueStart += 1 }
+                    headers.append(MessageHeader(
+                        name: String(decoding: UnsafeBufferPointer(rebasing: buffer[lineStart..<colon]), as: UTF8.self),
+                        value: String(decoding: UnsafeBufferPointer(rebasing: buffer[valueStart..<lineEnd]), as: UTF8.self)
+                    ))
+                }
+                lineStart = lineEnd + 1
+            }
+            return headers
         }
+        return decoded ?? decode(Array(bytes))
     }
 }

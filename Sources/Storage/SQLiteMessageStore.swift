@@ -498,13 +498,14 @@ public final class SQLiteMessageStore: MessageStore {
     /// thousands of rows are claimed a second.
     struct RawMessageRow: Sendable {
         var id: String, route: String, destinationKind: String, destination: String
-        var headers: [UInt8], body: [UInt8], status: String
+        /// Encoded (``HeaderCoding``); a slice, so a claim's rows can share the bytes they were copied into.
+        var headers: ArraySlice<UInt8>, body: [UInt8], status: String
         var attemptCount: Int, attemptBase: Int, nextAttemptAt: Int64?, lastError: String?, lastStatusCode: Int?
         var acceptedAt: Int64, updatedAt: Int64, deliveredAt: Int64?, seq: Int64
 
         init(_ row: Row) {
             (id, route, destinationKind, destination, status) = (row[0], row[1], row[2], row[3], row[6])
-            (headers, body) = ([UInt8](row[4] as Data), [UInt8](row[5] as Data))
+            (headers, body) = (ArraySlice(row[4] as Data), [UInt8](row[5] as Data))
             (attemptCount, attemptBase, nextAttemptAt, lastError, lastStatusCode) = (row[7], row[8], row[9], row[10], row[11])
             (acceptedAt, updatedAt, deliveredAt, seq) = (row[12], row[13], row[14], row[15])
         }

@@ -63,9 +63,9 @@ struct KafkaSink: DeliverySink {
         guard case .kafka(let topic) = message.destination else { return nil }
         var headers: [KafkaHeader] = []
         headers.reserveCapacity(message.headers.count + 2)
-        for header in message.headers { headers.append(KafkaHeader(name: header.name, value: Array(header.value.utf8))) }
-        headers.append(KafkaHeader(name: "X-Webhook-ID", value: Array(message.id.rawValue.utf8)))
-        headers.append(KafkaHeader(name: "X-Webhook-Path", value: Array(message.route.utf8)))
+        for header in message.headers { headers.append(KafkaHeader(name: header.name, text: header.value)) }
+        headers.append(KafkaHeader(name: "X-Webhook-ID", text: message.id.rawValue))
+        headers.append(KafkaHeader(name: "X-Webhook-Path", text: message.route))
         let key = Self.key(for: message, source: keySources[message.route])
         return KafkaRecord(topic: topic, key: Array(key.utf8), value: message.body, headers: headers)
     }
