@@ -78,6 +78,7 @@ extension SQLiteMessageStore: BlockingIngestStore {
                 noteStored(record, seq: seq)
                 return true
             }
+            // Only a dedup key can make the insert skip its row (its index is the conflict target).
             guard try !store(), let key = record.dedup else {
                 outcomes.append(.stored)
                 continue

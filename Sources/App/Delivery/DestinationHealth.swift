@@ -25,25 +25,26 @@ final class DestinationHealth: Sendable {
     /// looked up once per run rather than once per result.
     func record(_ results: some Sequence<(Destination, DeliveryResult)>, at date: Date) {
         entries.withLock { entries in
-            var current: (destination: Destination, key: String, entry: Entry)?
+            var run: (destination: Destination, key: String)?
+            var entry = Entry()
             for (destination, result) in results {
-                if current?.destination != destination {
-                    if let current { entries[current.key] = current.entry }
+                if run?.destination != destination {
+                    if let run { entries[run.key] = entry }
                     let key = destination.description
-                    current = (destination, key, entries[key] ?? Entry())
+                    run = (destination, key)
+                    entry = entries[key] ?? Entry()
                 }
-                // Force-unwrap: set just above when it was nil or for another destination.
                 switch result {
                 case .delivered:
-                    current!.entry.consecutiveFailures = 0
-                    current!.entry.lastSuccessAt = date
+                    entry.consecutiveFailures = 0
+                    entry.lastSuccessAt = date
                 case .retryable(let error), .rejected(let error):
-                    current!.entry.consecutiveFailures += 1
-                    current!.entry.lastFailureAt = date
-                    current!.entry.lastError = error.description
+                    entry.consecutiveFailures += 1
+                    entry.lastFailureAt = date
+                    entry.lastError = error.description
                 }
             }
-            if let current { entries[current.key] = current.entry }
+            if let run { entries[run.key] = entry }
         }
     }
 

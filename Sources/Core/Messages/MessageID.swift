@@ -52,11 +52,11 @@ public struct MessageID: Hashable, Sendable, CustomStringConvertible, Codable {
     /// still have equal hashes, and equality still compares the whole text; shorter or non-contiguous text is hashed
     /// whole.
     public func hash(into hasher: inout Hasher) {
-        let tail = rawValue.utf8.withContiguousStorageIfAvailable { bytes -> UInt64? in
+        let tail: UInt64? = rawValue.utf8.withContiguousStorageIfAvailable { bytes in
             guard bytes.count >= 8 else { return nil }
             return UnsafeRawBufferPointer(bytes).loadUnaligned(fromByteOffset: bytes.count - 8, as: UInt64.self)
-        }
-        if let tail = tail ?? nil {
+        } ?? nil
+        if let tail {
             hasher.combine(tail)
         } else {
             hasher.combine(rawValue)
