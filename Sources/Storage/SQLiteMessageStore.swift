@@ -185,7 +185,7 @@ public final class SQLiteMessageStore: MessageStore {
             for (fields, seqs) in delivered {
                 try update.execute(arguments: [
                     fields.finishedAt, fields.statusCode, fields.durationMilliseconds, nowMS,
-                    "[" + seqs.map(String.init).joined(separator: ",") + "]",
+                    Self.jsonArray(seqs),
                 ])
             }
         }
@@ -386,7 +386,7 @@ public final class SQLiteMessageStore: MessageStore {
     public func messages(matching query: MessageQuery) async throws -> [StoredMessage] {
         // Leased rows are `pending` or `retrying` in the file and `delivering` to everyone else.
         let leasedSeqs = query.status == nil ? "[]" : leases.withLock { table in
-            "[" + table.bySeq.keys.map(String.init).joined(separator: ",") + "]"
+            Self.jsonArray(table.bySeq.keys)
         }
         let rows = try await writer.read { db in
             var conditions: [String] = []
@@ -537,6 +537,11 @@ public final class SQLiteMessageStore: MessageStore {
                 updatedAt: SQLiteMessageStore.date(updatedAt)
             )
         }
+    }
+
+    /// Row seqs as a JSON array, for `json_each(?)`: one bound argument however many rows a statement names.
+    static func jsonArray(_ seqs: some Sequence<Int64>) -> String {
+        "[" + seqs.map(String.init).joined(separator: ",") + "]"
     }
 
     static func milliseconds(_ date: Date) -> Int64 {
