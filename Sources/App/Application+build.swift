@@ -48,7 +48,10 @@ public func buildApplication(
 
     let routes = configuration.routes.compactMap { route -> IngestController.Route? in
         configuration.destination(for: route).map {
-            .init(path: route.path, destination: $0, verification: route.verification, dedup: route.dedup)
+            .init(
+                path: route.path, destination: $0, verification: route.verification, dedup: route.dedup,
+                credentials: route.credentialHeaders
+            )
         }
     }
 
@@ -63,10 +66,12 @@ public func buildApplication(
     if let remote = configuration.remoteURL {
         httpOptions[remote.url] = .init(timeout: remote.timeout, quickRetries: remote.retries)
     }
+    let credentialsByRoute = Dictionary(routes.map { ($0.path, $0.credentials) }, uniquingKeysWith: { first, _ in first })
     let httpSink = HTTPSink(
         httpClient: httpClient,
         defaultOptions: .init(timeout: worker.httpTimeout, quickRetries: 0),
-        optionsByURL: httpOptions
+        optionsByURL: httpOptions,
+        credentials: credentialsByRoute
     )
 
     var sinks: [String: any DeliverySink] = ["http": httpSink]
@@ -80,7 +85,11 @@ public func buildApplication(
             configuration.routes.compactMap { route in route.kafkaKey.map { (route.path, $0) } },
             uniquingKeysWith: { first, _ in first }
         )
-        sinks["kafka"] = KafkaSink(producer: producer, keySources: keySources)
+        sinks["kafka"] = KafkaSink(
+            producer: producer,
+            keySources: keySources,
+            credentials: credentialsByRoute
+        )
         concurrencyByKind["kafka"] = kafka.maxInFlight
         // Several batches in flight, so librdkafka always has records to send while a finished batch is recorded.
         batchLimitByKind["kafka"] = max(1, min(kafka.maxInFlight / 4, 5_000))
@@ -115,10 +124,15 @@ public func buildApplication(
     let keyAuthenticator = APIKeyAuthenticator(manager: apiKeys)
 
     let router = Router(context: AppRequestContext.self)
+    // First: every later middleware and handler sees the path the router dispatched on.
+    router.middlewares.add(CanonicalPathMiddleware())
     router.middlewares.add(HTTPMetricsMiddleware(metrics: appMetrics))
     router.middlewares.add(RequestIDMiddleware())
     if let cors = configuration.cors { router.middlewares.add(CORSMiddleware(settings: cors)) }
     router.middlewares.add(ErrorMiddleware())
+    router.middlewares.add(MethodNotAllowedMiddleware(
+        allowedMethods: Dictionary(routes.map { ($0.path, "POST") }, uniquingKeysWith: { first, _ in first })
+    ))
     if let rateLimiter = try RateLimitMiddleware(settings: configuration.rateLimits, routePaths: routes.map(\.path)) {
         router.middlewares.add(rateLimiter)
     }
@@ -141,16 +155,26 @@ public func buildApplication(
         kafkaProducer: kafkaProducer,
         startedAt: Date(),
         nodeID: nodeID,
-        isShuttingDown: { shutdownFlag.isSet }
+        isShuttingDown: { shutdownFlag.isSet },
+        statusGuard: EndpointGuard(access: configuration.status, authenticator: keyAuthenticator, section: "status"),
+        storeProbe: StoreHealthProbe { try await store.checkHealth() }
     ).addRoutes(to: router)
-    AdminController(store: store, keys: apiKeys, authenticator: keyAuthenticator, retryWakeup: retryWakeup)
-        .addRoutes(to: router)
+    AdminController(
+        store: store, keys: apiKeys, authenticator: keyAuthenticator, retryWakeup: retryWakeup,
+        credentials: credentialsByRoute
+    ).addRoutes(to: router)
     MetricsController(settings: configuration.metrics, metrics: appMetrics, store: store, authenticator: keyAuthenticator)
         .addRoutes(to: router)
     OpenAPIController().addRoutes(to: router)
 
+    let connectionLimits = ConnectionLimits(
+        requestHeadTimeout: configuration.server.requestHeadTimeout,
+        idleTimeout: configuration.server.idleTimeout,
+        maxConnections: configuration.server.maxConnections ?? ConnectionLimits.defaultMaxConnections()
+    )
     var app = Application(
         router: router,
+        server: .http1(configuration: .init(additionalChannelHandlers: [ConnectionGuardHandler(limits: connectionLimits)])),
         configuration: .init(
             address: .hostname(configuration.server.host, port: configuration.server.port),
             serverName: nil

@@ -9,10 +9,17 @@ public enum MessageJSON {
     }
 
     /// A message with its body, headers and attempts, pretty-printed.
-    public static func detail(_ stored: StoredMessage, attempts: [DeliveryAttempt]) -> String {
+    ///
+    /// Credential headers (``CredentialHeaders``) show as `[redacted]`: a route may keep one for its destination,
+    /// but no reader of the admin API or the command line sees its value.
+    public static func detail(
+        _ stored: StoredMessage,
+        attempts: [DeliveryAttempt],
+        credentials: CredentialHeaders = .standard
+    ) -> String {
         var object = summaryObject(stored)
         let message = stored.message
-        object["headers"] = message.headers.map { ["name": $0.name, "value": $0.value] }
+        object["headers"] = credentials.redacted(message.headers).map { ["name": $0.name, "value": $0.value] }
         if let text = String(validating: message.body, as: UTF8.self) {
             object["body"] = text
         } else {
@@ -37,7 +44,7 @@ public enum MessageJSON {
         var object: [String: Any] = [
             "message_id": message.id.rawValue,
             "route": message.route,
-            "destination": message.destination.description,
+            "destination": message.destination.redactedDescription,
             "status": stored.status.rawValue,
             "attempts": stored.attemptCount,
             "accepted_at": message.acceptedAt.formatted(.iso8601),

@@ -11,6 +11,8 @@ struct AdminController {
     let authenticator: APIKeyAuthenticator
     /// Wakes the retry worker so retried messages go out now, not at its next interval.
     let retryWakeup: Wakeup
+    /// Credential policies by route path, for redacting stored headers.
+    var credentials: [String: CredentialHeaders] = [:]
 
     /// The longest page of messages one request may ask for.
     static let maximumLimit = 1000
@@ -74,7 +76,9 @@ struct AdminController {
         return Response(
             status: .ok,
             headers: [.contentType: "application/json; charset=utf-8"],
-            body: .init(byteBuffer: ByteBuffer(string: MessageJSON.detail(message, attempts: attempts)))
+            body: .init(byteBuffer: ByteBuffer(string: MessageJSON.detail(
+                message, attempts: attempts, credentials: credentials[message.message.route] ?? .standard
+            )))
         )
     }
 

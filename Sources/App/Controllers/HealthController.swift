@@ -8,6 +8,9 @@ import ServiceLifecycle
 import Synchronization
 
 /// `/health`, `/health/live`, `/health/ready` and `/status`.
+///
+/// Destination URLs appear with their userinfo and query string redacted (``URLRedaction``): these documents are
+/// readable without a key (`/status` can be limited with `status.allow` and `status.require_api_key`).
 struct HealthController {
     let store: any MessageStore
     let routes: [IngestController.Route]
@@ -17,20 +20,24 @@ struct HealthController {
     let startedAt: Date
     let nodeID: String
     let isShuttingDown: @Sendable () -> Bool
+    /// Who may read `/status` (`status:`).
+    let statusGuard: EndpointGuard
+    /// The store check, shared by `/health` and `/health/ready`.
+    let storeProbe: StoreHealthProbe
 
     func addRoutes(to router: Router<AppRequestContext>) {
         router.get("/health/live") { _, _ in
             jsonResponse(.ok, ["status": "alive"])
         }
         router.get("/health/ready") { _, context in
-            let storeProblem = await checkStore(logger: context.logger)
+            let storeProblem = await storeProbe.problem(logger: context.logger)
             let isReady = storeProblem == nil && !isShuttingDown()
             var body: [String: Any] = ["status": isReady ? "ready" : "not_ready"]
             if let storeProblem { body["reason"] = "store: \(storeProblem)" } else if !isReady { body["reason"] = "shutting down" }
             return jsonResponse(isReady ? .ok : .serviceUnavailable, body)
         }
         router.get("/health") { _, context in
-            let storeProblem = await checkStore(logger: context.logger)
+            let storeProblem = await storeProbe.problem(logger: context.logger)
             let destinations = destinationHealth.snapshot
             let failing = destinations.filter { $0.value.consecutiveFailures > 0 }
             let baseStatus = storeProblem != nil || isShuttingDown() ? "unhealthy" : failing.isEmpty ? "healthy" : "degraded"
@@ -39,7 +46,7 @@ struct HealthController {
             ]
             var destinationDetail: [String: Any] = [:]
             for (name, entry) in destinations {
-                destinationDetail[name] = describe(entry)
+                destinationDetail[URLRedaction.redacted(name)] = describe(entry)
             }
             components["destinations"] = destinationDetail
             var isKafkaDown = false
@@ -56,19 +63,20 @@ struct HealthController {
             ]
             return jsonResponse(status == "unhealthy" ? .serviceUnavailable : .ok, body)
         }
-        router.get("/status") { _, _ in
+        router.get("/status") { request, context in
+            try await statusGuard.check(request, context: context)
             let counts = try await store.statusCounts()
             let oldest = try await store.oldestUndeliveredAcceptedAt()
             var countsBody: [String: Any] = [:]
             for (status, count) in counts { countsBody[status.rawValue] = count }
             var destinationDetail: [String: Any] = [:]
-            for (name, entry) in destinationHealth.snapshot { destinationDetail[name] = describe(entry) }
+            for (name, entry) in destinationHealth.snapshot { destinationDetail[URLRedaction.redacted(name)] = describe(entry) }
             let body: [String: Any] = [
                 "version": MessageBridgeVersion.current,
                 "node_id": nodeID,
                 "started_at": RFC3339.string(from: startedAt),
                 "uptime_seconds": Int(Date().timeIntervalSince(startedAt)),
-                "routes": routes.map { ["path": $0.path, "destination": $0.destination.description] },
+                "routes": routes.map { ["path": $0.path, "destination": $0.destination.redactedDescription] },
                 "messages": countsBody,
                 "oldest_pending_age_seconds": oldest.map { max(0, Date().timeIntervalSince($0)) } ?? NSNull(),
                 "destinations": destinationDetail,
@@ -76,16 +84,6 @@ struct HealthController {
                 "kafka": kafkaProducer.map { describe($0.connectionState, producer: $0) } ?? NSNull(),
             ]
             return jsonResponse(.ok, body)
-        }
-    }
-
-    private func checkStore(logger: Logger) async -> String? {
-        do {
-            try await store.checkHealth()
-            return nil
-        } catch {
-            logger.warning("store health check failed", metadata: ["error": "\(error)"])
-            return "cannot write to the store"
         }
     }
 

@@ -16,15 +16,24 @@ struct IngestController {
         var verification: RouteVerification? = nil
         /// Idempotency key source and window (`dedup:`).
         var dedup: DedupSettings? = nil
+        /// The credential headers dropped before the message is stored (all but those it forwards).
+        var credentials: CredentialHeaders = .standard
         /// `messagebridge_messages_accepted_total{route}`, made once: looking a counter up costs a lock and a
         /// dictionary search in the metrics backend, on every request.
         var acceptedCounter: Counter
 
-        init(path: String, destination: Destination, verification: RouteVerification? = nil, dedup: DedupSettings? = nil) {
+        init(
+            path: String,
+            destination: Destination,
+            verification: RouteVerification? = nil,
+            dedup: DedupSettings? = nil,
+            credentials: CredentialHeaders = .standard
+        ) {
             self.path = path
             self.destination = destination
             self.verification = verification
             self.dedup = dedup
+            self.credentials = credentials
             self.acceptedCounter = Counter(label: "messagebridge_messages_accepted_total", dimensions: [("route", path)])
         }
     }
@@ -78,7 +87,8 @@ struct IngestController {
         }
         var headers: [MessageHeader] = []
         headers.reserveCapacity(request.headers.count)
-        for field in request.headers {
+        for field in request.headers where route.credentials.isKept(field.name.rawName) {
+            // Credentials presented to MessageBridge (the key it checked, cookies, the signature) are not stored.
             headers.append(MessageHeader(name: field.name.rawName, value: field.value))
         }
         let message = NewMessage(

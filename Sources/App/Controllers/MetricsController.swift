@@ -19,15 +19,8 @@ struct MetricsController {
     }
 
     func scrape(_ request: Request, context: AppRequestContext) async throws -> Response {
-        if !settings.allow.isEmpty {
-            let peer = context.remoteAddress?.ipAddress
-            guard let peer, settings.allow.contains(where: { $0.contains(peer) }) else {
-                throw APIError(.forbidden, code: "forbidden", message: "metrics are not served to this address")
-            }
-        }
-        if settings.requiresAPIKey {
-            try await authenticator.authenticate(request, context: context, allowed: [.admin, .read])
-        }
+        try await EndpointGuard(access: settings.access, authenticator: authenticator, section: "metrics")
+            .check(request, context: context)
         do {
             try await metrics.refreshBacklog(from: store)
         } catch {

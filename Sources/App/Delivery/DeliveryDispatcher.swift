@@ -437,7 +437,9 @@ final class DeliveryDispatcher: Service {
         switch destination {
         case .kafka: return "kafka"
         case .http(let url):
-            guard let components = URLComponents(string: url), let host = components.host else { return url }
+            guard let components = URLComponents(string: url), let host = components.host else {
+                return URLRedaction.redacted(url)
+            }
             let scheme = components.scheme ?? "http"
             let port = components.port ?? (scheme == "https" ? 443 : 80)
             return "\(scheme)://\(host):\(port)"

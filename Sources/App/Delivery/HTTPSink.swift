@@ -8,7 +8,8 @@ import NIOHTTP1
 /// Delivers messages by POSTing them to HTTP endpoints with AsyncHTTPClient.
 ///
 /// The original body and content type are forwarded; `X-Webhook-ID`, `X-Webhook-Path`, `X-Webhook-Timestamp` and
-/// `X-Webhook-Attempt` identify the message. 2xx is delivered; network errors, timeouts, 408, 429 and 5xx are
+/// `X-Webhook-Attempt` identify the message; of the other request headers only the credentials a route names in
+/// `forward_credentials` go along (a receiver re-checking the sender's signature). 2xx is delivered; network errors, timeouts, 408, 429 and 5xx are
 /// retryable; any other status is a permanent failure recorded with a body excerpt.
 struct HTTPSink: DeliverySink {
     /// Per-endpoint limits.
@@ -21,6 +22,8 @@ struct HTTPSink: DeliverySink {
     let httpClient: HTTPClient
     let defaultOptions: EndpointOptions
     let optionsByURL: [String: EndpointOptions]
+    /// Credential policies by route path: which stored credentials each route forwards.
+    var credentials: [String: CredentialHeaders] = [:]
 
     static let bodyExcerptBytes = 512
 
@@ -49,6 +52,11 @@ struct HTTPSink: DeliverySink {
         request.headers.add(name: "X-Webhook-Path", value: message.route)
         request.headers.add(name: "X-Webhook-Timestamp", value: String(Int64(message.acceptedAt.timeIntervalSince1970)))
         request.headers.add(name: "X-Webhook-Attempt", value: String(attempt))
+        if let policy = credentials[message.route], !policy.forwarded.isEmpty {
+            for header in message.headers where policy.isCredential(header.name) && policy.isKept(header.name) {
+                request.headers.add(name: header.name, value: header.value)
+            }
+        }
         request.body = .bytes(message.body)
         let response: HTTPClientResponse
         do {

@@ -8,18 +8,22 @@ import Metrics
 ///
 /// The record key is the message id, or a route's `kafka_key` (a header or a JSON field, so one source's events keep
 /// their order in one partition). Every request header (each value) becomes a record header, plus `X-Webhook-ID`
-/// and `X-Webhook-Path`. A message is delivered only when librdkafka's delivery report says so.
+/// and `X-Webhook-Path`; credentials the route does not forward are left out, also for messages stored before
+/// ingest dropped them. A message is delivered only when librdkafka's delivery report says so.
 struct KafkaSink: DeliverySink {
     let producer: KafkaProducer
     /// Key sources by route path.
     let keySources: [String: RequestField]
+    /// Credential policies by route path; ``CredentialHeaders/standard`` for a route no longer configured.
+    let credentials: [String: CredentialHeaders]
     private let produced = Counter(label: "messagebridge_kafka_produced_total")
     private let inFlight = Gauge(label: "messagebridge_kafka_in_flight")
     private let failures = MetricCache { Counter(label: "messagebridge_kafka_failed_total", dimensions: $0) }
 
-    init(producer: KafkaProducer, keySources: [String: RequestField]) {
+    init(producer: KafkaProducer, keySources: [String: RequestField], credentials: [String: CredentialHeaders] = [:]) {
         self.producer = producer
         self.keySources = keySources
+        self.credentials = credentials
     }
 
     func deliver(_ message: NewMessage, attempt: Int, logger: Logger) async -> DeliveryResult {
@@ -63,7 +67,10 @@ struct KafkaSink: DeliverySink {
         guard case .kafka(let topic) = message.destination else { return nil }
         var headers: [KafkaHeader] = []
         headers.reserveCapacity(message.headers.count + 2)
-        for header in message.headers { headers.append(KafkaHeader(name: header.name, text: header.value)) }
+        let policy = credentials[message.route] ?? .standard
+        for header in message.headers where policy.isKept(header.name) {
+            headers.append(KafkaHeader(name: header.name, text: header.value))
+        }
         headers.append(KafkaHeader(name: "X-Webhook-ID", text: message.id.rawValue))
         headers.append(KafkaHeader(name: "X-Webhook-Path", text: message.route))
         let key = Self.key(for: message, source: keySources[message.route])

@@ -41,7 +41,7 @@ enum InboundVerification {
     /// The request's idempotency key under `settings`, or nil when the header or field is absent (the message is
     /// then stored without one).
     static func dedupKey(_ settings: DedupSettings, body: ByteBuffer, headers: HTTPFields, acceptedAt: Date) -> DedupKey? {
-        let raw = settings.source.value(body: body.readableBytesView) { name in HTTPField.Name(name).flatMap { headers[$0] } }
+        let raw = settings.source.identity(body: body.readableBytesView) { name in HTTPField.Name(name).flatMap { headers[$0] } }
         guard let raw, !raw.isEmpty else { return nil }
         let value = raw.utf8.count <= maximumKeyLength ? raw : "sha256:" + APIKey.hash(raw)
         return DedupKey(value: value, expiresAt: acceptedAt.addingTimeInterval(settings.window.seconds))

@@ -74,7 +74,8 @@ struct AdminAuthMiddleware: RouterMiddleware {
 /// Requires an ingest (or admin) key for POSTs to the routes configured with `require_api_key: true`.
 ///
 /// A router-wide middleware that matches the configured paths, so the ingest controller itself stays unaware of
-/// keys; other methods on those paths pass through to their 405.
+/// keys; other methods on those paths pass through to their 405. The request path it compares is canonical
+/// (``CanonicalPathMiddleware`` runs first), so `//webhook/internal` is checked as `/webhook/internal`.
 struct IngestAuthMiddleware: RouterMiddleware {
     typealias Context = AppRequestContext
     let authenticator: APIKeyAuthenticator
@@ -82,7 +83,7 @@ struct IngestAuthMiddleware: RouterMiddleware {
 
     init(authenticator: APIKeyAuthenticator, protectedPaths: some Sequence<String>) {
         self.authenticator = authenticator
-        self.protectedPaths = Set(protectedPaths.map(Self.normalized))
+        self.protectedPaths = Set(protectedPaths.map { RequestPath.canonical($0) })
     }
 
     func handle(
@@ -90,16 +91,12 @@ struct IngestAuthMiddleware: RouterMiddleware {
         context: AppRequestContext,
         next: (Request, AppRequestContext) async throws -> Response
     ) async throws -> Response {
-        let path = Self.normalized(request.uri.path)
+        let path = request.uri.path
         if request.method == .post, protectedPaths.contains(path) {
             // Rejected before routing: name the route, so metrics label it like its accepted requests.
             context.coreContext.endpointPath.value = path
             try await authenticator.authenticate(request, context: context, allowed: [.ingest, .admin])
         }
         return try await next(request, context)
-    }
-
-    static func normalized(_ path: String) -> String {
-        path.count > 1 && path.hasSuffix("/") ? String(path.dropLast()) : path
     }
 }

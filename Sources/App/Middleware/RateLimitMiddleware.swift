@@ -44,6 +44,7 @@ struct RateLimitMiddleware: RouterMiddleware {
         context: AppRequestContext,
         next: (Request, AppRequestContext) async throws -> Response
     ) async throws -> Response {
+        // Canonical: CanonicalPathMiddleware ran first, so `//webhook/limited` counts against `/webhook/limited`.
         let path = request.uri.path
         if Self.isOpsEndpoint(path) { return try await next(request, context) }
         let clientIP = Self.clientIP(
@@ -58,7 +59,7 @@ struct RateLimitMiddleware: RouterMiddleware {
         if let perIP {
             try check(perIP.acquire(key: clientIP, now: now), scope: "ip", context: context)
         }
-        if let perKey, let token = Self.bearerToken(request.headers[.authorization]) {
+        if let perKey, let token = APIKeyAuthenticator.bearerToken(request.headers[.authorization]) {
             // Keyed on the hash, so the limiter's memory never holds a usable credential.
             try check(perKey.acquire(key: APIKey.hash(token), now: now), scope: "key", context: context)
         }
@@ -102,14 +103,6 @@ struct RateLimitMiddleware: RouterMiddleware {
 
     private static func isTrusted(_ address: String, _ ranges: [CIDRBlock]) -> Bool {
         ranges.contains { $0.contains(address) }
-    }
-
-    static func bearerToken(_ authorization: String?) -> String? {
-        guard let authorization, authorization.count > 7, authorization.prefix(7).lowercased() == "bearer " else {
-            return nil
-        }
-        let token = authorization.dropFirst(7).trimmingCharacters(in: .whitespaces)
-        return token.isEmpty ? nil : token
     }
 }
 

@@ -24,6 +24,8 @@ public struct MessageBridgeConfiguration: Sendable {
     public var circuitBreaker = CircuitBreakerSettings()
     /// The Prometheus endpoint (`metrics:`).
     public var metrics = MetricsSettings()
+    /// Who may read `GET /status` (`status:`); everyone by default.
+    public var status = EndpointAccess()
 
     /// Makes a configuration; every section has defaults except the routes.
     public init(
@@ -63,8 +65,16 @@ public struct ServerSettings: Sendable {
     public var maxBodyBytes: Int = 1 << 20
     /// How long shutdown waits for in-flight requests and deliveries.
     public var shutdownTimeout: Duration = .seconds(30)
+    /// How long a new connection may take to send its first complete request head (slow-header clients are cut
+    /// off here).
+    public var requestHeadTimeout: Duration = .seconds(10)
+    /// How long a keep-alive connection may wait between a response and the next complete request head.
+    public var idleTimeout: Duration = .seconds(60)
+    /// Open connections at most; one more gets `503` and is closed. Nil: 10 000, or less when the process's
+    /// descriptor limit is lower (the limit minus 128, kept for the store, the log and outbound connections).
+    public var maxConnections: Int?
 
-    /// Defaults: `0.0.0.0:8080`, 1 MiB bodies, 30 s shutdown grace.
+    /// Defaults: `0.0.0.0:8080`, 1 MiB bodies, 30 s shutdown grace, 10 s to send a request head, 60 s idle.
     public init() {}
 }
 
@@ -84,6 +94,17 @@ public struct RouteSettings: Sendable {
     public var kafkaKey: RequestField?
     /// Whether a POST needs an ingest- or admin-scope API key (`require_api_key:`).
     public var requiresAPIKey = false
+    /// Credential headers this route stores and forwards to its destination (`forward_credentials:`); every
+    /// other credential (see ``CredentialHeaders``) is dropped at ingest.
+    public var forwardCredentials: [String] = []
+
+    /// Which of this route's request headers are credentials, and which of those it keeps.
+    public var credentialHeaders: CredentialHeaders {
+        CredentialHeaders(
+            signatureHeaders: verification?.verifier.signatureHeaderNames ?? [],
+            forwarded: forwardCredentials
+        )
+    }
 
     /// Makes a route.
     public init(path: String, queue: String? = nil, destination: String? = nil) {

@@ -252,7 +252,7 @@ struct NodeReader {
         let top = mapping(
             root, key: "",
             known: ["server", "routes", "kafka", "sqlite", "remote_url", "worker", "logging", "circuit_breaker",
-                    "rate_limits", "cors", "metrics"]
+                    "rate_limits", "cors", "metrics", "status"]
         )
         configuration.server = readServer(top["server"])
         configuration.sqlite = readSQLite(top["sqlite"])
@@ -264,13 +264,17 @@ struct NodeReader {
         configuration.rateLimits = readRateLimits(top["rate_limits"])
         configuration.cors = readCORS(top["cors"])
         configuration.metrics = readMetrics(top["metrics"])
+        configuration.status = readStatus(top["status"])
         configuration.routes = readRoutes(top["routes"], configuration: configuration)
         return configuration
     }
 
     mutating func readServer(_ node: Node?) -> ServerSettings {
         var server = ServerSettings()
-        let entries = mapping(node, key: "server", known: ["host", "port", "max_body_bytes", "shutdown_timeout"])
+        let entries = mapping(
+            node, key: "server",
+            known: ["host", "port", "max_body_bytes", "shutdown_timeout", "request_head_timeout", "idle_timeout", "max_connections"]
+        )
         if let host = string(entries["host"], key: "server.host") { server.host = host }
         if let port = int(entries["port"], key: "server.port", range: 0...65535) { server.port = port }
         if let bytes = int(entries["max_body_bytes"], key: "server.max_body_bytes", range: 1...(1 << 30)) {
@@ -278,6 +282,19 @@ struct NodeReader {
         }
         if let timeout = duration(entries["shutdown_timeout"], key: "server.shutdown_timeout") {
             server.shutdownTimeout = timeout
+        }
+        if let timeout = duration(entries["request_head_timeout"], key: "server.request_head_timeout") {
+            if timeout > .zero { server.requestHeadTimeout = timeout } else {
+                problem("server.request_head_timeout", entries["request_head_timeout"], "must be greater than zero")
+            }
+        }
+        if let timeout = duration(entries["idle_timeout"], key: "server.idle_timeout") {
+            if timeout > .zero { server.idleTimeout = timeout } else {
+                problem("server.idle_timeout", entries["idle_timeout"], "must be greater than zero")
+            }
+        }
+        if let count = int(entries["max_connections"], key: "server.max_connections", range: 1...1_000_000) {
+            server.maxConnections = count
         }
         return server
     }
@@ -439,12 +456,14 @@ struct NodeReader {
         var seenPaths: Set<String> = []
         for (index, item) in sequence.enumerated() {
             let key = "routes[\(index)]"
-            let entries = mapping(item, key: key, known: ["path", "queue", "destination", "kafka_key", "verify", "dedup", "require_api_key"])
-            guard let path = required(entries["path"], key: "\(key).path", parent: item) else { continue }
-            if !path.hasPrefix("/") || path.contains(" ") || path.contains("?") || path.contains("#") {
-                problem("\(key).path", entries["path"], "must start with / and hold no spaces, ? or #, got \"\(path)\"")
+            let entries = mapping(item, key: key, known: ["path", "queue", "destination", "kafka_key", "verify", "dedup", "require_api_key", "forward_credentials"])
+            guard let written = required(entries["path"], key: "\(key).path", parent: item) else { continue }
+            if !written.hasPrefix("/") || written.contains(" ") || written.contains("?") || written.contains("#") {
+                problem("\(key).path", entries["path"], "must start with / and hold no spaces, ? or #, got \"\(written)\"")
                 continue
             }
+            // The form requests are matched in: `/a//b/` is the route `/a/b`, as the router sees it.
+            let path = RequestPath.canonical(written)
             if !seenPaths.insert(path).inserted {
                 problem("\(key).path", entries["path"], "\(path) is already used by an earlier route")
             }
@@ -458,6 +477,16 @@ struct NodeReader {
             route.verification = readVerify(entries["verify"], key: "\(key).verify")
             route.dedup = readDedup(entries["dedup"], key: "\(key).dedup")
             if let value = bool(entries["require_api_key"], key: "\(key).require_api_key") { route.requiresAPIKey = value }
+            for (index, name) in (stringList(entries["forward_credentials"], key: "\(key).forward_credentials") ?? []).enumerated() {
+                if !route.credentialHeaders.isCredential(name) {
+                    problem(
+                        "\(key).forward_credentials[\(index)]", entries["forward_credentials"],
+                        "\(name) is not a credential header of this route (Authorization, Proxy-Authorization, Cookie or its verify header); other headers are always forwarded"
+                    )
+                } else {
+                    route.forwardCredentials.append(name)
+                }
+            }
             if entries["destination"] != nil {
                 route.destination = httpURL(entries["destination"], key: "\(key).destination", parent: item)
                 if route.destination == nil { continue }

@@ -28,6 +28,15 @@ public struct WebhookVerifier: Sendable {
         case rsa(header: String, keys: [_RSA.Signing.PublicKey])
     }
 
+    /// The headers that carry this scheme's signature: credentials presented to MessageBridge, which it does not
+    /// store or forward unless the route asks for them (`forward_credentials`).
+    public var signatureHeaderNames: [String] {
+        switch method {
+        case .hmac(let header, _, _, _, _), .stripe(let header, _), .rsa(let header, _): [header]
+        case .standardWebhooks: ["webhook-signature"]
+        }
+    }
+
     /// Checks a configuration and builds a verifier from it.
     ///
     /// - Throws: ``SecurityConfigurationError`` naming the first problem: no secret or an empty one, a `whsec_`

@@ -1,0 +1,75 @@
+import Foundation
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// A plain TCP connection to the server under test, for what an HTTP client library will not do: send a request
+/// head a byte at a time, hold a connection idle, send malformed or oversized heads, and see exactly when the
+/// server closes.
+final class RawConnection: Sendable {
+    private let channel: any Channel
+    private let collector: Collector
+
+    private final class Collector: ChannelInboundHandler, Sendable {
+        typealias InboundIn = ByteBuffer
+        let bytes = Mutex<[UInt8]>([])
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            let buffer = unwrapInboundIn(data)
+            bytes.withLock { $0.append(contentsOf: buffer.readableBytesView) }
+        }
+    }
+
+    private init(channel: any Channel, collector: Collector) {
+        self.channel = channel
+        self.collector = collector
+    }
+
+    /// Connects to `127.0.0.1:port`.
+    static func connect(port: Int) async throws -> RawConnection {
+        let collector = Collector()
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelOption(.allowRemoteHalfClosure, value: false)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(collector) }
+            }
+            .connect(host: "127.0.0.1", port: port)
+            .get()
+        return RawConnection(channel: channel, collector: collector)
+    }
+
+    /// Sends `text` as it is.
+    func send(_ text: String) async throws {
+        try await channel.writeAndFlush(ByteBuffer(string: text))
+    }
+
+    /// Everything the server has sent so far, as text.
+    var received: String { String(decoding: collector.bytes.withLock { $0 }, as: UTF8.self) }
+
+    /// Whether the server has closed the connection.
+    var isClosed: Bool { !channel.isActive }
+
+    /// Waits until the server closes the connection, at most `timeout`; true if it did.
+    func waitForClose(timeout: Duration = .seconds(30)) async -> Bool {
+        await waitUntil(timeout: timeout) { self.isClosed }
+    }
+
+    /// Waits until `received` satisfies `condition`, at most `timeout`.
+    func waitForResponse(timeout: Duration = .seconds(30), _ condition: @escaping @Sendable (String) -> Bool) async -> Bool {
+        await waitUntil(timeout: timeout) { condition(self.received) }
+    }
+
+    /// Closes the connection from this side.
+    func close() async {
+        try? await channel.close()
+    }
+
+    private func waitUntil(timeout: Duration, _ condition: @Sendable () -> Bool) async -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if condition() { return true }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return condition()
+    }
+}
