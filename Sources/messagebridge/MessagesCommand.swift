@@ -53,7 +53,7 @@ struct Messages: AsyncParsableCommand {
             print("ID                                    STATUS      ATTEMPTS  ROUTE  DESTINATION  ACCEPTED")
             for stored in messages {
                 let message = stored.message
-                print("\(message.id)  \(stored.status.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0))  \(String(stored.attemptCount).padding(toLength: 8, withPad: " ", startingAt: 0))  \(message.route)  \(message.destination)  \(message.acceptedAt.formatted(.iso8601))")
+                print("\(message.id)  \(stored.status.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0))  \(String(stored.attemptCount).padding(toLength: 8, withPad: " ", startingAt: 0))  \(message.route)  \(message.destination.redactedDescription)  \(message.acceptedAt.formatted(.iso8601))")
             }
         }
     }
@@ -74,7 +74,9 @@ struct Messages: AsyncParsableCommand {
                 throw ExitCode(1)
             }
             let attempts = try await store.attempts(messageID: messageID)
-            print(MessageJSON.detail(message, attempts: attempts))
+            // The route's signature header is a credential too: shown redacted, like the admin API shows it.
+            let route = try config.load().routes.first { $0.path == message.message.route }
+            print(MessageJSON.detail(message, attempts: attempts, credentials: route?.credentialHeaders ?? .standard))
         }
     }
 
