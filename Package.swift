@@ -28,13 +28,14 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Yams", package: "Yams"),
-                // Verifiers and rate limiters are built while loading, so a bad secret or key is a config error.
-                "Security",
+                // Verifiers are built while loading, so a bad secret or key is a config error. (To move to a
+                // Configuration target, so that Core depends on swift-log alone: issue 12.)
+                "WebhookSecurity",
             ]
         ),
-        // Inbound verification, rate limiting, circuit breaking, API key material: pure logic over swift-crypto.
+        // Inbound webhook verification and API key material: pure logic over swift-crypto.
         .target(
-            name: "Security",
+            name: "WebhookSecurity",
             dependencies: [
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
@@ -72,7 +73,7 @@ let package = Package(
                 "Core",
                 "Storage",
                 "Kafka",
-                "Security",
+                "WebhookSecurity",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -95,7 +96,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "CoreTests", dependencies: ["Core"]),
-        .testTarget(name: "SecurityTests", dependencies: ["Security"]),
+        .testTarget(name: "WebhookSecurityTests", dependencies: ["WebhookSecurity"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "Core"]),
         // librdkafka's mock cluster and a consumer, shared by the Kafka and App tests.
         .target(

@@ -6,7 +6,7 @@ import Kafka
 import Logging
 import Metrics
 import NIOCore
-import Security
+import WebhookSecurity
 import ServiceLifecycle
 import Storage
 import Synchronization

@@ -1,7 +1,7 @@
 import Core
 import Foundation
 import Logging
-import Security
+import WebhookSecurity
 import Synchronization
 
 /// Why a key operation was refused; safe to show to the operator (no secrets inside).

@@ -3,7 +3,6 @@ import Foundation
 import Hummingbird
 import Kafka
 import Logging
-import Security
 import ServiceLifecycle
 import Synchronization
 

@@ -2,7 +2,6 @@ import Core
 import Foundation
 import Logging
 import Metrics
-import Security
 import ServiceLifecycle
 import Synchronization
 

@@ -3,7 +3,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Metrics
-import Security
+import WebhookSecurity
 
 /// The ingest path's checks that run on the exact body bytes before anything is stored: the route's signature,
 /// and the idempotency key its `dedup` settings name.

@@ -4,7 +4,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import Metrics
-import Security
+import WebhookSecurity
 
 /// Token-bucket limits per path pattern (per client IP), per client IP, per presented API key and per webhook
 /// route, from `rate_limits:`. Over a limit: `429 rate_limited` with `Retry-After` in whole seconds, counted in

@@ -1,5 +1,5 @@
 import Foundation
-import Security
+import WebhookSecurity
 import Yams
 
 /// Readers for the gateway-hardening sections: `routes[].verify`, `routes[].dedup`, `rate_limits` and `cors`.

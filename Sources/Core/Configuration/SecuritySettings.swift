@@ -1,5 +1,5 @@
 import Foundation
-import Security
+import WebhookSecurity
 
 /// `routes[].verify:`: how a route checks that a webhook was signed by its sender.
 public struct RouteVerification: Sendable {

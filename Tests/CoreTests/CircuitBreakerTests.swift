@@ -1,4 +1,4 @@
-import Security
+import Core
 import Synchronization
 import Testing
 
@@ -123,9 +123,9 @@ struct CircuitBreakerTests {
     }
 
     @Test func rejectsInvalidConfiguration() {
-        #expect(throws: SecurityConfigurationError.self) { try CircuitBreaker(configuration: .init(failureThreshold: 0)) }
-        #expect(throws: SecurityConfigurationError.self) { try CircuitBreaker(configuration: .init(openTimeout: .zero)) }
-        #expect(throws: SecurityConfigurationError.self) { try CircuitBreaker(configuration: .init(successThreshold: 0)) }
+        #expect(throws: PolicyConfigurationError.self) { try CircuitBreaker(configuration: .init(failureThreshold: 0)) }
+        #expect(throws: PolicyConfigurationError.self) { try CircuitBreaker(configuration: .init(openTimeout: .zero)) }
+        #expect(throws: PolicyConfigurationError.self) { try CircuitBreaker(configuration: .init(successThreshold: 0)) }
     }
 }
 

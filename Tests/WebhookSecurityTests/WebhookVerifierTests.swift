@@ -1,5 +1,5 @@
 import Foundation
-import Security
+import WebhookSecurity
 import Testing
 
 // Every expected signature below was computed outside Swift, by the command in the comment above it, so a bug in

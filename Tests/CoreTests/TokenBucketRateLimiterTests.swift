@@ -1,4 +1,4 @@
-import Security
+import Core
 import Testing
 
 @Suite("Token bucket rate limiter")
@@ -89,8 +89,8 @@ struct TokenBucketRateLimiterTests {
     }
 
     @Test func rejectsInvalidConfiguration() {
-        #expect(throws: SecurityConfigurationError.self) { try TokenBucketRateLimiter(configuration: .init(limit: 0, period: .seconds(1))) }
-        #expect(throws: SecurityConfigurationError.self) { try TokenBucketRateLimiter(configuration: .init(limit: 1, period: .zero)) }
-        #expect(throws: SecurityConfigurationError.self) { try TokenBucketRateLimiter(configuration: .init(limit: 1, period: .seconds(1), burst: 0)) }
+        #expect(throws: PolicyConfigurationError.self) { try TokenBucketRateLimiter(configuration: .init(limit: 0, period: .seconds(1))) }
+        #expect(throws: PolicyConfigurationError.self) { try TokenBucketRateLimiter(configuration: .init(limit: 1, period: .zero)) }
+        #expect(throws: PolicyConfigurationError.self) { try TokenBucketRateLimiter(configuration: .init(limit: 1, period: .seconds(1), burst: 0)) }
     }
 }

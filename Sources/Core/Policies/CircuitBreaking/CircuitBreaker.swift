@@ -36,21 +36,21 @@ public final class CircuitBreaker: Sendable {
         }
 
         /// Throws when a value is out of range, for use while validating a configuration file.
-        public func validate() throws(SecurityConfigurationError) {
+        public func validate() throws(PolicyConfigurationError) {
             guard self.failureThreshold > 0 else {
-                throw SecurityConfigurationError(
+                throw PolicyConfigurationError(
                     code: .invalidValue, message: "circuit breaker failure threshold must be greater than zero")
             }
             guard self.openTimeout > .zero else {
-                throw SecurityConfigurationError(
+                throw PolicyConfigurationError(
                     code: .invalidValue, message: "circuit breaker open timeout must be greater than zero")
             }
             guard self.successThreshold > 0 else {
-                throw SecurityConfigurationError(
+                throw PolicyConfigurationError(
                     code: .invalidValue, message: "circuit breaker success threshold must be greater than zero")
             }
             guard self.halfOpenMaxTrials > 0 else {
-                throw SecurityConfigurationError(
+                throw PolicyConfigurationError(
                     code: .invalidValue, message: "circuit breaker half-open trials must be greater than zero")
             }
         }
@@ -123,11 +123,11 @@ public final class CircuitBreaker: Sendable {
     /// Creates a closed breaker.
     ///
     /// - Parameter onTransition: Called once for every change of state, outside the breaker's lock.
-    /// - Throws: ``SecurityConfigurationError`` when ``Configuration/validate()`` would.
+    /// - Throws: ``PolicyConfigurationError`` when ``Configuration/validate()`` would.
     public convenience init(
         configuration: Configuration = Configuration(),
         onTransition: (@Sendable (Transition) -> Void)? = nil
-    ) throws(SecurityConfigurationError) {
+    ) throws(PolicyConfigurationError) {
         try configuration.validate()
         self.init(validatedConfiguration: configuration, onTransition: onTransition)
     }

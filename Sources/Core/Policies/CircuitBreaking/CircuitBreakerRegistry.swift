@@ -15,11 +15,11 @@ public final class CircuitBreakerRegistry: Sendable {
 
     /// Creates an empty registry.
     ///
-    /// - Throws: ``SecurityConfigurationError`` when the configuration is out of range.
+    /// - Throws: ``PolicyConfigurationError`` when the configuration is out of range.
     public init(
         configuration: CircuitBreaker.Configuration = CircuitBreaker.Configuration(),
         onTransition: TransitionHandler? = nil
-    ) throws(SecurityConfigurationError) {
+    ) throws(PolicyConfigurationError) {
         try configuration.validate()
         self.configuration = configuration
         self.breakers = Mutex([:])

@@ -28,19 +28,19 @@ public final class TokenBucketRateLimiter: Sendable {
         }
 
         /// Throws when a value is out of range, for use while validating a configuration file.
-        public func validate() throws(SecurityConfigurationError) {
+        public func validate() throws(PolicyConfigurationError) {
             guard self.limit > 0 else {
-                throw SecurityConfigurationError(code: .invalidValue, message: "rate limit must be greater than zero")
+                throw PolicyConfigurationError(code: .invalidValue, message: "rate limit must be greater than zero")
             }
             guard self.period > .zero else {
-                throw SecurityConfigurationError(
+                throw PolicyConfigurationError(
                     code: .invalidValue, message: "rate limit period must be greater than zero")
             }
             guard self.burst > 0 else {
-                throw SecurityConfigurationError(code: .invalidValue, message: "rate limit burst must be greater than zero")
+                throw PolicyConfigurationError(code: .invalidValue, message: "rate limit burst must be greater than zero")
             }
             guard self.maximumKeys > 0 else {
-                throw SecurityConfigurationError(
+                throw PolicyConfigurationError(
                     code: .invalidValue, message: "rate limiter maximum keys must be greater than zero")
             }
         }
@@ -82,8 +82,8 @@ public final class TokenBucketRateLimiter: Sendable {
 
     /// Creates a limiter.
     ///
-    /// - Throws: ``SecurityConfigurationError`` when ``Configuration/validate()`` would.
-    public init(configuration: Configuration) throws(SecurityConfigurationError) {
+    /// - Throws: ``PolicyConfigurationError`` when ``Configuration/validate()`` would.
+    public init(configuration: Configuration) throws(PolicyConfigurationError) {
         try configuration.validate()
         self.configuration = configuration
         self.tokensPerSecond = Double(configuration.limit) / configuration.period.seconds

@@ -1,4 +1,4 @@
-import Security
+import WebhookSecurity
 import Testing
 
 @Suite("API keys")
