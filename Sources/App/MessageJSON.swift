@@ -28,7 +28,7 @@ public enum MessageJSON {
         object["attempts"] = attempts.map { attempt -> [String: Any] in
             var entry: [String: Any] = [
                 "number": attempt.number,
-                "finished_at": attempt.finishedAt.formatted(.iso8601),
+                "finished_at": attempt.finishedAt.rfc3339,
                 "outcome": attempt.outcome,
                 "duration_seconds": attempt.durationSeconds,
             ]
@@ -47,12 +47,12 @@ public enum MessageJSON {
             "destination": message.destination.redactedDescription,
             "status": stored.status.rawValue,
             "attempts": stored.attemptCount,
-            "accepted_at": message.acceptedAt.formatted(.iso8601),
-            "updated_at": stored.updatedAt.formatted(.iso8601),
+            "accepted_at": message.acceptedAt.rfc3339,
+            "updated_at": stored.updatedAt.rfc3339,
             "body_bytes": message.body.count,
         ]
-        if let next = stored.nextAttemptAt { object["next_attempt_at"] = next.formatted(.iso8601) }
-        if let delivered = stored.deliveredAt { object["delivered_at"] = delivered.formatted(.iso8601) }
+        if let next = stored.nextAttemptAt { object["next_attempt_at"] = next.rfc3339 }
+        if let delivered = stored.deliveredAt { object["delivered_at"] = delivered.rfc3339 }
         if let error = stored.lastError { object["last_error"] = error }
         if let code = stored.lastStatusCode { object["last_status_code"] = code }
         return object

@@ -4,8 +4,9 @@ import Foundation
 ///
 /// Formatted by hand from `gmtime_r`: it runs once per accepted webhook, and Foundation's format styles cost
 /// several microseconds and allocations each time.
-enum RFC3339 {
-    static func string(from date: Date) -> String {
+public enum RFC3339 {
+    /// `date` as `YYYY-MM-DDThh:mm:ssZ` (UTC, whole seconds, rounded down).
+    public static func string(from date: Date) -> String {
         var seconds = time_t(date.timeIntervalSince1970.rounded(.down))
         var parts = tm()
         gmtime_r(&seconds, &parts)
@@ -31,4 +32,10 @@ enum RFC3339 {
         bytes[19] = UInt8(ascii: "Z")
         return String(decoding: bytes, as: UTF8.self)
     }
+}
+
+extension Date {
+    /// The date as an RFC 3339 timestamp (``RFC3339/string(from:)``): the one format of every time MessageBridge
+    /// shows, in JSON, on the command line and in logs.
+    var rfc3339: String { RFC3339.string(from: self) }
 }

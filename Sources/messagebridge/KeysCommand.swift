@@ -40,7 +40,7 @@ struct Keys: AsyncParsableCommand {
         print("id:      \(key.id)")
         print("name:    \(key.name)")
         print("scope:   \(key.scope.rawValue)")
-        print("expires: \(key.expiresAt.map { $0.formatted(.iso8601) } ?? "never")")
+        print("expires: \(key.expiresAt.map { RFC3339.string(from: $0) } ?? "never")")
         print("key:     \(issued.secret)")
         print("Store the key now: it is shown only this once.")
     }
@@ -91,9 +91,9 @@ struct Keys: AsyncParsableCommand {
                     key.id, key.displayPrefix.padding(toLength: 11, withPad: " ", startingAt: 0),
                     key.scope.rawValue.padding(toLength: 6, withPad: " ", startingAt: 0),
                     key.state(at: now).padding(toLength: 7, withPad: " ", startingAt: 0),
-                    key.name, key.createdAt.formatted(.iso8601),
-                    key.expiresAt.map { $0.formatted(.iso8601) } ?? "never",
-                    key.lastUsedAt.map { $0.formatted(.iso8601) } ?? "never",
+                    key.name, RFC3339.string(from: key.createdAt),
+                    key.expiresAt.map { RFC3339.string(from: $0) } ?? "never",
+                    key.lastUsedAt.map { RFC3339.string(from: $0) } ?? "never",
                 ]
                 print(columns.joined(separator: "  "))
             }
@@ -136,7 +136,7 @@ struct Keys: AsyncParsableCommand {
             let graceDuration = try Keys.parseDuration(grace, option: "--grace")
             let manager = try Keys.openManager(config)
             let issued = try await Keys.run { try await manager.rotate(key, grace: graceDuration) }
-            print("rotated; the old key works until \(Date().addingTimeInterval(graceDuration.seconds).formatted(.iso8601))")
+            print("rotated; the old key works until \(RFC3339.string(from: Date().addingTimeInterval(graceDuration.seconds)))")
             Keys.printIssued(issued)
         }
     }

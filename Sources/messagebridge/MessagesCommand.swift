@@ -53,7 +53,7 @@ struct Messages: AsyncParsableCommand {
             print("ID                                    STATUS      ATTEMPTS  ROUTE  DESTINATION  ACCEPTED")
             for stored in messages {
                 let message = stored.message
-                print("\(message.id)  \(stored.status.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0))  \(String(stored.attemptCount).padding(toLength: 8, withPad: " ", startingAt: 0))  \(message.route)  \(message.destination.redactedDescription)  \(message.acceptedAt.formatted(.iso8601))")
+                print("\(message.id)  \(stored.status.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0))  \(String(stored.attemptCount).padding(toLength: 8, withPad: " ", startingAt: 0))  \(message.route)  \(message.destination.redactedDescription)  \(RFC3339.string(from: message.acceptedAt))")
             }
         }
     }

@@ -18,6 +18,9 @@ struct RequestIDMiddleware: RouterMiddleware {
         let requestID = Self.usableID(request.headers[.xRequestID]) ?? Self.makeID()
         context.requestID = requestID
         context.logger[metadataKey: "request_id"] = .string(requestID)
+        // One id per log line: ours (it honours the client's X-Request-ID and goes back in the response), not
+        // also Hummingbird's own.
+        context.logger[metadataKey: "hb.request.id"] = nil
         var response = try await next(request, context)
         response.headers[.xRequestID] = requestID
         return response
