@@ -7,6 +7,9 @@ public struct AppRequestContext: RequestContext {
     /// Hummingbird's own per-request values (logger, parameters, endpoint path).
     public var coreContext: CoreRequestContextStorage
     /// The request id: the client's `X-Request-ID` when it sent a usable one, else a new one.
+    ///
+    /// Use this, never Hummingbird's `context.id`: `RequestIDMiddleware` removes Hummingbird's `hb.request.id` from
+    /// the logger so each log line carries one id, and `context.id` force-unwraps that metadata.
     public var requestID: String = ""
     /// The peer's socket address, for rate limits and logs.
     public let remoteAddress: SocketAddress?
