@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import ConfigurationFile
 import Core
 import Foundation
 import Hummingbird
@@ -10,6 +11,11 @@ import WebhookSecurity
 import ServiceLifecycle
 import Storage
 import Synchronization
+
+/// The paths the server serves itself, from the controllers that own them: no route may use one (or a path under
+/// one). `ConfigurationLoader(reservedPaths:)` reports such a route on its key and line.
+public let reservedServerPaths: [String] =
+    HealthController.ownedPaths + MetricsController.ownedPaths + AdminController.ownedPaths + OpenAPIController.ownedPaths
 
 /// The one composition root: `messagebridge serve` and every test build the server here.
 ///
@@ -46,14 +52,7 @@ public func buildApplication(
     let nodeID = makeNodeID()
     let worker = configuration.worker
 
-    let routes = configuration.routes.compactMap { route -> IngestController.Route? in
-        configuration.destination(for: route).map {
-            .init(
-                path: route.path, destination: $0, verification: route.verification, dedup: route.dedup,
-                credentials: route.credentialHeaders
-            )
-        }
-    }
+    let routes = try makeIngestRoutes(configuration)
 
     var clientConfiguration = HTTPClient.Configuration()
     clientConfiguration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = max(8, min(worker.concurrency, 512))
@@ -211,6 +210,33 @@ public func buildApplication(
         }
     )
     return app
+}
+
+/// The configured routes, resolved: destinations, checked verifiers. Throws a configuration error for a route on a
+/// path the server serves itself (a configuration loaded without `reservedPaths`) or a verifier that cannot be built.
+func makeIngestRoutes(_ configuration: MessageBridgeConfiguration) throws -> [IngestController.Route] {
+    var problems: [ConfigurationProblem] = []
+    var routes: [IngestController.Route] = []
+    for (index, route) in configuration.routes.enumerated() {
+        if reservedServerPaths.contains(where: { route.path == $0 || route.path.hasPrefix($0 + "/") }) {
+            problems.append(.init(key: "routes[\(index)].path", line: nil, message: "\(route.path) is reserved for the server's own endpoints"))
+            continue
+        }
+        guard let destination = configuration.destination(for: route) else { continue }
+        var verifier: WebhookVerifier?
+        do {
+            verifier = try route.verification?.makeVerifier()
+        } catch {
+            problems.append(.init(key: "routes[\(index)].verify", line: nil, message: error.message))
+            continue
+        }
+        routes.append(.init(
+            path: route.path, destination: destination,
+            verification: verifier.map(RouteVerification.init), dedup: route.dedup, credentials: route.credentialHeaders
+        ))
+    }
+    if !problems.isEmpty { throw ConfigurationError(problems: problems) }
+    return routes
 }
 
 /// Group commit for ingest: on a dedicated thread when the store writes with blocking calls (SQLite), else with

@@ -359,3 +359,23 @@ struct ConnectionLimitTests {
         }
     }
 }
+
+@Suite("Reserved paths")
+struct ReservedPathTests {
+    @Test("every path the server serves itself is reserved, and buildApplication refuses a route on one")
+    func reservedPathsCoverTheServer() async throws {
+        for path in ["/health", "/health/ready", "/status", "/metrics", "/openapi.yaml", "/api/v1/admin/x"] {
+            #expect(reservedServerPaths.contains { path == $0 || path.hasPrefix($0 + "/") }, "\(path)")
+        }
+        let directory = TestDirectory()
+        // Loaded without the server's list, as a library user might: the composition root still refuses it.
+        let configuration = try writeConfiguration(
+            testConfigurationYAML(directory: directory, routes: [("/metrics", "http://127.0.0.1:1/")]), to: directory
+        )
+        await #expect {
+            _ = try await buildApplication(configuration: configuration, logger: quietLogger)
+        } throws: { error in
+            "\(error)".contains("routes[0].path") && "\(error)".contains("reserved")
+        }
+    }
+}

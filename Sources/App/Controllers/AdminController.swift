@@ -6,6 +6,9 @@ import Logging
 /// The admin API under `/api/v1/admin`: stored messages (list, show, retry) and API keys (list, create, revoke,
 /// rotate). Every endpoint needs an admin key; the GET endpoints also take a read key (`AdminAuthMiddleware`).
 struct AdminController {
+    /// The paths this controller serves (everything under them).
+    static let ownedPaths = ["/api/v1/admin"]
+
     let store: any MessageStore
     let keys: APIKeyManager
     let authenticator: APIKeyAuthenticator

@@ -87,7 +87,7 @@ public struct RouteSettings: Sendable {
     /// A per-route HTTP destination URL.
     public var destination: String?
     /// Signature verification of inbound requests (`verify:`); none when nil.
-    public var verification: RouteVerification?
+    public var verification: VerificationSettings?
     /// Idempotent ingest (`dedup:`); every request is stored when nil.
     public var dedup: DedupSettings?
     /// Where the Kafka record key comes from (`kafka_key:`); the message id when nil.
@@ -101,7 +101,7 @@ public struct RouteSettings: Sendable {
     /// Which of this route's request headers are credentials, and which of those it keeps.
     public var credentialHeaders: CredentialHeaders {
         CredentialHeaders(
-            signatureHeaders: verification?.verifier.signatureHeaderNames ?? [],
+            signatureHeaders: verification?.signatureHeaders ?? [],
             forwarded: forwardCredentials
         )
     }

@@ -1,24 +1,25 @@
+import Core
 import Foundation
 import WebhookSecurity
 import Yams
 
 /// Readers for the gateway-hardening sections: `routes[].verify`, `routes[].dedup`, `rate_limits` and `cors`.
 extension NodeReader {
-    /// `verify:` → a checked `WebhookVerifier`; every setting the Security module rejects becomes a problem on the
+    /// `verify:` → checked verification settings; every setting WebhookSecurity rejects becomes a problem on the
     /// key it concerns, so `check-config` catches a bad secret or PEM before the server starts.
-    mutating func readVerify(_ node: Node?, key: String) -> RouteVerification? {
+    mutating func readVerify(_ node: Node?, key: String) -> VerificationSettings? {
         guard let node else { return nil }
         let entries = mapping(
             node, key: key,
             known: ["scheme", "secret", "secrets", "public_key_file", "tolerance", "header", "algorithm", "encoding", "prefix"]
         )
         guard let schemeText = required(entries["scheme"], key: "\(key).scheme", parent: node) else { return nil }
-        guard let scheme = VerificationScheme(rawValue: schemeText.lowercased()) else {
-            let allowed = VerificationScheme.allCases.map(\.rawValue).joined(separator: ", ")
+        guard let scheme = VerificationSettings.Scheme(rawValue: schemeText.lowercased()) else {
+            let allowed = VerificationSettings.Scheme.allCases.map(\.rawValue).joined(separator: ", ")
             problem("\(key).scheme", entries["scheme"], "must be one of \(allowed), got \"\(schemeText)\"")
             return nil
         }
-        var configuration = VerifierConfiguration(scheme: scheme)
+        var configuration = VerificationSettings(scheme: scheme)
         if entries["secret"] != nil && entries["secrets"] != nil {
             problem("\(key).secrets", entries["secrets"], "set either secret or secrets, not both")
             return nil
@@ -38,14 +39,14 @@ extension NodeReader {
         }
         configuration.header = string(entries["header"], key: "\(key).header")
         if let text = string(entries["algorithm"], key: "\(key).algorithm") {
-            guard let algorithm = VerifierConfiguration.Algorithm(rawValue: text.lowercased()) else {
+            guard let algorithm = VerificationSettings.Algorithm(rawValue: text.lowercased()) else {
                 problem("\(key).algorithm", entries["algorithm"], "must be sha256 or sha512, got \"\(text)\"")
                 return nil
             }
             configuration.algorithm = algorithm
         }
         if let text = string(entries["encoding"], key: "\(key).encoding") {
-            guard let encoding = VerifierConfiguration.Encoding(rawValue: text.lowercased()) else {
+            guard let encoding = VerificationSettings.Encoding(rawValue: text.lowercased()) else {
                 problem("\(key).encoding", entries["encoding"], "must be hex or base64, got \"\(text)\"")
                 return nil
             }
@@ -53,7 +54,8 @@ extension NodeReader {
         }
         configuration.prefix = string(entries["prefix"], key: "\(key).prefix")
         do {
-            return RouteVerification(verifier: try WebhookVerifier(configuration: configuration))
+            _ = try configuration.makeVerifier()
+            return configuration
         } catch {
             // Point at the setting the error is about; the message never holds secret material.
             let (name, blame): (String, Node?) =

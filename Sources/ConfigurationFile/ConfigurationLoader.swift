@@ -1,3 +1,4 @@
+import Core
 import Foundation
 import Yams
 
@@ -29,6 +30,11 @@ public struct ConfigurationError: Error, Sendable, CustomStringConvertible {
     /// The problems, in file order.
     public var problems: [ConfigurationProblem]
 
+    /// Makes an error of one or more problems.
+    public init(problems: [ConfigurationProblem]) {
+        self.problems = problems
+    }
+
     /// One problem a line.
     public var description: String {
         problems.map(\.description).joined(separator: "\n")
@@ -42,10 +48,14 @@ public struct ConfigurationError: Error, Sendable, CustomStringConvertible {
 public struct ConfigurationLoader: Sendable {
     /// The environment used for `${NAME}` and `MESSAGEBRIDGE_*` overrides.
     public var environment: [String: String]
+    /// Paths the server serves itself (`/health`, `/api/v1/admin`, ...): a route on one of them, or under one, is an
+    /// error. The server's controllers own the list; the composition root hands it over.
+    public var reservedPaths: [String]
 
     /// Makes a loader reading the process environment unless told otherwise.
-    public init(environment: [String: String] = ProcessInfo.processInfo.environment) {
+    public init(environment: [String: String] = ProcessInfo.processInfo.environment, reservedPaths: [String] = []) {
         self.environment = environment
+        self.reservedPaths = reservedPaths
     }
 
     /// The keys an environment variable may override, and the variable's name.
@@ -79,10 +89,15 @@ public struct ConfigurationLoader: Sendable {
         } catch {
             throw ConfigurationError(problems: [.init(key: "(yaml)", line: nil, message: "\(error)")])
         }
-        var reader = NodeReader(environment: environment)
+        var reader = NodeReader(environment: environment, reservedPaths: reservedPaths)
         let configuration = reader.readConfiguration(root)
         if !reader.problems.isEmpty {
             throw ConfigurationError(problems: reader.problems)
+        }
+        // librdkafka itself judges the Kafka properties, once the rest is known to be sound.
+        let kafkaProblems = validateKafkaSettings(configuration)
+        if !kafkaProblems.isEmpty {
+            throw ConfigurationError(problems: kafkaProblems)
         }
         return configuration
     }
@@ -92,10 +107,12 @@ public struct ConfigurationLoader: Sendable {
 /// Internal rather than private so the readers of the security sections can live in their own file.
 struct NodeReader {
     let environment: [String: String]
+    let reservedPaths: [String]
     var problems: [ConfigurationProblem] = []
 
-    init(environment: [String: String]) {
+    init(environment: [String: String], reservedPaths: [String]) {
         self.environment = environment
+        self.reservedPaths = reservedPaths
     }
 
     mutating func problem(_ key: String, _ node: Node?, _ message: String) {
@@ -467,8 +484,7 @@ struct NodeReader {
             if !seenPaths.insert(path).inserted {
                 problem("\(key).path", entries["path"], "\(path) is already used by an earlier route")
             }
-            let reserved = ["/health", "/status", "/metrics", "/stats", "/api/v1/admin", "/openapi.yaml"]
-            if reserved.contains(where: { path == $0 || path.hasPrefix($0 + "/") }) {
+            if reservedPaths.contains(where: { path == $0 || path.hasPrefix($0 + "/") }) {
                 problem("\(key).path", entries["path"], "\(path) is reserved for the server's own endpoints")
             }
             var route = RouteSettings(path: path)
