@@ -1,4 +1,5 @@
 import App
+import Core
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -106,6 +107,84 @@ struct OpenAPITests {
                 let security = (operation as? [String: Any])?["security"] as? [[String: Any]]
                 #expect(security?.contains { $0["bearerAuth"] != nil } == true, "\(method) \(path) has no bearerAuth")
             }
+        }
+    }
+
+    /// The named schema's properties, through `allOf` and `$ref`s to other component schemas: for each property
+    /// name, every schema a part gives it.
+    static func properties(of name: String, in schemas: [String: Any]) -> [String: [[String: Any]]] {
+        var found: [String: [[String: Any]]] = [:]
+        func collect(_ schema: [String: Any]) {
+            if let ref = schema["$ref"] as? String, let target = schemas[String(ref.split(separator: "/").last ?? "")] as? [String: Any] {
+                collect(target)
+            }
+            for part in schema["allOf"] as? [[String: Any]] ?? [] { collect(part) }
+            for (property, value) in schema["properties"] as? [String: Any] ?? [:] {
+                found[property, default: []].append(value as? [String: Any] ?? [:])
+            }
+        }
+        collect(schemas[name] as? [String: Any] ?? [:])
+        return found
+    }
+
+    @Test("error codes, the duration pattern and the message shapes in the document are the server's")
+    func documentMatchesServer() async throws {
+        let document = try #require(try Yams.load(yaml: OpenAPIDocument.yaml) as? [String: Any])
+        let components = try #require(document["components"] as? [String: Any])
+        let responses = try #require(components["responses"] as? [String: Any])
+        let schemas = try #require(components["schemas"] as? [String: Any])
+
+        // Every code a key operation can refuse with is named under the status the admin API gives it.
+        func description(_ response: String) -> String {
+            (responses[response] as? [String: Any])?["description"] as? String ?? ""
+        }
+        for code in APIKeyManagementError.Code.allCases {
+            let response = switch code {
+            case .notFound: "NotFound"
+            case .ambiguous, .notActive: "Conflict"
+            case .invalidInput: "BadRequest"
+            }
+            #expect(description(response).contains("`\(code.rawValue)`"), "\(code.rawValue) is not documented under \(response)")
+        }
+
+        // The duration pattern accepts what the server's parser accepts and rejects what it rejects.
+        let duration = try #require(schemas["Duration"] as? [String: Any])
+        let pattern = try NSRegularExpression(pattern: try #require(duration["pattern"] as? String))
+        func matches(_ text: String) -> Bool {
+            pattern.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) != nil
+        }
+        for text in ["500ms", "30s", "5m", "1h30m", "1.5h", "90d", "0s", try #require(duration["example"] as? String)] {
+            #expect(matches(text) && ConfigDuration.parse(text) != nil, "\(text)")
+        }
+        for text in ["", "5", "soon", "5 s", "-5s", "1y", "h", "1.2.3s", "5sm"] {
+            #expect(!matches(text) && ConfigDuration.parse(text) == nil, "\(text)")
+        }
+
+        // A listed message counts its attempts; a shown one lists them.
+        let summaryAttempts = Self.properties(of: "MessageSummary", in: schemas)["attempts"] ?? []
+        #expect(!summaryAttempts.isEmpty && summaryAttempts.allSatisfy { $0["type"] as? String == "integer" })
+        let detailAttempts = Self.properties(of: "MessageDetail", in: schemas)["attempts"] ?? []
+        #expect(!detailAttempts.isEmpty && detailAttempts.allSatisfy { $0["type"] as? String == "array" })
+        let fixture = try KeyedApp()
+        let admin = try await fixture.keys.create(name: "root", scope: .admin, expiresIn: nil)
+        let app = try await fixture.build()
+        try await app.test(.router) { client in
+            let accepted = try await client.postWebhook("/hook", body: "{}")
+            let id = try #require(accepted.json["message_id"] as? String)
+            let list = try await client.execute(uri: "/api/v1/admin/messages", method: .get, headers: .bearer(admin.secret)) { $0 }
+            let listed = try #require((list.json["messages"] as? [[String: Any]])?.first)
+            #expect(listed["attempts"] is Int)
+            let shown = try await client.execute(uri: "/api/v1/admin/messages/\(id)", method: .get, headers: .bearer(admin.secret)) { $0 }
+            #expect(shown.status == .ok)
+            #expect(shown.json["attempts"] is [Any])
+
+            // `expires_in: null` is documented as "never expires", as when it is left out.
+            let created = try await client.execute(
+                uri: "/api/v1/admin/keys", method: .post, headers: .bearer(admin.secret),
+                body: ByteBuffer(string: #"{"name":"forever","expires_in":null}"#)
+            ) { $0 }
+            #expect(created.status == .created)
+            #expect(created.json["expires_at"] is NSNull)
         }
     }
 

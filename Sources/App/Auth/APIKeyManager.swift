@@ -7,7 +7,7 @@ import Synchronization
 /// Why a key operation was refused; safe to show to the operator (no secrets inside).
 public struct APIKeyManagementError: Error, Sendable, CustomStringConvertible {
     /// What kind of refusal.
-    public enum Code: String, Sendable {
+    public enum Code: String, Sendable, CaseIterable {
         /// No key matches the id or prefix.
         case notFound = "key_not_found"
         /// More than one key matches the prefix.
