@@ -147,17 +147,25 @@ struct OpenAPITests {
             #expect(description(response).contains("`\(code.rawValue)`"), "\(code.rawValue) is not documented under \(response)")
         }
 
-        // The duration pattern accepts what the server's parser accepts and rejects what it rejects.
-        let duration = try #require(schemas["Duration"] as? [String: Any])
-        let pattern = try NSRegularExpression(pattern: try #require(duration["pattern"] as? String))
-        func matches(_ text: String) -> Bool {
-            pattern.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) != nil
+        // What the duration patterns allow, the server's parser takes (and, for a positive one, finds above zero);
+        // what the parser refuses, the patterns do not allow.
+        func pattern(_ name: String) throws -> (matches: (String) -> Bool, example: String) {
+            let schema = try #require(schemas[name] as? [String: Any])
+            let regex = try NSRegularExpression(pattern: try #require(schema["pattern"] as? String))
+            let matches = { (text: String) in regex.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) != nil }
+            return (matches, try #require(schema["example"] as? String))
         }
-        for text in ["500ms", "30s", "5m", "1h30m", "1.5h", "90d", "0s", try #require(duration["example"] as? String)] {
-            #expect(matches(text) && ConfigDuration.parse(text) != nil, "\(text)")
+        let duration = try pattern("Duration"), positive = try pattern("PositiveDuration")
+        for text in ["500ms", "30s", "5m", "1h30m", "1.5h", "90d", "0.001s", "999999.999d" + String(repeating: "999999d", count: 9), duration.example] {
+            #expect(duration.matches(text) && positive.matches(text), "\(text)")
+            #expect((ConfigDuration.parse(text) ?? .zero) > .zero, "\(text)")
         }
+        for text in ["0s", "0ms", "00.000h"] {
+            #expect(duration.matches(text) && !positive.matches(text) && ConfigDuration.parse(text) == .zero, "\(text)")
+        }
+        #expect(positive.matches(positive.example))
         for text in ["", "5", "soon", "5 s", "-5s", "1y", "h", "1.2.3s", "5sm"] {
-            #expect(!matches(text) && ConfigDuration.parse(text) == nil, "\(text)")
+            #expect(!duration.matches(text) && ConfigDuration.parse(text) == nil, "\(text)")
         }
 
         // A listed message counts its attempts; a shown one lists them.

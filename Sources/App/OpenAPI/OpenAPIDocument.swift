@@ -363,16 +363,21 @@ public enum OpenAPIDocument {
                       properties:
                         name:
                           type: string
+                          description: 1 to 200 characters once surrounding whitespace is trimmed.
                           minLength: 1
                           maxLength: 200
+                          pattern: '\S'
                         scope:
-                          $ref: '#/components/schemas/APIKeyScope'
+                          description: 'What the key may do; `admin` when absent or `null`.'
+                          anyOf:
+                            - $ref: '#/components/schemas/APIKeyScope'
+                            - type: 'null'
                         expires_in:
                           description: |
                             How long the key works, a positive duration such as `30s`, `24h` or `90d`
                             (`400 invalid_duration` otherwise). Absent or `null`: the key never expires.
                           anyOf:
-                            - $ref: '#/components/schemas/Duration'
+                            - $ref: '#/components/schemas/PositiveDuration'
                             - type: 'null'
                           example: 90d
                       required: [name]
@@ -693,10 +698,15 @@ public enum OpenAPIDocument {
             Duration:
               type: string
               description: |
-                One or more numbers, each followed by a unit: `ms`, `s`, `m`, `h` or `d` (`500ms`, `30s`, `1h30m`,
-                `1.5h`, `90d`); at most about 31 000 years in all.
-              pattern: '^([0-9]+(\.[0-9]+)?(ms|s|m|h|d))+$'
+                Up to ten numbers, each followed by a unit, added up: `ms`, `s`, `m`, `h` or `d` (`500ms`, `30s`,
+                `1h30m`, `1.5h`, `90d`). Each number has up to 6 digits, and up to 3 decimals except before `ms`.
+              pattern: '^([0-9]{1,6}(\.[0-9]{1,3})?(s|m|h|d)|[0-9]{1,6}ms){1,10}$'
               example: 24h
+            PositiveDuration:
+              type: string
+              description: A `Duration` with a digit other than 0 in it, so at least `1ms`.
+              pattern: '^(?=[^1-9]*[1-9])([0-9]{1,6}(\.[0-9]{1,3})?(s|m|h|d)|[0-9]{1,6}ms){1,10}$'
+              example: 90d
             APIKeyScope:
               type: string
               enum: [admin, ingest, read]
