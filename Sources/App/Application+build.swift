@@ -29,12 +29,15 @@ public let reservedServerPaths: [String] =
 /// - Parameter metrics: the Prometheus registry (wrapped) that `/metrics` renders; `messagebridge serve` passes the
 ///   one it bootstrapped `MetricsSystem` with. A fresh registry when nil.
 /// - Parameter apiKeyStore: where API keys live; the SQLite store's file when nil.
+/// - Parameter clock: the wall clock API key expiry and rotation grace are checked against; tests pass one they
+///   move forward instead of sleeping.
 public func buildApplication(
     configuration: MessageBridgeConfiguration,
     logger: Logger = Logger(label: "messagebridge"),
     store injectedStore: (any MessageStore)? = nil,
     metrics injectedMetrics: AppMetrics? = nil,
-    apiKeyStore injectedKeyStore: (any APIKeyStore)? = nil
+    apiKeyStore injectedKeyStore: (any APIKeyStore)? = nil,
+    clock: any WallClock = SystemWallClock()
 ) async throws -> some ApplicationProtocol {
     let store: any MessageStore
     let lock: ServerLock?
@@ -119,7 +122,7 @@ public func buildApplication(
     let ingest = makeIngestCommitter(store: store)
     let shutdownFlag = ShutdownFlag()
     let appMetrics = injectedMetrics ?? AppMetrics()
-    let apiKeys = APIKeyManager(store: try makeAPIKeyStore(injected: injectedKeyStore, messageStore: store))
+    let apiKeys = APIKeyManager(store: try makeAPIKeyStore(injected: injectedKeyStore, messageStore: store), clock: clock)
     let keyAuthenticator = APIKeyAuthenticator(manager: apiKeys)
 
     let router = Router(context: AppRequestContext.self)

@@ -363,13 +363,22 @@ public enum OpenAPIDocument {
                       properties:
                         name:
                           type: string
+                          description: 1 to 200 characters once surrounding whitespace is trimmed.
                           minLength: 1
                           maxLength: 200
+                          pattern: '\S'
                         scope:
-                          $ref: '#/components/schemas/APIKeyScope'
+                          description: 'What the key may do; `admin` when absent or `null`.'
+                          anyOf:
+                            - $ref: '#/components/schemas/APIKeyScope'
+                            - type: 'null'
                         expires_in:
-                          type: string
-                          description: A positive duration such as `30s`, `24h` or `90d`; absent means the key never expires.
+                          description: |
+                            How long the key works, a positive duration such as `30s`, `24h` or `90d`
+                            (`400 invalid_duration` otherwise). Absent or `null`: the key never expires.
+                          anyOf:
+                            - $ref: '#/components/schemas/PositiveDuration'
+                            - type: 'null'
                           example: 90d
                       required: [name]
               responses:
@@ -432,9 +441,14 @@ public enum OpenAPIDocument {
                       type: object
                       properties:
                         grace:
-                          type: string
-                          description: How long the old secret stays valid, a duration such as `24h` (default) or `0s`.
+                          description: |
+                            How long the old secret stays valid (never beyond its own expiry), a duration such as
+                            `24h` or `0s` (`400 invalid_duration` otherwise). Absent or `null`: `24h`.
+                          anyOf:
+                            - $ref: '#/components/schemas/Duration'
+                            - type: 'null'
                           default: 24h
+                          example: 1h
               responses:
                 '201':
                   description: The new key with its `secret`, and until when the old one is valid.
@@ -518,7 +532,9 @@ public enum OpenAPIDocument {
                   schema:
                     $ref: '#/components/schemas/Error'
             Conflict:
-              description: '`not_retryable`, `ambiguous` (a key reference matching several keys) or `not_active`.'
+              description: |
+                `not_retryable` (the message is not failed or retrying), `key_ambiguous` (a key reference matching
+                several keys) or `key_not_active` (the key is revoked, expired or already rotated).
               content:
                 application/json:
                   schema:
@@ -583,8 +599,9 @@ public enum OpenAPIDocument {
             MessageStatus:
               type: string
               enum: [pending, delivering, retrying, delivered, failed]
-            MessageSummary:
+            MessageFields:
               type: object
+              description: What every view of a message shows.
               properties:
                 message_id:
                   type: string
@@ -594,8 +611,6 @@ public enum OpenAPIDocument {
                   type: string
                 status:
                   $ref: '#/components/schemas/MessageStatus'
-                attempts:
-                  type: integer
                 accepted_at:
                   type: string
                   format: date-time
@@ -614,7 +629,17 @@ public enum OpenAPIDocument {
                   type: string
                 last_status_code:
                   type: integer
-              required: [message_id, route, destination, status, attempts, accepted_at, updated_at, body_bytes]
+              required: [message_id, route, destination, status, accepted_at, updated_at, body_bytes]
+            MessageSummary:
+              allOf:
+                - $ref: '#/components/schemas/MessageFields'
+                - type: object
+                  properties:
+                    attempts:
+                      type: integer
+                      minimum: 0
+                      description: How many delivery attempts have finished.
+                  required: [attempts]
             MessageList:
               type: object
               properties:
@@ -630,7 +655,7 @@ public enum OpenAPIDocument {
               required: [messages, count]
             MessageDetail:
               allOf:
-                - $ref: '#/components/schemas/MessageSummary'
+                - $ref: '#/components/schemas/MessageFields'
                 - type: object
                   properties:
                     headers:
@@ -651,6 +676,7 @@ public enum OpenAPIDocument {
                       description: The body, base64, when it is not UTF-8.
                     attempts:
                       type: array
+                      description: Every finished delivery attempt, oldest first.
                       items:
                         type: object
                         properties:
@@ -669,6 +695,18 @@ public enum OpenAPIDocument {
                             type: string
                         required: [number, finished_at, outcome, duration_seconds]
                   required: [headers, attempts]
+            Duration:
+              type: string
+              description: |
+                Up to ten numbers, each followed by a unit, added up: `ms`, `s`, `m`, `h` or `d` (`500ms`, `30s`,
+                `1h30m`, `1.5h`, `90d`). Each number has up to 6 digits, and up to 3 decimals except before `ms`.
+              pattern: '^([0-9]{1,6}(\.[0-9]{1,3})?(s|m|h|d)|[0-9]{1,6}ms){1,10}$'
+              example: 24h
+            PositiveDuration:
+              type: string
+              description: A `Duration` with a digit other than 0 in it, so at least `1ms`.
+              pattern: '^(?=[^1-9]*[1-9])([0-9]{1,6}(\.[0-9]{1,3})?(s|m|h|d)|[0-9]{1,6}ms){1,10}$'
+              example: 90d
             APIKeyScope:
               type: string
               enum: [admin, ingest, read]
