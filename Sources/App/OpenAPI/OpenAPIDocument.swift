@@ -44,11 +44,14 @@ public enum OpenAPIDocument {
               operationId: ingestWebhook
               summary: Accept a webhook on a configured route
               description: |
-                The exact body bytes and every header are stored durably before the answer. Routes with `verify`
-                check the signature first (`401 signature_invalid`); routes with `require_api_key` need a Bearer key
-                of scope `ingest` or `admin` (`401 unauthorized`, `403 forbidden`); routes with `dedup` answer a
-                repeated idempotency key with `200` and the original message. Other methods on a route answer
-                `405 method_not_allowed` with `Allow: POST`.
+                The exact body bytes and every header except credentials (`Authorization`, `Proxy-Authorization`,
+                `Cookie`, the route's signature header, unless the route names it in `forward_credentials`) are
+                stored durably before the answer. Routes with `verify` check the signature first (`401
+                signature_invalid`); routes with `require_api_key` need a Bearer key of scope `ingest` or `admin`
+                (`401 unauthorized`, `403 forbidden`); routes with `dedup` answer a repeated idempotency key with
+                `200` and the original message. Any other method on a route answers `405 method_not_allowed` with
+                `Allow: POST`. The path is matched in canonical form: empty segments and a trailing slash are
+                ignored (`//webhook/stripe` is the route `/webhook/stripe`, with all of its checks).
               security:
                 - {}
                 - bearerAuth: []
@@ -79,6 +82,17 @@ public enum OpenAPIDocument {
                         $ref: '#/components/schemas/Error'
                 '403':
                   $ref: '#/components/responses/Forbidden'
+                '405':
+                  description: '`method_not_allowed`: the route takes POST only.'
+                  headers:
+                    Allow:
+                      schema:
+                        type: string
+                        const: POST
+                  content:
+                    application/json:
+                      schema:
+                        $ref: '#/components/schemas/Error'
                 '413':
                   description: '`payload_too_large`: the body exceeds `server.max_body_bytes`.'
                   content:
@@ -87,8 +101,19 @@ public enum OpenAPIDocument {
                         $ref: '#/components/schemas/Error'
                 '429':
                   $ref: '#/components/responses/RateLimited'
+                '431':
+                  description: |
+                    `headers_too_large`: the request head has too many (over 1000) or too large (over 80 KiB)
+                    header fields; the connection is closed. Any endpoint may answer it.
+                  content:
+                    application/json:
+                      schema:
+                        $ref: '#/components/schemas/Error'
                 '503':
-                  description: '`store_unavailable`: the message could not be stored durably; retry later.'
+                  description: |
+                    `store_unavailable`: the message could not be stored durably; retry later. Or
+                    `too_many_connections` (with `Retry-After`): the server holds `server.max_connections`
+                    connections; any endpoint may answer it, and the connection is closed.
                   content:
                     application/json:
                       schema:
@@ -97,7 +122,7 @@ public enum OpenAPIDocument {
             get:
               tags: [ops]
               operationId: getHealth
-              summary: Store check (a real write) and per-destination and Kafka state
+              summary: Store check (a real write, reused for 2 s) and per-destination and Kafka state
               responses:
                 '200':
                   description: Healthy or degraded.
@@ -151,6 +176,12 @@ public enum OpenAPIDocument {
               tags: [ops]
               operationId: getStatus
               summary: Version, node, uptime, routes, message counts, destinations, circuit breakers and Kafka
+              description: |
+                Destination URLs appear with userinfo and query string redacted. Limited to the networks in
+                `status.allow` (else `403`); with `status.require_api_key`, needs an admin or read key.
+              security:
+                - {}
+                - bearerAuth: []
               responses:
                 '200':
                   description: The server's status.
@@ -158,6 +189,10 @@ public enum OpenAPIDocument {
                     application/json:
                       schema:
                         $ref: '#/components/schemas/Status'
+                '401':
+                  $ref: '#/components/responses/Unauthorized'
+                '403':
+                  $ref: '#/components/responses/Forbidden'
                 '503':
                   $ref: '#/components/responses/StoreUnavailable'
           /metrics:
