@@ -76,25 +76,25 @@ public func buildApplication(
         credentials: credentialsByRoute
     )
 
-    var sinks: [String: any DeliverySink] = ["http": httpSink]
-    var concurrencyByKind = ["http": worker.concurrency]
-    var batchLimitByKind: [String: Int] = [:]
+    var sinks: [SinkKind: any DeliverySink] = [.http: httpSink]
+    var concurrencyByKind: [SinkKind: Int] = [.http: worker.concurrency]
+    var batchLimitByKind: [SinkKind: Int] = [:]
     var kafkaProducer: KafkaProducer?
-    if let kafka = configuration.kafka, routes.contains(where: { $0.destination.kind == "kafka" }) {
+    if let kafka = configuration.kafka, routes.contains(where: { $0.destination.kind == .kafka }) {
         let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(settings: kafka), logger: logger)
         kafkaProducer = producer
         let keySources = Dictionary(
             configuration.routes.compactMap { route in route.kafkaKey.map { (route.path, $0) } },
             uniquingKeysWith: { first, _ in first }
         )
-        sinks["kafka"] = KafkaSink(
+        sinks[.kafka] = KafkaSink(
             producer: producer,
             keySources: keySources,
             credentials: credentialsByRoute
         )
-        concurrencyByKind["kafka"] = kafka.maxInFlight
+        concurrencyByKind[.kafka] = kafka.maxInFlight
         // Several batches in flight, so librdkafka always has records to send while a finished batch is recorded.
-        batchLimitByKind["kafka"] = max(1, min(kafka.maxInFlight / 4, 5_000))
+        batchLimitByKind[.kafka] = max(1, min(kafka.maxInFlight / 4, 5_000))
     }
 
     let breakers = try makeCircuitBreakers(configuration.circuitBreaker, logger: logger)

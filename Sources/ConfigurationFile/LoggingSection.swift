@@ -8,16 +8,16 @@ extension NodeReader {
         var logging = LoggingSettings()
         let entries = mapping(node, key: "logging", known: ["level", "format"])
         if let level = string(entries["level"], key: "logging.level") {
-            let allowed = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
-            if allowed.contains(level.lowercased()) {
-                logging.level = level.lowercased()
+            if let value = LoggingSettings.Level(rawValue: level.lowercased()) {
+                logging.level = value
             } else {
+                let allowed = LoggingSettings.Level.allCases.map(\.rawValue)
                 problem("logging.level", entries["level"], "must be one of \(allowed.joined(separator: ", ")), got \"\(level)\"")
             }
         }
         if let format = string(entries["format"], key: "logging.format") {
-            if ["json", "text"].contains(format.lowercased()) {
-                logging.format = format.lowercased()
+            if let value = LoggingSettings.Format(rawValue: format.lowercased()) {
+                logging.format = value
             } else {
                 problem("logging.format", entries["format"], "must be json or text, got \"\(format)\"")
             }

@@ -227,7 +227,7 @@ public final class SQLiteMessageStore: MessageStore {
             ])
             if db.changesCount > 0, let attempt {
                 try insertAttempt.execute(arguments: [
-                    seq, attempt.number, milliseconds(attempt.finishedAt), attempt.outcome,
+                    seq, attempt.number, milliseconds(attempt.finishedAt), attempt.outcome.rawValue,
                     attempt.statusCode, attempt.error, attempt.durationSeconds * 1000,
                 ])
             }
@@ -361,7 +361,10 @@ public final class SQLiteMessageStore: MessageStore {
                 arguments: [messageID.rawValue]
             ).map { row in
                 DeliveryAttempt(
-                    number: row[0], finishedAt: Self.date(row[1]), outcome: row[2], statusCode: row[3],
+                    // An outcome this build does not know (a newer binary wrote it) reads as the failure it most
+                    // likely was; the row itself is untouched.
+                    number: row[0], finishedAt: Self.date(row[1]),
+                    outcome: AttemptOutcome(rawValue: row[2]) ?? .failed, statusCode: row[3],
                     error: row[4], durationSeconds: (row[5] as Double) / 1000
                 )
             }
@@ -375,7 +378,7 @@ public final class SQLiteMessageStore: MessageStore {
             )
             if let delivered {
                 attempts.append(DeliveryAttempt(
-                    number: delivered[0], finishedAt: Self.date(delivered[1]), outcome: "delivered",
+                    number: delivered[0], finishedAt: Self.date(delivered[1]), outcome: .delivered,
                     statusCode: delivered[2], error: nil, durationSeconds: (delivered[3] as Double) / 1000
                 ))
             }

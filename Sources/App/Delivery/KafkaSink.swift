@@ -79,12 +79,12 @@ struct KafkaSink: DeliverySink {
 
     private func result(for error: KafkaProduceError) -> DeliveryResult {
         failures([("code", error.code)]).increment()
-        let failure = DeliveryError(reason: "kafka", message: "\(error.code): \(error.message)")
+        let failure = DeliveryError(reason: .kafka, message: "\(error.code): \(error.message)")
         return error.isRetriable || error.code == "_FATAL" ? .retryable(failure) : .rejected(failure)
     }
 
     private static func wrongDestination(_ message: NewMessage) -> DeliveryResult {
-        .rejected(DeliveryError(reason: "internal", message: "Kafka sink got \(message.destination)"))
+        .rejected(DeliveryError(reason: .internal, message: "Kafka sink got \(message.destination)"))
     }
 
     /// The record key: from the route's key source when it yields a value, else the message id.

@@ -206,10 +206,23 @@ public struct WorkerSettings: Sendable {
 
 /// `logging:`.
 public struct LoggingSettings: Sendable {
-    /// trace, debug, info, notice, warning, error or critical (`LOG_LEVEL` overrides).
-    public var level: String = "info"
+    /// How much to log, as swift-log's levels are named.
+    public enum Level: String, Sendable, CaseIterable {
+        case trace, debug, info, notice, warning, error, critical
+    }
+
+    /// How each line is written.
+    public enum Format: String, Sendable, CaseIterable {
+        /// One JSON object a line.
+        case json
+        /// Plain text, for a terminal.
+        case text
+    }
+
+    /// The least severe level written (`LOG_LEVEL` overrides).
+    public var level: Level = .info
     /// `json` (one object a line) or `text`.
-    public var format: String = "json"
+    public var format: Format = .json
 
     /// Defaults: info, JSON.
     public init() {}
