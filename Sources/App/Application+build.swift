@@ -132,9 +132,8 @@ public func buildApplication(
     router.middlewares.add(RequestIDMiddleware())
     if let cors = configuration.cors { router.middlewares.add(CORSMiddleware(settings: cors)) }
     router.middlewares.add(ErrorMiddleware())
-    router.middlewares.add(MethodNotAllowedMiddleware(
-        allowedMethods: Dictionary(routes.map { ($0.path, "POST") }, uniquingKeysWith: { first, _ in first })
-    ))
+    let routeMethods = RouteMethods()
+    router.middlewares.add(MethodNotAllowedMiddleware(routes: routeMethods))
     if let rateLimiter = try RateLimitMiddleware(settings: configuration.rateLimits, routePaths: routes.map(\.path)) {
         router.middlewares.add(rateLimiter)
     }
@@ -168,6 +167,7 @@ public func buildApplication(
     MetricsController(settings: configuration.metrics, metrics: appMetrics, store: store, authenticator: keyAuthenticator)
         .addRoutes(to: router)
     OpenAPIController().addRoutes(to: router)
+    routeMethods.load(from: router)
 
     let connectionLimits = ConnectionLimits(
         requestHeadTimeout: configuration.server.requestHeadTimeout,

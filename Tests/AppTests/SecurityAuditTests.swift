@@ -235,7 +235,7 @@ struct SecurityAuditTests {
         #expect(try await store.storedCount() == 2)
     }
 
-    @Test("TRACE and other unknown methods on a route answer 405 with Allow: POST")
+    @Test("TRACE and other unknown methods answer 405 with the path's Allow, on routes and the server's own endpoints")
     func unknownMethods() async throws {
         let directory = TestDirectory()
         let (app, _) = try await makeSecurityTestApp(directory: directory, routes: """
@@ -251,6 +251,16 @@ struct SecurityAuditTests {
                 #expect(response.errorCode == "method_not_allowed", "\(name)")
             }
             #expect(try await client.execute(uri: "/nowhere", method: HTTPRequest.Method("TRACE")!) { $0.status } == .notFound)
+            // The server's own endpoints too, with their real methods in Allow.
+            let trace = try #require(HTTPRequest.Method("TRACE"))
+            let health = try await client.execute(uri: "/health", method: trace) { $0 }
+            #expect(health.status == .methodNotAllowed)
+            #expect(health.headers[.allow] == "GET")
+            let message = try await client.execute(uri: "/api/v1/admin/messages/abc", method: .put) { $0 }
+            #expect(message.status == .methodNotAllowed)
+            #expect(message.headers[.allow] == "GET")
+            let keys = try await client.execute(uri: "/api/v1/admin/keys", method: .delete) { $0 }
+            #expect(keys.headers[.allow] == "GET, POST")
         }
     }
 }
