@@ -259,6 +259,9 @@ struct SecurityAuditTests {
             let message = try await client.execute(uri: "/api/v1/admin/messages/abc", method: .put) { $0 }
             #expect(message.status == .methodNotAllowed)
             #expect(message.headers[.allow] == "GET")
+            // A literal segment wins over a capture, as in the router: this is retry-failed (POST), not {id} (GET).
+            let retryAll = try await client.execute(uri: "/api/v1/admin/messages/retry-failed", method: .options) { $0 }
+            #expect(retryAll.headers[.allow] == "POST")
             let keys = try await client.execute(uri: "/api/v1/admin/keys", method: .delete) { $0 }
             #expect(keys.headers[.allow] == "GET, POST")
         }

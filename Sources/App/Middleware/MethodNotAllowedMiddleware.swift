@@ -26,14 +26,25 @@ final class RouteMethods: Sendable {
         entries.withLock { $0 = loaded }
     }
 
-    /// The template a path matches (for the metrics' `route` label) and the methods it answers (sorted,
+    /// The template a path resolves to (for the metrics' `route` label) and the methods it answers (sorted,
     /// comma-separated, for `Allow`); nil when no route has that path.
+    ///
+    /// Like the router, a literal segment wins over a capture: `/api/v1/admin/messages/retry-failed` is that
+    /// route, not `/api/v1/admin/messages/{id}`.
     func allow(for path: String) -> (template: String, methods: String)? {
         let segments = path.split(separator: "/")
-        let matching = entries.withLock { entries in entries.filter { Self.matches($0.segments, segments) } }
-        guard let first = matching.first else { return nil }
-        let methods = matching.reduce(into: Set<String>()) { $0.formUnion($1.methods) }
-        return (first.template, methods.sorted().joined(separator: ", "))
+        let best = entries.withLock { entries in
+            entries.filter { Self.matches($0.segments, segments) }
+                .max { Self.specificity($0.segments).lexicographicallyPrecedes(Self.specificity($1.segments)) }
+        }
+        return best.map { ($0.template, $0.methods.sorted().joined(separator: ", ")) }
+    }
+
+    /// Per segment: 2 for a literal, 1 for a capture or `*`, 0 for `**`.
+    private static func specificity(_ template: [String]) -> [Int] {
+        template.map { part in
+            part == "**" ? 0 : (part == "*" || (part.hasPrefix("{") && part.hasSuffix("}"))) ? 1 : 2
+        }
     }
 
     private static func matches(_ template: [String], _ path: [Substring]) -> Bool {
