@@ -115,11 +115,11 @@ public func buildApplication(
         breakers: breakers,
         destinationHealth: DestinationHealth(destinations: routes.map(\.destination)),
         logger: logger,
-        onRetryScheduled: { retryWakeup.signal() }
+        dueWork: retryWakeup
     )
-    let retryWorker = RetryWorker(store: store, dispatcher: dispatcher, settings: worker, wakeup: retryWakeup, logger: logger)
+    let intake = DeliveryIntake(dispatcher: dispatcher, commit: makeIngestCommitter(store: store), leaseTimeout: worker.leaseTimeout)
+    let retryWorker = RetryWorker(store: store, intake: intake, settings: worker, dueWork: retryWakeup, logger: logger)
 
-    let ingest = makeIngestCommitter(store: store)
     let shutdownFlag = ShutdownFlag()
     let appMetrics = injectedMetrics ?? AppMetrics()
     let apiKeys = APIKeyManager(store: try makeAPIKeyStore(injected: injectedKeyStore, messageStore: store), clock: clock)
@@ -144,9 +144,7 @@ public func buildApplication(
     IngestController(
         routes: routes,
         maxBodyBytes: configuration.server.maxBodyBytes,
-        ingest: ingest,
-        dispatcher: dispatcher,
-        leaseTimeout: worker.leaseTimeout
+        intake: intake
     ).addRoutes(to: router)
     HealthController(
         store: store,

@@ -40,10 +40,8 @@ struct IngestController {
 
     let routes: [Route]
     let maxBodyBytes: Int
-    /// Stores one record durably (group commit) and says whether it was stored or is a duplicate.
-    let ingest: @Sendable (IngestRecord) async throws -> IngestOutcome
-    let dispatcher: DeliveryDispatcher
-    let leaseTimeout: Duration
+    /// Stores each accepted message durably and queues its delivery.
+    let intake: DeliveryIntake
 
     func addRoutes(to router: Router<AppRequestContext>) {
         for route in routes {
@@ -91,25 +89,16 @@ struct IngestController {
             headers: headers,
             acceptedAt: acceptedAt
         )
-        let isLeased = dispatcher.reserve(for: route.destination)
-        let state: InitialState = isLeased
-            ? .leased(owner: dispatcher.owner, until: acceptedAt.addingTimeInterval(leaseTimeout.seconds))
-            : .pending
         let outcome: IngestOutcome
         do {
-            outcome = try await ingest(IngestRecord(message: message, initialState: state, dedup: dedupKey))
+            outcome = try await intake.accept(message, dedup: dedupKey)
         } catch {
-            if isLeased { dispatcher.cancelReservation(for: route.destination) }
             context.logger.error("cannot store message", metadata: ["error": "\(error)", "route": "\(route.path)"])
             Counter(label: "messagebridge_store_failures_total").increment()
             throw APIError(.serviceUnavailable, code: "store_unavailable", message: "the message could not be stored durably; retry later")
         }
         if case .duplicate(let original, let originalAcceptedAt) = outcome {
-            if isLeased { dispatcher.cancelReservation(for: route.destination) }
             return duplicateResponse(original: original, acceptedAt: originalAcceptedAt, route: route, context: context)
-        }
-        if isLeased {
-            dispatcher.enqueue(.init(message: message, attemptCount: 0, attemptsSinceRetry: 0))
         }
         route.acceptedCounter.increment()
         context.logger.debug("message accepted", metadata: ["message_id": "\(message.id)", "route": "\(route.path)"])

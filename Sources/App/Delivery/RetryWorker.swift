@@ -7,15 +7,16 @@ import ServiceLifecycle
 /// retry falls due sooner or new retryable work appears. Also purges delivered messages past their retention.
 final class RetryWorker: Service {
     private let store: any MessageStore
-    private let dispatcher: DeliveryDispatcher
+    private let intake: DeliveryIntake
     private let settings: WorkerSettings
     private let logger: Logger
-    private let wakeup: Wakeup
+    /// Signalled when the store gains work due soon (a retry scheduled, an admin retry).
+    private let dueWork: Wakeup
 
-    init(store: any MessageStore, dispatcher: DeliveryDispatcher, settings: WorkerSettings, wakeup: Wakeup, logger: Logger) {
-        self.wakeup = wakeup
+    init(store: any MessageStore, intake: DeliveryIntake, settings: WorkerSettings, dueWork: Wakeup, logger: Logger) {
+        self.dueWork = dueWork
         self.store = store
-        self.dispatcher = dispatcher
+        self.intake = intake
         self.settings = settings
         self.logger = logger
     }
@@ -25,7 +26,7 @@ final class RetryWorker: Service {
             var lastPurge = ContinuousClock.now
             while !Task.isCancelled {
                 let wait = await self.pass(lastPurge: &lastPurge)
-                await self.wakeup.wait(timeout: wait)
+                await self.dueWork.wait(timeout: wait)
             }
         }
     }
@@ -35,34 +36,17 @@ final class RetryWorker: Service {
         do {
             var claimedFullBatch = true
             while claimedFullBatch && !Task.isCancelled {
-                let limit = min(settings.batchSize, dispatcher.freeCapacity)
+                let limit = min(settings.batchSize, intake.dispatcher.freeCapacity)
                 guard limit > 0 else { return .milliseconds(100) }
                 let now = Date()
                 let claimed = try await store.claimDue(
-                    owner: dispatcher.owner,
+                    owner: intake.owner,
                     now: now,
                     leaseUntil: now.addingTimeInterval(settings.leaseTimeout.seconds),
                     limit: limit
                 )
-                var unstarted: [NewMessage] = []
-                var jobs: [DeliveryDispatcher.Job] = []
-                jobs.reserveCapacity(claimed.count)
-                for message in claimed {
-                    guard dispatcher.reserve(for: message.message.destination) else {
-                        unstarted.append(message.message)
-                        continue
-                    }
-                    jobs.append(.init(
-                        message: message.message,
-                        attemptCount: message.attemptCount,
-                        attemptsSinceRetry: message.attemptsSinceRetry
-                    ))
-                }
-                // All at once, so a batching lane can take the whole claim as one batch.
-                dispatcher.enqueue(jobs)
-                if !unstarted.isEmpty {
-                    // Their lane is full: give them back now rather than holding their lease.
-                    await dispatcher.releaseUnstarted(unstarted)
+                guard await intake.dispatch(claimed: claimed) else {
+                    // A lane is full: look again shortly rather than at the next interval.
                     return .milliseconds(100)
                 }
                 if !claimed.isEmpty {
