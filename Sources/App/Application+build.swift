@@ -29,7 +29,8 @@ public let reservedServerPaths: [String] =
 /// - Parameter metrics: the Prometheus registry (wrapped) that `/metrics` renders; `messagebridge serve` passes the
 ///   one it bootstrapped `MetricsSystem` with. A fresh registry when nil.
 /// - Parameter apiKeyStore: where API keys live; the SQLite store's file when nil.
-/// - Parameter clock: the wall clock API key expiry and rotation grace are checked against; tests pass one they
+/// - Parameter clock: the clock of everything timed (acceptance times and dedup windows, key expiry and rotation
+///   grace, rate limits, circuit breakers, retry due dates); tests pass one they
 ///   move forward instead of sleeping.
 public func buildApplication(
     configuration: MessageBridgeConfiguration,
@@ -115,10 +116,11 @@ public func buildApplication(
         breakers: breakers,
         destinationHealth: DestinationHealth(destinations: routes.map(\.destination)),
         logger: logger,
-        dueWork: retryWakeup
+        dueWork: retryWakeup,
+        clock: clock
     )
     let intake = DeliveryIntake(dispatcher: dispatcher, commit: makeIngestCommitter(store: store), leaseTimeout: worker.leaseTimeout)
-    let retryWorker = RetryWorker(store: store, intake: intake, settings: worker, dueWork: retryWakeup, logger: logger)
+    let retryWorker = RetryWorker(store: store, intake: intake, settings: worker, dueWork: retryWakeup, clock: clock, logger: logger)
 
     let shutdownFlag = ShutdownFlag()
     let appMetrics = injectedMetrics ?? AppMetrics()
@@ -134,7 +136,7 @@ public func buildApplication(
     router.middlewares.add(ErrorMiddleware())
     let routeMethods = RouteMethods()
     router.middlewares.add(MethodNotAllowedMiddleware(routes: routeMethods))
-    if let rateLimiter = try RateLimitMiddleware(settings: configuration.rateLimits, routePaths: routes.map(\.path)) {
+    if let rateLimiter = try RateLimitMiddleware(settings: configuration.rateLimits, routePaths: routes.map(\.path), clock: clock) {
         router.middlewares.add(rateLimiter)
     }
     let keyProtectedPaths = configuration.routes.filter(\.requiresAPIKey).map(\.path)
@@ -144,7 +146,8 @@ public func buildApplication(
     IngestController(
         routes: routes,
         maxBodyBytes: configuration.server.maxBodyBytes,
-        intake: intake
+        intake: intake,
+        clock: clock
     ).addRoutes(to: router)
     HealthController(
         store: store,

@@ -107,19 +107,20 @@ struct DedupTests {
     @Test("after the window a key stores a new message again")
     func expiredWindow() async throws {
         let directory = TestDirectory()
+        let clock = TestWallClock()
         let (app, store) = try await makeSecurityTestApp(directory: directory, routes: """
               - path: "/webhook/short"
                 destination: "\(Self.sink)"
                 dedup:
                   header: Idempotency-Key
                   window: 2s
-            """)
+            """, clock: clock)
         try await app.test(.router) { client async throws in
             let headers = HTTPFields.make([("Idempotency-Key", "k-1")])
             let first = try await client.postWebhook("/webhook/short", body: "{}", headers: headers)
             #expect(first.status == .accepted)
             #expect(try await client.postWebhook("/webhook/short", body: "{}", headers: headers).status == .ok)
-            try await Task.sleep(for: .milliseconds(2100))
+            clock.advance(by: .milliseconds(2100))
             let later = try await client.postWebhook("/webhook/short", body: "{}", headers: headers)
             #expect(later.status == .accepted)
             #expect(later.json["message_id"] as? String != first.json["message_id"] as? String)

@@ -29,10 +29,11 @@ struct RateLimitTests {
     @Test("per_ip: 429 with Retry-After after the limit, recovery after the period; /health and /metrics exempt")
     func perIPAndRecovery() async throws {
         let directory = TestDirectory()
+        let clock = TestWallClock()
         let (app, store) = try await makeSecurityTestApp(directory: directory, routes: Self.routes, extra: """
             rate_limits:
               per_ip: { limit: 1, period: 1s, burst: 3 }
-            """)
+            """, clock: clock)
         try await app.test(.live) { client async throws in
             // A burst of 3, refilled one a second: quick requests run out after about 3. Counted rather than
             // assumed, so a stalled test machine (which refills the bucket meanwhile) cannot make this flaky.
@@ -50,7 +51,7 @@ struct RateLimitTests {
                 #expect(try await client.execute(uri: "/metrics", method: .get) { $0.status } != .tooManyRequests)
             }
             // After Retry-After the client is served again.
-            try await Task.sleep(for: .milliseconds(1100))
+            clock.advance(by: .milliseconds(1100))
             #expect(try await client.postWebhook("/webhook/a", body: "{}").status == .accepted)
             #expect(try await store.storedCount() == accepted + 1)
         }

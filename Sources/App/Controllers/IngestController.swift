@@ -42,6 +42,8 @@ struct IngestController {
     let maxBodyBytes: Int
     /// Stores each accepted message durably and queues its delivery.
     let intake: DeliveryIntake
+    /// Stamps acceptance times (and so dedup windows).
+    let clock: any WallClock
 
     func addRoutes(to router: Router<AppRequestContext>) {
         for route in routes {
@@ -71,7 +73,7 @@ struct IngestController {
         if let verification = route.verification {
             try InboundVerification.verify(verification, body: buffer, headers: request.headers, route: route.path, context: context)
         }
-        let acceptedAt = Date()
+        let acceptedAt = clock.now
         let dedupKey = route.dedup.flatMap {
             InboundVerification.dedupKey($0, body: buffer, headers: request.headers, acceptedAt: acceptedAt)
         }

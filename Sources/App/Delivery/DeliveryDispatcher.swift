@@ -31,6 +31,8 @@ final class DeliveryDispatcher: Service {
     /// Signalled when an outcome makes work due soon (a retry, a deferral): the store's news for its readers, so
     /// the dispatcher never calls back into the retry worker that feeds it.
     private let dueWork: Wakeup
+    /// Outcome times, retry due dates, and the circuit breakers' intervals.
+    let clock: any WallClock
     private let isStopping = Atomic(false)
     let deliveredCounters = MetricCache { Counter(label: "messagebridge_messages_delivered_total", dimensions: $0) }
     let failureCounters = MetricCache { Counter(label: "messagebridge_delivery_failures_total", dimensions: $0) }
@@ -48,7 +50,8 @@ final class DeliveryDispatcher: Service {
         breakers: CircuitBreakerRegistry?,
         destinationHealth: DestinationHealth,
         logger: Logger,
-        dueWork: Wakeup
+        dueWork: Wakeup,
+        clock: any WallClock = SystemWallClock()
     ) {
         self.owner = owner
         self.sink = sink
@@ -57,11 +60,12 @@ final class DeliveryDispatcher: Service {
         self.destinationHealth = destinationHealth
         self.logger = logger
         self.dueWork = dueWork
+        self.clock = clock
         self.lanes = Dictionary(uniqueKeysWithValues: concurrencyByKind.map { kind, concurrency in
             (kind, Lane(kind: kind, concurrency: concurrency, batchLimit: batchLimitByKind[kind] ?? 1))
         })
         self.completions = GroupCommitter { batches in
-            try await store.complete(batches.count == 1 ? batches[0] : Array(batches.joined()), now: Date())
+            try await store.complete(batches.count == 1 ? batches[0] : Array(batches.joined()), now: clock.now)
             return Array(repeating: (), count: batches.count)
         }
     }
@@ -197,7 +201,7 @@ final class DeliveryDispatcher: Service {
                 )
             }
             let elapsed = ContinuousClock.now - started
-            let now = Date()
+            let now = clock.now
             var generator = SystemRandomNumberGenerator()
             var deliveredByRoute: [String: Int] = [:]
             // Looked up once per batch: every job of a lane goes to the same kind of sink.

@@ -16,8 +16,8 @@ extension DeliveryDispatcher {
     /// Whether `job` may be attempted now, by its destination's circuit breaker.
     func breakerCheck(_ job: Job) -> BreakerCheck {
         let breaker = breakers?.breaker(for: Self.breakerKey(for: job.message.destination))
-        guard let breaker, case .denied(let retryAfter) = breaker.canAttempt() else { return .attempt(breaker) }
-        let until = Date().addingTimeInterval(max(retryAfter.seconds, 0.01))
+        guard let breaker, case .denied(let retryAfter) = breaker.canAttempt(now: clock.instant) else { return .attempt(breaker) }
+        let until = clock.now.addingTimeInterval(max(retryAfter.seconds, 0.01))
         logger.debug("delivery deferred by open circuit breaker", metadata: ["message_id": "\(job.message.id)", "until": "\(until)"])
         return .deferred(DeliveryCompletion(messageID: job.message.id, owner: owner, change: .deferred(until: until), attempt: nil))
     }
@@ -39,7 +39,7 @@ extension DeliveryDispatcher {
         let attemptNumber = job.attemptCount + 1
         switch result {
         case .delivered, .rejected: breaker?.recordSuccess()  // a 4xx still proves the endpoint is up
-        case .retryable: breaker?.recordFailure()
+        case .retryable: breaker?.recordFailure(now: clock.instant)
         }
         let change = policy.change(after: result, previousAttempts: job.attemptsSinceRetry, now: now, using: &generator)
         let attempt: DeliveryAttempt

@@ -12,9 +12,12 @@ final class RetryWorker: Service {
     private let logger: Logger
     /// Signalled when the store gains work due soon (a retry scheduled, an admin retry).
     private let dueWork: Wakeup
+    /// Claims and purges read the time from it.
+    private let clock: any WallClock
 
-    init(store: any MessageStore, intake: DeliveryIntake, settings: WorkerSettings, dueWork: Wakeup, logger: Logger) {
+    init(store: any MessageStore, intake: DeliveryIntake, settings: WorkerSettings, dueWork: Wakeup, clock: any WallClock, logger: Logger) {
         self.dueWork = dueWork
+        self.clock = clock
         self.store = store
         self.intake = intake
         self.settings = settings
@@ -38,7 +41,7 @@ final class RetryWorker: Service {
             while claimedFullBatch && !Task.isCancelled {
                 let limit = min(settings.batchSize, intake.dispatcher.freeCapacity)
                 guard limit > 0 else { return .milliseconds(100) }
-                let now = Date()
+                let now = clock.now
                 let claimed = try await store.claimDue(
                     owner: intake.owner,
                     now: now,
@@ -56,7 +59,7 @@ final class RetryWorker: Service {
             }
             try await purgeIfDue(lastPurge: &lastPurge)
             guard let nextDue = try await store.nextDueDate() else { return settings.retryInterval }
-            let untilDue = max(nextDue.timeIntervalSinceNow, 0.005)
+            let untilDue = max(nextDue.timeIntervalSince(clock.now), 0.005)
             return min(settings.retryInterval, .milliseconds(Int64(untilDue * 1000)))
         } catch is CancellationError {
             return .zero
@@ -69,7 +72,7 @@ final class RetryWorker: Service {
     private func purgeIfDue(lastPurge: inout ContinuousClock.Instant) async throws {
         guard ContinuousClock.now - lastPurge > .seconds(600) else { return }
         lastPurge = .now
-        let purged = try await store.purgeDelivered(before: Date().addingTimeInterval(-settings.deliveredRetention.seconds))
+        let purged = try await store.purgeDelivered(before: clock.now.addingTimeInterval(-settings.deliveredRetention.seconds))
         if purged > 0 {
             logger.info("purged delivered messages", metadata: ["count": "\(purged)"])
         }

@@ -25,9 +25,11 @@ struct RateLimitMiddleware: RouterMiddleware {
     let paths: [PathLimiter]
     let trustedProxies: [CIDRBlock]
     let routePaths: Set<String>
+    /// Token buckets refill on its monotonic time.
+    let clock: any WallClock
 
     /// Builds the limiters; nil when rate limiting is off.
-    init?(settings: RateLimitSettings, routePaths: [String]) throws {
+    init?(settings: RateLimitSettings, routePaths: [String], clock: any WallClock = SystemWallClock()) throws {
         guard settings.isEnabled else { return nil }
         perIP = try settings.perIP.map { try TokenBucketRateLimiter(configuration: $0.limiterConfiguration) }
         perRoute = try settings.perRoute.map { try TokenBucketRateLimiter(configuration: $0.limiterConfiguration) }
@@ -37,6 +39,7 @@ struct RateLimitMiddleware: RouterMiddleware {
         }
         trustedProxies = settings.trustedProxies
         self.routePaths = Set(routePaths)
+        self.clock = clock
     }
 
     func handle(
@@ -52,7 +55,7 @@ struct RateLimitMiddleware: RouterMiddleware {
             forwardedFor: request.headers[values: .xForwardedFor],
             trustedProxies: trustedProxies
         )
-        let now = ContinuousClock.now
+        let now = clock.instant
         if let pathLimiter = paths.first(where: { $0.rule.matches(path) }) {
             try check(pathLimiter.limiter.acquire(key: clientIP, now: now), scope: "path", context: context)
         }

@@ -1,10 +1,15 @@
 import Foundation
 
-/// The wall clock that API key expiry and rotation grace periods are measured against: a seam, so tests move time
-/// forward instead of sleeping until a key expires.
+/// The server's clock: a seam, so tests move time forward instead of sleeping until a key expires, a dedup window
+/// passes, a rate limit refills or a circuit breaker's open timeout ends.
+///
+/// Wall time (`now`) is what is stored and shown: acceptance times, key expiry, retry due dates. Monotonic time
+/// (`instant`) measures intervals that must not jump with the wall clock: token buckets and circuit breakers.
 public protocol WallClock: Sendable {
-    /// The current time.
+    /// The current wall time.
     var now: Date { get }
+    /// The current monotonic instant.
+    var instant: ContinuousClock.Instant { get }
 }
 
 /// The system's wall clock, what the server runs on.
@@ -14,4 +19,7 @@ public struct SystemWallClock: WallClock {
 
     /// `Date()`.
     public var now: Date { Date() }
+
+    /// `ContinuousClock.now`.
+    public var instant: ContinuousClock.Instant { .now }
 }

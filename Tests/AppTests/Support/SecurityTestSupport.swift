@@ -31,13 +31,14 @@ func securityTestYAML(directory: TestDirectory, routes: String, extra: String = 
 
 /// Builds the application from YAML over a store the test can read.
 func makeSecurityTestApp(
-    directory: TestDirectory, routes: String, extra: String = "", environment: [String: String] = [:]
+    directory: TestDirectory, routes: String, extra: String = "", environment: [String: String] = [:],
+    clock: any WallClock = SystemWallClock()
 ) async throws -> (app: some ApplicationProtocol, store: SQLiteMessageStore) {
     let store = try SQLiteMessageStore(path: directory.databasePath)
     try securityTestYAML(directory: directory, routes: routes, extra: extra)
         .write(toFile: directory.configPath, atomically: true, encoding: .utf8)
     let configuration = try ConfigurationLoader(environment: environment).load(path: directory.configPath)
-    return (try await buildApplication(configuration: configuration, logger: quietLogger, store: store), store)
+    return (try await buildApplication(configuration: configuration, logger: quietLogger, store: store, clock: clock), store)
 }
 
 extension SQLiteMessageStore {

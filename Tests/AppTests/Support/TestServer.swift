@@ -100,9 +100,11 @@ extension TestClientProtocol {
 
 /// Writes `yaml` as the directory's config file, opens a store on its database, and builds the server on both: the
 /// store is returned so a test can look at what the server wrote.
-func makeTestApp(_ yaml: String, directory: TestDirectory) async throws -> (app: some ApplicationProtocol, store: SQLiteMessageStore) {
+func makeTestApp(
+    _ yaml: String, directory: TestDirectory, clock: any WallClock = SystemWallClock()
+) async throws -> (app: some ApplicationProtocol, store: SQLiteMessageStore) {
     let configuration = try writeConfiguration(yaml, to: directory)
     let store = try SQLiteMessageStore(path: directory.databasePath)
-    let app = try await buildApplication(configuration: configuration, logger: quietLogger, store: store)
+    let app = try await buildApplication(configuration: configuration, logger: quietLogger, store: store, clock: clock)
     return (app, store)
 }

@@ -10,6 +10,9 @@ final class TestWallClock: WallClock {
     /// The real time plus everything ``advance(by:)`` added.
     var now: Date { Date().addingTimeInterval(offset.withLock { $0 }) }
 
+    /// The real monotonic instant plus everything ``advance(by:)`` added.
+    var instant: ContinuousClock.Instant { .now + .milliseconds(Int64(offset.withLock { $0 } * 1000)) }
+
     /// Moves the clock forward by `duration`.
     func advance(by duration: Duration) {
         offset.withLock { $0 += duration.seconds }
