@@ -1,0 +1,41 @@
+import Core
+import Foundation
+import GRDB
+
+/// Maintenance: purging delivered messages, the health heartbeat, and backups.
+extension SQLiteMessageStore {
+    public func purgeDelivered(before date: Date) async throws -> Int {
+        let cutoff = Self.milliseconds(date)
+        var total = 0
+        // Small transactions, so a large purge never holds the writer long enough to stall ingest.
+        while true {
+            let deleted = try await writer.write { db in
+                try db.execute(
+                    sql: """
+                        DELETE FROM messages WHERE seq IN (
+                            SELECT seq FROM messages WHERE status = 'delivered' AND delivered_at < ? ORDER BY seq LIMIT 500
+                        )
+                        """,
+                    arguments: [cutoff]
+                )
+                return db.changesCount
+            }
+            total += deleted
+            if deleted < 500 { return total }
+        }
+    }
+
+    public func checkHealth() async throws {
+        let nowMS = Self.milliseconds(Date())
+        try await writer.write { db in
+            try db.execute(sql: "UPDATE heartbeat SET beat_at = ? WHERE id = 1", arguments: [nowMS])
+        }
+    }
+
+    /// Writes a consistent copy of the database to `destinationPath` while the server keeps running.
+    /// Synchronous: it is for the command line, which has no event loop to keep free.
+    public func backup(to destinationPath: String) throws {
+        let destination = try DatabaseQueue(path: destinationPath)
+        try writer.backup(to: destination)
+    }
+}
