@@ -4,17 +4,12 @@ import GRDB
 
 /// API keys in the same SQLite file as the messages (table `api_keys`, migration `v3-api-keys`).
 public struct SQLiteAPIKeyStore: APIKeyStore {
-    /// The message store's pool: one pool per file for the life of the process.
+    /// The database's pool, shared with the file's other stores.
     public let writer: DatabasePool
 
-    /// Uses a pool whose schema `SQLiteMessageStore` has already migrated.
-    public init(writer: DatabasePool) {
-        self.writer = writer
-    }
-
-    /// Shares `messageStore`'s pool.
-    public init(messageStore: SQLiteMessageStore) {
-        self.init(writer: messageStore.writer)
+    /// The API keys of `database`, whose schema must be this binary's (``SQLiteDatabase/open(path:migrating:)``).
+    public init(database: SQLiteDatabase) {
+        writer = database.writer
     }
 
     public func insert(_ key: APIKeyRecord) async throws {

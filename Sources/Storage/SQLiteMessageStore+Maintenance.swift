@@ -2,7 +2,8 @@ import Core
 import Foundation
 import GRDB
 
-/// Maintenance: purging delivered messages, the health heartbeat, and backups.
+/// Maintenance: purging delivered messages, and the heartbeat that `/health` writes. Backups copy the whole file:
+/// ``SQLiteDatabase/backup(to:)``.
 extension SQLiteMessageStore {
     public func purgeDelivered(before date: Date) async throws -> Int {
         let cutoff = Self.milliseconds(date)
@@ -30,12 +31,5 @@ extension SQLiteMessageStore {
         try await writer.write { db in
             try db.execute(sql: "UPDATE heartbeat SET beat_at = ? WHERE id = 1", arguments: [nowMS])
         }
-    }
-
-    /// Writes a consistent copy of the database to `destinationPath` while the server keeps running.
-    /// Synchronous: it is for the command line, which has no event loop to keep free.
-    public func backup(to destinationPath: String) throws {
-        let destination = try DatabaseQueue(path: destinationPath)
-        try writer.backup(to: destination)
     }
 }

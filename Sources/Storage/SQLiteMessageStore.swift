@@ -1,47 +1,44 @@
 import Core
 import Foundation
 import GRDB
-import Logging
 import Synchronization
 
-/// The embedded store: one SQLite file in WAL mode with `synchronous=FULL`, so a commit is on disk before the
-/// caller hears about it.
+/// Messages in the embedded database: one SQLite file in WAL mode with `synchronous=FULL`, so a commit is on disk
+/// before the caller hears about it.
+///
+/// By concern: claims and leases (`+Claims`), ingest with deduplication (`+Ingest`), delivery outcomes
+/// (`+Outcomes`), manual retries (`+Retries`), reads (`+Queries`), purge and heartbeat (`+Maintenance`); rows are
+/// read by the column order defined once in ``MessageColumn``.
 public final class SQLiteMessageStore: MessageStore {
-    /// The one connection pool for this file, for the life of the process.
+    /// The database this store's tables live in, shared with the other stores of the file.
+    public let database: SQLiteDatabase
+    /// `database`'s pool, held here too so every call reaches it directly.
     public let writer: DatabasePool
-    /// The file's path.
-    public let path: String
     /// Leases of messages being delivered, changed only on the writer (see ``LeaseTable``).
     let leases = Mutex(LeaseTable())
 
-    /// Opens (creating when needed) the database at `path`, migrates it, and turns on full durability.
-    public init(path: String) throws {
-        self.path = path
-        let directory = (path as NSString).deletingLastPathComponent
-        if !directory.isEmpty {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        }
-        var configuration = Configuration()
-        configuration.busyMode = .timeout(5)
-        configuration.label = "messagebridge"
-        writer = try DatabasePool(path: path, configuration: configuration)
-        // Opening a pool switches to WAL and sets synchronous=NORMAL, so FULL must be set afterwards.
-        try writer.writeWithoutTransaction { db in
-            try db.execute(sql: "PRAGMA synchronous = FULL")
-        }
-        try SQLiteSchema.migrator.migrate(writer)
+    /// The messages of `database`, whose schema must be this binary's (``SQLiteDatabase/open(path:migrating:)``).
+    public init(database: SQLiteDatabase) {
+        self.database = database
+        writer = database.writer
     }
+
+    /// Opens (creating when needed) the database at `path`, migrates it, and turns on full durability.
+    public convenience init(path: String) throws {
+        self.init(database: try SQLiteDatabase(path: path))
+    }
+
+    /// The file's path.
+    public var path: String { database.path }
 
     /// The writer connection's `synchronous` setting (2 = FULL), for tests and `/health`.
     public func synchronousMode() async throws -> Int {
-        try await writer.writeWithoutTransaction { db in
-            try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1
-        }
+        try await database.synchronousMode()
     }
 
     /// The journal mode (`wal`).
     public func journalMode() async throws -> String {
-        try await writer.read { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") ?? "" }
+        try await database.journalMode()
     }
 
     // MARK: Units

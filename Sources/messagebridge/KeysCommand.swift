@@ -15,7 +15,7 @@ struct Keys: AsyncParsableCommand {
 
     static func openManager(_ config: ConfigOption) throws -> APIKeyManager {
         let store = try Messages.openStore(config)
-        return APIKeyManager(store: SQLiteAPIKeyStore(messageStore: store))
+        return APIKeyManager(store: SQLiteAPIKeyStore(database: store.database))
     }
 
     /// Runs a key operation, printing a refusal and exiting 1.

@@ -142,8 +142,8 @@ struct Backup: ParsableCommand {
     func run() throws {
         let configuration = try config.load()
         do {
-            let store = try SQLiteMessageStore(path: configuration.sqlite.databasePath)
-            try store.backup(to: output)
+            let database = try SQLiteDatabase(path: configuration.sqlite.databasePath)
+            try database.backup(to: output)
         } catch {
             printError("backup failed: \(error)")
             throw ExitCode(1)

@@ -22,7 +22,7 @@ struct KeyedApp {
         yaml += extra
         configuration = try writeConfiguration(yaml, to: directory)
         store = try SQLiteMessageStore(path: directory.databasePath)
-        keys = APIKeyManager(store: SQLiteAPIKeyStore(messageStore: store))
+        keys = APIKeyManager(store: SQLiteAPIKeyStore(database: store.database))
     }
 
     func build(metrics: AppMetrics? = nil) async throws -> some ApplicationProtocol {
