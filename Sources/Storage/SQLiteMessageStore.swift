@@ -23,9 +23,10 @@ public final class SQLiteMessageStore: MessageStore {
         writer = database.writer
     }
 
-    /// Opens (creating when needed) the database at `path`, migrates it, and turns on full durability.
+    /// Opens (creating when needed) the database at `path` and migrates it, as `serve` does: for tests and tools
+    /// that own the file. Admin commands open theirs with ``SQLiteDatabase/open(path:migrating:)`` and `false`.
     public convenience init(path: String) throws {
-        self.init(database: try SQLiteDatabase(path: path))
+        self.init(database: try SQLiteDatabase.open(path: path, migrating: true))
     }
 
     /// The file's path.

@@ -13,7 +13,7 @@ struct MessageBridgeCommand: AsyncParsableCommand {
         commandName: "messagebridge",
         abstract: "Accepts webhooks, stores them durably and delivers them to Kafka or HTTP endpoints.",
         version: MessageBridgeVersion.current,
-        subcommands: [Serve.self, Init.self, CheckConfig.self, Messages.self, Keys.self, Backup.self],
+        subcommands: [Serve.self, Init.self, CheckConfig.self, Migrate.self, Messages.self, Keys.self, Backup.self],
         defaultSubcommand: Serve.self
     )
 }
@@ -140,9 +140,8 @@ struct Backup: ParsableCommand {
     var output: String
 
     func run() throws {
-        let configuration = try config.load()
+        let database = try config.openDatabase()
         do {
-            let database = try SQLiteDatabase(path: configuration.sqlite.databasePath)
             try database.backup(to: output)
         } catch {
             printError("backup failed: \(error)")
