@@ -99,16 +99,16 @@ struct RawMessageRow: Sendable {
                 destination: destination,
                 body: body,
                 headers: HeaderCoding.decode(headers),
-                acceptedAt: SQLiteMessageStore.date(acceptedAt)
+                acceptedAt: StoredTime.date(acceptedAt)
             ),
             status: status,
             attemptCount: attemptCount,
             attemptsSinceRetry: attemptCount - attemptBase,
-            nextAttemptAt: nextAttemptAt.map(SQLiteMessageStore.date),
+            nextAttemptAt: nextAttemptAt.map(StoredTime.date),
             lastError: lastError,
             lastStatusCode: lastStatusCode,
-            deliveredAt: deliveredAt.map(SQLiteMessageStore.date),
-            updatedAt: SQLiteMessageStore.date(updatedAt)
+            deliveredAt: deliveredAt.map(StoredTime.date),
+            updatedAt: StoredTime.date(updatedAt)
         )
     }
 }

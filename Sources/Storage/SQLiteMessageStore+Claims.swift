@@ -9,8 +9,8 @@ extension SQLiteMessageStore {
     /// no row is written (see ``LeaseTable``). It runs on the writer, where every change to the leases is made, so the
     /// rows it reads and the leases it checks agree.
     public func claimDue(owner: String, now: Date, leaseUntil: Date, limit: Int) async throws -> [StoredMessage] {
-        let nowMS = Self.milliseconds(now)
-        let untilMS = Self.milliseconds(leaseUntil)
+        let nowMS = StoredTime.milliseconds(now)
+        let untilMS = StoredTime.milliseconds(leaseUntil)
         let copied = try await writer.write { db -> CopiedRows in
             let cursor = self.leases.withLock { table in
                 table.expire(now: nowMS)
@@ -80,7 +80,7 @@ extension SQLiteMessageStore {
 
     /// Ends every lease this process holds, and gives back rows an older version left `delivering` in the file.
     public func releaseAllLeases(now: Date) async throws -> Int {
-        let nowMS = Self.milliseconds(now)
+        let nowMS = StoredTime.milliseconds(now)
         return try await writer.write { db in
             try db.execute(
                 sql: """

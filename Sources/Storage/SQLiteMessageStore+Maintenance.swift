@@ -6,7 +6,7 @@ import GRDB
 /// ``SQLiteDatabase/backup(to:)``.
 extension SQLiteMessageStore {
     public func purgeDelivered(before date: Date) async throws -> Int {
-        let cutoff = Self.milliseconds(date)
+        let cutoff = StoredTime.milliseconds(date)
         var total = 0
         // Small transactions, so a large purge never holds the writer long enough to stall ingest.
         while true {
@@ -27,7 +27,7 @@ extension SQLiteMessageStore {
     }
 
     public func checkHealth() async throws {
-        let nowMS = Self.milliseconds(Date())
+        let nowMS = StoredTime.milliseconds(Date())
         try await writer.write { db in
             try db.execute(sql: "UPDATE heartbeat SET beat_at = ? WHERE id = 1", arguments: [nowMS])
         }

@@ -8,7 +8,7 @@ extension SQLiteMessageStore {
     /// are written with one statement per group sharing their attempt's fields (the attempt that delivered goes on
     /// the message row, see `attempts(messageID:)`); the others, one statement each plus their attempts row.
     public func complete(_ completions: [DeliveryCompletion], now: Date) async throws {
-        let nowMS = Self.milliseconds(now)
+        let nowMS = StoredTime.milliseconds(now)
         try await writer.writeWithoutTransaction { db in
             // Where the ended leases' rows sit, in case the transaction fails after they ended (its rows unchanged):
             // rewound to before the writer is released, so the next claim finds them again.
@@ -51,7 +51,7 @@ extension SQLiteMessageStore {
                 // A row due again now or soon must not sit behind the cursor unleased.
                 switch completion.change {
                 case .retry(let date), .deferred(let date):
-                    table.rewind(to: .init(nextAttemptAt: Self.milliseconds(date), seq: seq))
+                    table.rewind(to: .init(nextAttemptAt: StoredTime.milliseconds(date), seq: seq))
                 case .released:
                     table.rewind(to: .init(nextAttemptAt: nowMS, seq: seq))
                 case .delivered, .failed:
@@ -101,9 +101,9 @@ extension SQLiteMessageStore {
             let status: String, nextAttempt: Int64?, deliveredAt: Int64?
             switch completion.change {
             case .delivered: (status, nextAttempt, deliveredAt) = ("delivered", nil, nowMS)
-            case .retry(let date): (status, nextAttempt, deliveredAt) = ("retrying", milliseconds(date), nil)
+            case .retry(let date): (status, nextAttempt, deliveredAt) = ("retrying", StoredTime.milliseconds(date), nil)
             case .failed: (status, nextAttempt, deliveredAt) = ("failed", nil, nil)
-            case .deferred(let date): (status, nextAttempt, deliveredAt) = ("requeue", milliseconds(date), nil)
+            case .deferred(let date): (status, nextAttempt, deliveredAt) = ("requeue", StoredTime.milliseconds(date), nil)
             case .released: (status, nextAttempt, deliveredAt) = ("requeue", nowMS, nil)
             }
             let attempt = completion.attempt
@@ -113,7 +113,7 @@ extension SQLiteMessageStore {
             ])
             if db.changesCount > 0, let attempt {
                 try insertAttempt.execute(arguments: [
-                    seq, attempt.number, milliseconds(attempt.finishedAt), attempt.outcome,
+                    seq, attempt.number, StoredTime.milliseconds(attempt.finishedAt), attempt.outcome,
                     attempt.statusCode, attempt.error, attempt.durationSeconds * 1000,
                 ])
             }
@@ -127,7 +127,7 @@ extension SQLiteMessageStore {
         var durationMilliseconds: Double
 
         init(_ attempt: DeliveryAttempt) {
-            finishedAt = SQLiteMessageStore.milliseconds(attempt.finishedAt)
+            finishedAt = StoredTime.milliseconds(attempt.finishedAt)
             statusCode = attempt.statusCode
             let duration = attempt.durationSeconds * 1000
             durationMilliseconds = duration.isFinite ? duration : 0

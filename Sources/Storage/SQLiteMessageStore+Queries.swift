@@ -33,7 +33,7 @@ extension SQLiteMessageStore {
                 arguments: [messageID.rawValue]
             ).map { row in
                 DeliveryAttempt(
-                    number: row[0], finishedAt: Self.date(row[1]), outcome: row[2], statusCode: row[3],
+                    number: row[0], finishedAt: StoredTime.date(row[1]), outcome: row[2], statusCode: row[3],
                     error: row[4], durationSeconds: (row[5] as Double) / 1000
                 )
             }
@@ -47,7 +47,7 @@ extension SQLiteMessageStore {
             )
             if let delivered {
                 attempts.append(DeliveryAttempt(
-                    number: delivered[0], finishedAt: Self.date(delivered[1]), outcome: "delivered",
+                    number: delivered[0], finishedAt: StoredTime.date(delivered[1]), outcome: "delivered",
                     statusCode: delivered[2], error: nil, durationSeconds: (delivered[3] as Double) / 1000
                 ))
             }
@@ -121,13 +121,13 @@ extension SQLiteMessageStore {
                         SELECT min(seq) FROM messages WHERE status IN ('pending', 'delivering', 'retrying'))
                     """
             )
-            return oldest.map(Self.date)
+            return oldest.map(StoredTime.date)
         }
     }
 
     /// The earliest due time of a row not leased: leased rows are due (their rows are unchanged) but taken.
     public func nextDueDate() async throws -> Date? {
-        let (cursor, expired) = leases.withLock { ($0.cursor, $0.hasExpired(now: Self.milliseconds(Date()))) }
+        let (cursor, expired) = leases.withLock { ($0.cursor, $0.hasExpired(now: StoredTime.milliseconds(Date()))) }
         if expired { return Date() }
         let due = try await writer.read { db -> Int64? in
             var due: Int64?
@@ -141,6 +141,6 @@ extension SQLiteMessageStore {
             }
             return due
         }
-        return due.map(Self.date)
+        return due.map(StoredTime.date)
     }
 }

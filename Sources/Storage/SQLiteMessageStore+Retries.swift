@@ -6,7 +6,7 @@ import GRDB
 extension SQLiteMessageStore {
     /// A message being delivered is not retried (it is neither failed nor retrying while leased).
     public func retry(id: MessageID, now: Date) async throws -> Bool {
-        let nowMS = Self.milliseconds(now)
+        let nowMS = StoredTime.milliseconds(now)
         return try await writer.write { db in
             guard self.leases.withLock({ $0.seq(of: id) }) == nil else { return false }
             let seq = try Int64.fetchOne(
@@ -26,7 +26,7 @@ extension SQLiteMessageStore {
     }
 
     public func retryAllFailed(now: Date) async throws -> Int {
-        let nowMS = Self.milliseconds(now)
+        let nowMS = StoredTime.milliseconds(now)
         return try await writer.write { db in
             try db.execute(
                 sql: """

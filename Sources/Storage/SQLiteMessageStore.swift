@@ -48,12 +48,4 @@ public final class SQLiteMessageStore: MessageStore {
     static func jsonArray(_ seqs: some Sequence<Int64>) -> String {
         "[" + seqs.map(String.init).joined(separator: ",") + "]"
     }
-
-    static func milliseconds(_ date: Date) -> Int64 {
-        Int64((date.timeIntervalSince1970 * 1000).rounded())
-    }
-
-    static func date(_ milliseconds: Int64) -> Date {
-        Date(timeIntervalSince1970: Double(milliseconds) / 1000)
-    }
 }

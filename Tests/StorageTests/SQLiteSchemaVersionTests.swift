@@ -89,7 +89,7 @@ struct SQLiteSchemaVersionTests {
         #expect(!FileManager.default.fileExists(atPath: database.path))
 
         try FileManager.default.createDirectory(atPath: database.directory, withIntermediateDirectories: true)
-        FileManager.default.createFile(atPath: database.path, contents: Data())
+        #expect(FileManager.default.createFile(atPath: database.path, contents: Data()))
         let error = try refusal(database.path)
         #expect(error.reason == .noSchema)
         #expect(error.description.contains("messagebridge migrate"))
