@@ -21,16 +21,24 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
-        // Domain: messages, routes, configuration, delivery policy, protocols for store and sinks.
+        // Domain: messages, settings as plain values, delivery and gateway policies, protocols for store and sinks.
         .target(
             name: "Core",
             dependencies: [
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "Metrics", package: "swift-metrics"),
+            ]
+        ),
+        // YAML → configuration values, with key and line in every error; the starter config. (Not named
+        // `Configuration`: apple/swift-configuration, which Hummingbird depends on, has a module of that name.)
+        .target(
+            name: "ConfigurationFile",
+            dependencies: [
+                "Core",
                 .product(name: "Yams", package: "Yams"),
-                // Verifiers are built while loading, so a bad secret or key is a config error. (To move to a
-                // Configuration target, so that Core depends on swift-log alone: issue 12.)
+                // Verifiers and librdkafka's own property checks validate while loading, so a bad secret, key or
+                // Kafka property is a configuration error on its key.
                 "WebhookSecurity",
+                "Kafka",
             ]
         ),
         // Inbound webhook verification and API key material: pure logic over swift-crypto.
@@ -71,6 +79,7 @@ let package = Package(
             name: "App",
             dependencies: [
                 "Core",
+                "ConfigurationFile",
                 "Storage",
                 "Kafka",
                 "WebhookSecurity",
@@ -88,6 +97,7 @@ let package = Package(
             name: "messagebridge",
             dependencies: [
                 "App",
+                "ConfigurationFile",
                 "Core",
                 "Storage",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -96,6 +106,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "CoreTests", dependencies: ["Core"]),
+        .testTarget(name: "ConfigurationFileTests", dependencies: ["ConfigurationFile", "Core"]),
         .testTarget(name: "WebhookSecurityTests", dependencies: ["WebhookSecurity"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "Core"]),
         // librdkafka's mock cluster and a consumer, shared by the Kafka and App tests.
@@ -109,6 +120,7 @@ let package = Package(
             name: "AppTests",
             dependencies: [
                 "App",
+                "ConfigurationFile",
                 "Core",
                 "Storage",
                 "messagebridge",

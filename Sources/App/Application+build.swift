@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import ConfigurationFile
 import Core
 import Foundation
 import Hummingbird
@@ -10,6 +11,11 @@ import WebhookSecurity
 import ServiceLifecycle
 import Storage
 import Synchronization
+
+/// The paths the server serves itself, from the controllers that own them: no route may use one (or a path under
+/// one). `ConfigurationLoader(reservedPaths:)` reports such a route on its key and line.
+public let reservedServerPaths: [String] =
+    HealthController.ownedPaths + MetricsController.ownedPaths + AdminController.ownedPaths + OpenAPIController.ownedPaths
 
 /// The one composition root: `messagebridge serve` and every test build the server here.
 ///
@@ -23,12 +29,15 @@ import Synchronization
 /// - Parameter metrics: the Prometheus registry (wrapped) that `/metrics` renders; `messagebridge serve` passes the
 ///   one it bootstrapped `MetricsSystem` with. A fresh registry when nil.
 /// - Parameter apiKeyStore: where API keys live; the SQLite store's file when nil.
+/// - Parameter clock: the wall clock API key expiry and rotation grace are checked against; tests pass one they
+///   move forward instead of sleeping.
 public func buildApplication(
     configuration: MessageBridgeConfiguration,
     logger: Logger = Logger(label: "messagebridge"),
     store injectedStore: (any MessageStore)? = nil,
     metrics injectedMetrics: AppMetrics? = nil,
-    apiKeyStore injectedKeyStore: (any APIKeyStore)? = nil
+    apiKeyStore injectedKeyStore: (any APIKeyStore)? = nil,
+    clock: any WallClock = SystemWallClock()
 ) async throws -> some ApplicationProtocol {
     let store: any MessageStore
     let lock: ServerLock?
@@ -47,14 +56,7 @@ public func buildApplication(
     let nodeID = makeNodeID()
     let worker = configuration.worker
 
-    let routes = configuration.routes.compactMap { route -> IngestController.Route? in
-        configuration.destination(for: route).map {
-            .init(
-                path: route.path, destination: $0, verification: route.verification, dedup: route.dedup,
-                credentials: route.credentialHeaders
-            )
-        }
-    }
+    let routes = try makeIngestRoutes(configuration)
 
     var clientConfiguration = HTTPClient.Configuration()
     clientConfiguration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = max(8, min(worker.concurrency, 512))
@@ -75,25 +77,25 @@ public func buildApplication(
         credentials: credentialsByRoute
     )
 
-    var sinks: [String: any DeliverySink] = ["http": httpSink]
-    var concurrencyByKind = ["http": worker.concurrency]
-    var batchLimitByKind: [String: Int] = [:]
+    var sinks: [SinkKind: any DeliverySink] = [.http: httpSink]
+    var concurrencyByKind: [SinkKind: Int] = [.http: worker.concurrency]
+    var batchLimitByKind: [SinkKind: Int] = [:]
     var kafkaProducer: KafkaProducer?
-    if let kafka = configuration.kafka, routes.contains(where: { $0.destination.kind == "kafka" }) {
+    if let kafka = configuration.kafka, routes.contains(where: { $0.destination.kind == .kafka }) {
         let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(settings: kafka), logger: logger)
         kafkaProducer = producer
         let keySources = Dictionary(
             configuration.routes.compactMap { route in route.kafkaKey.map { (route.path, $0) } },
             uniquingKeysWith: { first, _ in first }
         )
-        sinks["kafka"] = KafkaSink(
+        sinks[.kafka] = KafkaSink(
             producer: producer,
             keySources: keySources,
             credentials: credentialsByRoute
         )
-        concurrencyByKind["kafka"] = kafka.maxInFlight
+        concurrencyByKind[.kafka] = kafka.maxInFlight
         // Several batches in flight, so librdkafka always has records to send while a finished batch is recorded.
-        batchLimitByKind["kafka"] = max(1, min(kafka.maxInFlight / 4, 5_000))
+        batchLimitByKind[.kafka] = max(1, min(kafka.maxInFlight / 4, 5_000))
     }
 
     let breakers = try makeCircuitBreakers(configuration.circuitBreaker, logger: logger)
@@ -121,7 +123,7 @@ public func buildApplication(
     let ingest = makeIngestCommitter(store: store)
     let shutdownFlag = ShutdownFlag()
     let appMetrics = injectedMetrics ?? AppMetrics()
-    let apiKeys = APIKeyManager(store: try makeAPIKeyStore(injected: injectedKeyStore, messageStore: store))
+    let apiKeys = APIKeyManager(store: try makeAPIKeyStore(injected: injectedKeyStore, messageStore: store), clock: clock)
     let keyAuthenticator = APIKeyAuthenticator(manager: apiKeys)
 
     let router = Router(context: AppRequestContext.self)
@@ -131,9 +133,8 @@ public func buildApplication(
     router.middlewares.add(RequestIDMiddleware())
     if let cors = configuration.cors { router.middlewares.add(CORSMiddleware(settings: cors)) }
     router.middlewares.add(ErrorMiddleware())
-    router.middlewares.add(MethodNotAllowedMiddleware(
-        allowedMethods: Dictionary(routes.map { ($0.path, "POST") }, uniquingKeysWith: { first, _ in first })
-    ))
+    let routeMethods = RouteMethods()
+    router.middlewares.add(MethodNotAllowedMiddleware(routes: routeMethods))
     if let rateLimiter = try RateLimitMiddleware(settings: configuration.rateLimits, routePaths: routes.map(\.path)) {
         router.middlewares.add(rateLimiter)
     }
@@ -167,6 +168,7 @@ public func buildApplication(
     MetricsController(settings: configuration.metrics, metrics: appMetrics, store: store, authenticator: keyAuthenticator)
         .addRoutes(to: router)
     OpenAPIController().addRoutes(to: router)
+    routeMethods.load(from: router)
 
     let connectionLimits = ConnectionLimits(
         requestHeadTimeout: configuration.server.requestHeadTimeout,
@@ -212,6 +214,33 @@ public func buildApplication(
         }
     )
     return app
+}
+
+/// The configured routes, resolved: destinations, checked verifiers. Throws a configuration error for a route on a
+/// path the server serves itself (a configuration loaded without `reservedPaths`) or a verifier that cannot be built.
+func makeIngestRoutes(_ configuration: MessageBridgeConfiguration) throws -> [IngestController.Route] {
+    var problems: [ConfigurationProblem] = []
+    var routes: [IngestController.Route] = []
+    for (index, route) in configuration.routes.enumerated() {
+        if reservedServerPaths.contains(where: { route.path == $0 || route.path.hasPrefix($0 + "/") }) {
+            problems.append(.init(key: "routes[\(index)].path", line: nil, message: "\(route.path) is reserved for the server's own endpoints"))
+            continue
+        }
+        guard let destination = configuration.destination(for: route) else { continue }
+        var verifier: WebhookVerifier?
+        do {
+            verifier = try route.verification?.makeVerifier()
+        } catch {
+            problems.append(.init(key: "routes[\(index)].verify", line: nil, message: error.message))
+            continue
+        }
+        routes.append(.init(
+            path: route.path, destination: destination,
+            verification: verifier.map(RouteVerification.init), dedup: route.dedup, credentials: route.credentialHeaders
+        ))
+    }
+    if !problems.isEmpty { throw ConfigurationError(problems: problems) }
+    return routes
 }
 
 /// Group commit for ingest: on a dedicated thread when the store writes with blocking calls (SQLite), else with

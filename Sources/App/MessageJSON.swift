@@ -29,7 +29,7 @@ public enum MessageJSON {
             var entry: [String: Any] = [
                 "number": attempt.number,
                 "finished_at": attempt.finishedAt.rfc3339,
-                "outcome": attempt.outcome,
+                "outcome": attempt.outcome.rawValue,
                 "duration_seconds": attempt.durationSeconds,
             ]
             if let code = attempt.statusCode { entry["status_code"] = code }

@@ -64,7 +64,7 @@ extension SQLiteMessageStore: BlockingIngestStore {
             let message = record.message
             let accepted = StoredTime.milliseconds(message.acceptedAt)
             let arguments: StatementArguments = [
-                message.id.rawValue, message.route, message.destination.kind, message.destination.target,
+                message.id.rawValue, message.route, message.destination.kind.rawValue, message.destination.target,
                 MessageStatus.pending.rawValue, accepted, accepted, now,
                 record.dedup?.value, record.dedup.map { StoredTime.milliseconds($0.expiresAt) },
             ]

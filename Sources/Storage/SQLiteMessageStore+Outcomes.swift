@@ -113,7 +113,7 @@ extension SQLiteMessageStore {
             ])
             if db.changesCount > 0, let attempt {
                 try insertAttempt.execute(arguments: [
-                    seq, attempt.number, StoredTime.milliseconds(attempt.finishedAt), attempt.outcome,
+                    seq, attempt.number, StoredTime.milliseconds(attempt.finishedAt), attempt.outcome.rawValue,
                     attempt.statusCode, attempt.error, attempt.durationSeconds * 1000,
                 ])
             }

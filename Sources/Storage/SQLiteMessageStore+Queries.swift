@@ -33,7 +33,10 @@ extension SQLiteMessageStore {
                 arguments: [messageID.rawValue]
             ).map { row in
                 DeliveryAttempt(
-                    number: row[0], finishedAt: StoredTime.date(row[1]), outcome: row[2], statusCode: row[3],
+                    // An outcome this build does not know (a newer binary wrote it) reads as the failure it most
+                    // likely was; the row itself is untouched.
+                    number: row[0], finishedAt: StoredTime.date(row[1]),
+                    outcome: AttemptOutcome(rawValue: row[2]) ?? .failed, statusCode: row[3],
                     error: row[4], durationSeconds: (row[5] as Double) / 1000
                 )
             }
@@ -47,7 +50,7 @@ extension SQLiteMessageStore {
             )
             if let delivered {
                 attempts.append(DeliveryAttempt(
-                    number: delivered[0], finishedAt: StoredTime.date(delivered[1]), outcome: "delivered",
+                    number: delivered[0], finishedAt: StoredTime.date(delivered[1]), outcome: .delivered,
                     statusCode: delivered[2], error: nil, durationSeconds: (delivered[3] as Double) / 1000
                 ))
             }

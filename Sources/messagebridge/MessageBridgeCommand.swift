@@ -1,5 +1,6 @@
 import App
 import ArgumentParser
+import ConfigurationFile
 import Core
 import Foundation
 import Logging
@@ -30,9 +31,7 @@ struct ConfigOption: ParsableArguments {
     func load() throws -> MessageBridgeConfiguration {
         let problems: [ConfigurationProblem]
         do {
-            let configuration = try ConfigurationLoader().load(path: path)
-            problems = validateKafkaSettings(configuration)
-            if problems.isEmpty { return configuration }
+            return try ConfigurationLoader(reservedPaths: reservedServerPaths).load(path: path)
         } catch {
             problems = error.problems
         }

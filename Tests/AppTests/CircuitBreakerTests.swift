@@ -65,7 +65,7 @@ struct CircuitBreakerTests {
             // A second success closes it.
             _ = try await client.postWebhook("/flaky", body: #"{"n":3}"#)
             #expect(await eventually { try await breakerState() == "closed" })
-            #expect(try await store.attempts(messageID: id).map(\.outcome) == ["retryable", "retryable", "retryable", "delivered"])
+            #expect(try await store.attempts(messageID: id).map(\.outcome.rawValue) == ["retryable", "retryable", "retryable", "delivered"])
         }
     }
 }

@@ -45,7 +45,7 @@ struct IngestDeliveryTests {
 
             #expect(await eventually { try await store.message(id: MessageID(rawValue: messageID))?.status == .delivered })
             let attempts = try await store.attempts(messageID: MessageID(rawValue: messageID))
-            #expect(attempts.map(\.outcome) == ["delivered"])
+            #expect(attempts.map(\.outcome.rawValue) == ["delivered"])
             #expect(attempts.first?.statusCode == 200)
         }
     }
@@ -97,7 +97,7 @@ struct IngestDeliveryTests {
             let messageID = MessageID(rawValue: try #require(response.json["message_id"] as? String))
             #expect(await eventually(timeout: .seconds(20)) { try await store.message(id: messageID)?.status == .delivered })
             let attempts = try await store.attempts(messageID: messageID)
-            #expect(attempts.map(\.outcome) == ["retryable", "retryable", "retryable", "delivered"])
+            #expect(attempts.map(\.outcome.rawValue) == ["retryable", "retryable", "retryable", "delivered"])
             #expect(attempts.map(\.statusCode) == [500, 500, nil, 200])
             #expect(attempts[2].error?.contains("timed out") == true)
             let times = destination.requests.map(\.at)

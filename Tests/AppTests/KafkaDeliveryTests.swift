@@ -218,10 +218,10 @@ struct KafkaDeliveryTests {
             })
             #expect(retryingIDs.withLock { $0 } == stuckIDs, "exactly the records the broker could not take retry")
             let attempts = try await store.attempts(messageID: try #require(stuckIDs.first))
-            #expect(attempts.first?.outcome == "retryable")
+            #expect(attempts.first?.outcome.rawValue == "retryable")
             #expect(attempts.first?.error?.contains("_MSG_TIMED_OUT") == true)
             let delivered = try #require(messages.first { $0.route == "/webhook/batch-ok" })
-            #expect(try await store.attempts(messageID: delivered.id).map(\.outcome) == ["delivered"])
+            #expect(try await store.attempts(messageID: delivered.id).map(\.outcome.rawValue) == ["delivered"])
 
             cluster.setPartitionLeader(topic: stuck, broker: 1)
             #expect(await eventually(timeout: .seconds(30)) { try await store.statusCounts()[.delivered] == 400 })

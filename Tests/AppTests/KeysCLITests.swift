@@ -25,9 +25,7 @@ struct KeysCLITests {
         let fixture = try KeyedApp()
         let config = fixture.directory.configPath
 
-        // Long enough to survive a loaded machine running the CLI twice and building the app; waited out below.
-        let expiresAt = Date().addingTimeInterval(5)
-        let created = try runCLI(["keys", "create", "--config", config, "--name", "ci-bot", "--scope", "admin", "--expires-in", "5s"])
+        let created = try runCLI(["keys", "create", "--config", config, "--name", "ci-bot", "--scope", "admin", "--expires-in", "1h"])
         #expect(created.status == 0, "\(created.output)")
         let shortLived = try secret(in: created.output)
         #expect(shortLived.hasPrefix("mb_"))
@@ -53,7 +51,8 @@ struct KeysCLITests {
         try await app.test(.router) { client in
             #expect(try await client.get("/api/v1/admin/messages", key: shortLived).status == .ok)
             #expect(try await client.get("/api/v1/admin/messages", key: durableSecret).status == .ok)
-            try await sleep(until: expiresAt.addingTimeInterval(0.3))
+            // The CLI stamped the expiry from the real clock; the app's clock is moved past it.
+            fixture.clock.advance(by: .seconds(3600 + 1))
             #expect(try await client.get("/api/v1/admin/messages", key: shortLived) == Answer(.unauthorized, "unauthorized"))
 
             let revoked = try runCLI(["keys", "revoke", "--config", config, durableID])
@@ -63,6 +62,10 @@ struct KeysCLITests {
         let again = try runCLI(["keys", "revoke", "--config", config, durableID])
         #expect(again.status == 1)
         #expect(again.output.contains("already revoked"))
+        // The CLI lists on the real clock, where ci-bot has most of its hour left: a key that expired 1 ms after it
+        // was made is long expired by the time another CLI process starts.
+        let lapsed = try runCLI(["keys", "create", "--config", config, "--name", "lapsed", "--scope", "read", "--expires-in", "1ms"])
+        #expect(lapsed.status == 0, "\(lapsed.output)")
         let listedAfter = try runCLI(["keys", "list", "--config", config])
         #expect(listedAfter.output.contains("revoked") && listedAfter.output.contains("expired"))
     }
@@ -75,18 +78,18 @@ struct KeysCLITests {
         let oldSecret = try secret(in: created.output)
         let prefix = APIKey.displayPrefixForTests(oldSecret)
 
-        let rotatedAt = Date()
-        let rotated = try runCLI(["keys", "rotate", "--config", config, prefix, "--grace", "5s"])
+        let rotated = try runCLI(["keys", "rotate", "--config", config, prefix, "--grace", "1h"])
         #expect(rotated.status == 0, "\(rotated.output)")
         let newSecret = try secret(in: rotated.output)
         #expect(newSecret != oldSecret)
         #expect(!rotated.output.contains(oldSecret))
 
         let app = try await fixture.build()
-        try await app.test(.router) { client in
+        try await app.test(.router) { client async throws in
             #expect(try await client.get("/api/v1/admin/messages", key: newSecret).status == .ok)
             #expect(try await client.get("/api/v1/admin/messages", key: oldSecret).status == .ok)
-            try await sleep(until: rotatedAt.addingTimeInterval(5.3))
+            // The CLI started the grace period on the real clock; the app's clock is moved past its end.
+            fixture.clock.advance(by: .seconds(3600 + 1))
             #expect(try await client.get("/api/v1/admin/messages", key: oldSecret) == Answer(.unauthorized, "unauthorized"))
             #expect(try await client.get("/api/v1/admin/messages", key: newSecret).status == .ok)
         }
@@ -103,12 +106,6 @@ struct KeysCLITests {
         let unknown = try runCLI(["keys", "revoke", "--config", config, "key_missing"])
         #expect(unknown.status == 1 && unknown.output.contains("no API key key_missing"))
     }
-}
-
-/// Sleeps until the wall clock passes `date` (key expiry is wall-clock time).
-func sleep(until date: Date) async throws {
-    let remaining = date.timeIntervalSinceNow
-    if remaining > 0 { try await Task.sleep(for: .milliseconds(Int64(remaining * 1000))) }
 }
 
 enum APIKey {

@@ -64,8 +64,29 @@ struct MetricsEndpointTests {
         #expect(value("messagebridge_messages_accepted_total", ["route": route]) == 3)
         // Every sample name follows Prometheus naming.
         #expect(samples.allSatisfy { $0.name.allSatisfy { $0.isLetter && $0.isLowercase || $0.isNumber || $0 == "_" } })
+    }
 
-        try runPromtool(on: text)
+    /// Where `promtool` is installed (Debian's `prometheus` package, which scripts/setup.sh installs), if it is.
+    static let promtoolPath = ["/usr/bin/promtool", "/usr/local/bin/promtool"].first(where: FileManager.default.isExecutableFile(atPath:))
+
+    @Test(
+        "/metrics after traffic passes `promtool check metrics`",
+        .enabled(if: MetricsEndpointTests.promtoolPath != nil, "promtool is not installed (apt-get install prometheus provides it)")
+    )
+    func promtoolAcceptsExposition() async throws {
+        let promtool = try #require(Self.promtoolPath)
+        let route = "/promtool-\(UUID().uuidString.prefix(8).lowercased())"
+        let fixture = try KeyedApp(routes: [(route, "http://127.0.0.1:1/")])
+        let app = try await fixture.build(metrics: TestMetrics.makeAppMetrics())
+        let text = try await app.test(.live) { client in
+            for _ in 0..<3 { #expect(try await client.postWebhook(route, body: "{}").status == .accepted) }
+            #expect(try await client.execute(uri: "/probe-\(UUID().uuidString)", method: .get) { $0.status } == .notFound)
+            #expect(try await client.execute(uri: route, method: .get) { $0.status } == .methodNotAllowed)
+            let scrape = try await client.execute(uri: "/metrics", method: .get) { $0 }
+            #expect(scrape.status == .ok)
+            return String(buffer: scrape.body)
+        }
+        try runPromtool(promtool, on: text)
     }
 
     @Test("metrics.enabled false serves no /metrics; allow limits networks; require_api_key needs an admin or read key")
@@ -110,13 +131,8 @@ struct MetricsEndpointTests {
         }
     }
 
-    /// Runs `promtool check metrics` on the exposition when promtool is installed (Debian's `prometheus` package).
-    func runPromtool(on text: String) throws {
-        let candidates = ["/usr/bin/promtool", "/usr/local/bin/promtool"]
-        guard let promtool = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
-            print("promtool not installed; skipping `promtool check metrics` (apt-get install prometheus provides it)")
-            return
-        }
+    /// Runs `promtool check metrics` on the exposition.
+    func runPromtool(_ promtool: String, on text: String) throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: promtool)
         process.arguments = ["check", "metrics"]

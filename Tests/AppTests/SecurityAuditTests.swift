@@ -235,7 +235,7 @@ struct SecurityAuditTests {
         #expect(try await store.storedCount() == 2)
     }
 
-    @Test("TRACE and other unknown methods on a route answer 405 with Allow: POST")
+    @Test("TRACE and other unknown methods answer 405 with the path's Allow, on routes and the server's own endpoints")
     func unknownMethods() async throws {
         let directory = TestDirectory()
         let (app, _) = try await makeSecurityTestApp(directory: directory, routes: """
@@ -251,6 +251,19 @@ struct SecurityAuditTests {
                 #expect(response.errorCode == "method_not_allowed", "\(name)")
             }
             #expect(try await client.execute(uri: "/nowhere", method: HTTPRequest.Method("TRACE")!) { $0.status } == .notFound)
+            // The server's own endpoints too, with their real methods in Allow.
+            let trace = try #require(HTTPRequest.Method("TRACE"))
+            let health = try await client.execute(uri: "/health", method: trace) { $0 }
+            #expect(health.status == .methodNotAllowed)
+            #expect(health.headers[.allow] == "GET")
+            let message = try await client.execute(uri: "/api/v1/admin/messages/abc", method: .put) { $0 }
+            #expect(message.status == .methodNotAllowed)
+            #expect(message.headers[.allow] == "GET")
+            // A literal segment wins over a capture, as in the router: this is retry-failed (POST), not {id} (GET).
+            let retryAll = try await client.execute(uri: "/api/v1/admin/messages/retry-failed", method: .options) { $0 }
+            #expect(retryAll.headers[.allow] == "POST")
+            let keys = try await client.execute(uri: "/api/v1/admin/keys", method: .delete) { $0 }
+            #expect(keys.headers[.allow] == "GET, POST")
         }
     }
 }
@@ -356,6 +369,26 @@ struct ConnectionLimitTests {
                 #expect(await many.waitForResponse { $0.contains("\r\n\r\n") })
                 #expect(many.received.hasPrefix("HTTP/1.1 431"), "\(many.received.prefix(80))")
             }
+        }
+    }
+}
+
+@Suite("Reserved paths")
+struct ReservedPathTests {
+    @Test("every path the server serves itself is reserved, and buildApplication refuses a route on one")
+    func reservedPathsCoverTheServer() async throws {
+        for path in ["/health", "/health/ready", "/status", "/metrics", "/openapi.yaml", "/api/v1/admin/x"] {
+            #expect(reservedServerPaths.contains { path == $0 || path.hasPrefix($0 + "/") }, "\(path)")
+        }
+        let directory = TestDirectory()
+        // Loaded without the server's list, as a library user might: the composition root still refuses it.
+        let configuration = try writeConfiguration(
+            testConfigurationYAML(directory: directory, routes: [("/metrics", "http://127.0.0.1:1/")]), to: directory
+        )
+        await #expect {
+            _ = try await buildApplication(configuration: configuration, logger: quietLogger)
+        } throws: { error in
+            "\(error)".contains("routes[0].path") && "\(error)".contains("reserved")
         }
     }
 }

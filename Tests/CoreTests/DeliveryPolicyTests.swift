@@ -35,7 +35,7 @@ struct DeliveryPolicyTests {
         let policy = RetryPolicy(maxRetries: 3, initialBackoff: .seconds(1), maxBackoff: .seconds(60), jitter: 0)
         var generator = SystemRandomNumberGenerator()
         let now = Date(timeIntervalSince1970: 1_000_000)
-        let error = DeliveryError(reason: "http_5xx", message: "HTTP 500", statusCode: 500)
+        let error = DeliveryError(reason: .http5xx, message: "HTTP 500", statusCode: 500)
         if case .delivered = policy.change(after: .delivered(statusCode: 200), previousAttempts: 0, now: now, using: &generator) {} else {
             Issue.record("2xx must deliver")
         }

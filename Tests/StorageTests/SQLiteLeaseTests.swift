@@ -73,7 +73,7 @@ struct SQLiteLeaseTests {
         #expect(Set(again.map(\.message.id)) == [first[0].id, first[1].id])
 
         // A failed message retried by hand.
-        let attempt = DeliveryAttempt(number: 1, finishedAt: at, outcome: "failed", statusCode: 400, error: "HTTP 400", durationSeconds: 0)
+        let attempt = DeliveryAttempt(number: 1, finishedAt: at, outcome: .failed, statusCode: 400, error: "HTTP 400", durationSeconds: 0)
         try await store.complete([DeliveryCompletion(messageID: first[2].id, owner: "a", change: .failed, attempt: attempt)], now: at)
         #expect(try await store.claimDue(owner: "d", now: at, leaseUntil: lease, limit: 10).isEmpty)
         #expect(try await store.retry(id: first[2].id, now: now))
@@ -89,7 +89,7 @@ struct SQLiteLeaseTests {
         try await server.insert(messages.map { IngestRecord(message: $0, initialState: .pending) })
         let lease = t0.addingTimeInterval(600)
         #expect(try await server.claimDue(owner: "a", now: t0.addingTimeInterval(2), leaseUntil: lease, limit: 10).count == 2)
-        let attempt = DeliveryAttempt(number: 1, finishedAt: t0, outcome: "failed", statusCode: 400, error: "HTTP 400", durationSeconds: 0)
+        let attempt = DeliveryAttempt(number: 1, finishedAt: t0, outcome: .failed, statusCode: 400, error: "HTTP 400", durationSeconds: 0)
         try await server.complete([DeliveryCompletion(messageID: messages[0].id, owner: "a", change: .failed, attempt: attempt)], now: t0)
         // `messagebridge messages retry` while the server runs: its own store on the file, due at a time the
         // server's claims have already passed.
@@ -114,7 +114,7 @@ struct SQLiteLeaseTests {
         try await store.writer.write { db in
             try db.execute(sql: "CREATE TEMP TRIGGER refuse BEFORE UPDATE OF status ON messages BEGIN SELECT RAISE(ABORT, 'refused'); END")
         }
-        let attempt = DeliveryAttempt(number: 1, finishedAt: now, outcome: "delivered", statusCode: nil, error: nil, durationSeconds: 0.001)
+        let attempt = DeliveryAttempt(number: 1, finishedAt: now, outcome: .delivered, statusCode: nil, error: nil, durationSeconds: 0.001)
         await #expect(throws: (any Error).self) {
             try await store.complete(claimed.map { DeliveryCompletion(messageID: $0.message.id, owner: "a", change: .delivered, attempt: attempt) }, now: now)
         }
@@ -202,7 +202,7 @@ struct SQLiteLeaseTests {
                 var completions: [DeliveryCompletion] = []
                 for id in held.prefix(Int(random.next() % 4) + 1) {
                     let owner = model[id]!.owner!
-                    let attempt = DeliveryAttempt(number: 1, finishedAt: date(clock), outcome: "x", statusCode: nil, error: nil, durationSeconds: 0)
+                    let attempt = DeliveryAttempt(number: 1, finishedAt: date(clock), outcome: .failed, statusCode: nil, error: nil, durationSeconds: 0)
                     let change: DeliveryCompletion.Change
                     switch random.next() % 5 {
                     case 0: change = .delivered

@@ -89,7 +89,7 @@ struct SQLiteMessageStoreTests {
         // One fails first, so its claim carries an attempt count and a last error.
         let first = try await store.claimDue(owner: "a", now: now, leaseUntil: now.addingTimeInterval(60), limit: 10)
         #expect(first.count == 3)
-        let failed = DeliveryAttempt(number: 1, finishedAt: now, outcome: "retryable", statusCode: 502, error: "HTTP 502: bad gateway", durationSeconds: 0.5)
+        let failed = DeliveryAttempt(number: 1, finishedAt: now, outcome: .retryable, statusCode: 502, error: "HTTP 502: bad gateway", durationSeconds: 0.5)
         try await store.complete([
             DeliveryCompletion(messageID: binary.id, owner: "a", change: .retry(at: now), attempt: failed),
             DeliveryCompletion(messageID: empty.id, owner: "a", change: .released, attempt: nil),
@@ -115,8 +115,8 @@ struct SQLiteMessageStoreTests {
         #expect(byID[empty.id]?.lastError == nil)
 
         // Two share their attempt's fields (one sink batch), the third has its own.
-        let batchAttempt = DeliveryAttempt(number: 2, finishedAt: now.addingTimeInterval(1), outcome: "delivered", statusCode: nil, error: nil, durationSeconds: 0.25)
-        let ownAttempt = DeliveryAttempt(number: 1, finishedAt: now.addingTimeInterval(2), outcome: "delivered", statusCode: 204, error: nil, durationSeconds: 0.75)
+        let batchAttempt = DeliveryAttempt(number: 2, finishedAt: now.addingTimeInterval(1), outcome: .delivered, statusCode: nil, error: nil, durationSeconds: 0.25)
+        let ownAttempt = DeliveryAttempt(number: 1, finishedAt: now.addingTimeInterval(2), outcome: .delivered, statusCode: 204, error: nil, durationSeconds: 0.75)
         try await store.complete([
             DeliveryCompletion(messageID: binary.id, owner: "b", change: .delivered, attempt: batchAttempt),
             DeliveryCompletion(messageID: kafka.id, owner: "b", change: .delivered, attempt: batchAttempt),
@@ -128,7 +128,7 @@ struct SQLiteMessageStoreTests {
             #expect(stored.lastStatusCode == attempt.statusCode)
             #expect(stored.deliveredAt.map { abs($0.timeIntervalSince(attempt.finishedAt)) < 0.001 } == true)
             let last = try #require(try await store.attempts(messageID: message.id).last)
-            #expect(last.outcome == "delivered")
+            #expect(last.outcome.rawValue == "delivered")
             #expect(last.statusCode == attempt.statusCode)
             #expect(abs(last.durationSeconds - attempt.durationSeconds) < 0.001)
         }
@@ -164,7 +164,7 @@ struct SQLiteMessageStoreTests {
         let now = Date()
         let message = makeMessage(at: now)
         try await store.insert([IngestRecord(message: message, initialState: .leased(owner: "a", until: now.addingTimeInterval(60)))])
-        let failedAttempt = DeliveryAttempt(number: 1, finishedAt: now, outcome: "retryable", statusCode: 503, error: "HTTP 503: busy", durationSeconds: 0.01)
+        let failedAttempt = DeliveryAttempt(number: 1, finishedAt: now, outcome: .retryable, statusCode: 503, error: "HTTP 503: busy", durationSeconds: 0.01)
         try await store.complete([
             DeliveryCompletion(messageID: message.id, owner: "someone-else", change: .delivered, attempt: failedAttempt)
         ], now: now)
@@ -183,13 +183,13 @@ struct SQLiteMessageStoreTests {
         let due = now.addingTimeInterval(5)
         let claimed = try await store.claimDue(owner: "b", now: due, leaseUntil: due.addingTimeInterval(60), limit: 10)
         #expect(claimed.map(\.attemptsSinceRetry) == [1])
-        let delivered = DeliveryAttempt(number: 2, finishedAt: due, outcome: "delivered", statusCode: 200, error: nil, durationSeconds: 0.01)
+        let delivered = DeliveryAttempt(number: 2, finishedAt: due, outcome: .delivered, statusCode: 200, error: nil, durationSeconds: 0.01)
         try await store.complete([DeliveryCompletion(messageID: message.id, owner: "b", change: .delivered, attempt: delivered)], now: due)
         stored = try #require(try await store.message(id: message.id))
         #expect(stored.status == .delivered)
         #expect(stored.deliveredAt != nil)
         let attempts = try await store.attempts(messageID: message.id)
-        #expect(attempts.map(\.outcome) == ["retryable", "delivered"])
+        #expect(attempts.map(\.outcome.rawValue) == ["retryable", "delivered"])
         #expect(attempts.map(\.statusCode) == [503, 200])
         #expect(attempts.first?.error == "HTTP 503: busy")
         #expect(try await store.statusCounts()[.delivered] == 1)
@@ -207,8 +207,9 @@ struct SQLiteMessageStoreTests {
             IngestRecord(message: message, initialState: index == 11 ? .pending : lease)
         })
 
+        // Force-unwrap: every call below names one of the three outcomes.
         func attempt(_ number: Int, _ outcome: String, status: Int? = nil, error: String? = nil, ms: Double = 7) -> DeliveryAttempt {
-            DeliveryAttempt(number: number, finishedAt: now, outcome: outcome, statusCode: status, error: error, durationSeconds: ms / 1000)
+            DeliveryAttempt(number: number, finishedAt: now, outcome: AttemptOutcome(rawValue: outcome)!, statusCode: status, error: error, durationSeconds: ms / 1000)
         }
         var completions: [DeliveryCompletion] = (0..<6).map {
             DeliveryCompletion(messageID: messages[$0].id, owner: "a", change: .delivered, attempt: attempt(1, "delivered", status: $0 == 0 ? 204 : nil, ms: Double($0 + 1)))
@@ -230,7 +231,7 @@ struct SQLiteMessageStoreTests {
             let attempts = try await store.attempts(messageID: messages[index].id)
             #expect(attempts.count == 1, "`messages show` still lists the delivering attempt")
             #expect(attempts.first?.number == 1)
-            #expect(attempts.first?.outcome == "delivered")
+            #expect(attempts.first?.outcome.rawValue == "delivered")
             #expect(attempts.first?.statusCode == (index == 0 ? 204 : nil))
             #expect(attempts.first.map { abs($0.durationSeconds - Double(index + 1) / 1000) < 1e-9 } == true)
             #expect(attempts.first.map { abs($0.finishedAt.timeIntervalSince(now)) < 0.002 } == true)
@@ -238,7 +239,7 @@ struct SQLiteMessageStoreTests {
         let retrying = try #require(try await store.message(id: messages[6].id))
         #expect(retrying.status == .retrying)
         #expect(retrying.lastError == "_MSG_TIMED_OUT: Local: Message timed out")
-        #expect(try await store.attempts(messageID: messages[6].id).map(\.outcome) == ["retryable"])
+        #expect(try await store.attempts(messageID: messages[6].id).map(\.outcome.rawValue) == ["retryable"])
         #expect(try await store.message(id: messages[7].id)?.status == .failed)
         #expect(try await store.attempts(messageID: messages[7].id).map(\.error) == ["MSG_SIZE_TOO_LARGE: too large"])
         let deferred = try #require(try await store.message(id: messages[8].id))
@@ -259,7 +260,7 @@ struct SQLiteMessageStoreTests {
         #expect(reclaimed.map(\.message.id).contains(messages[6].id))
         try await store.complete([DeliveryCompletion(messageID: messages[6].id, owner: "c", change: .delivered, attempt: attempt(2, "delivered"))], now: due)
         #expect(try await store.attempts(messageID: messages[6].id).map(\.number) == [1, 2])
-        #expect(try await store.attempts(messageID: messages[6].id).map(\.outcome) == ["retryable", "delivered"])
+        #expect(try await store.attempts(messageID: messages[6].id).map(\.outcome.rawValue) == ["retryable", "delivered"])
     }
 
     @Test("delivered completions in bulk: thousands in one call, each message once")
@@ -272,10 +273,10 @@ struct SQLiteMessageStoreTests {
         let claimed = try await store.claimDue(owner: "a", now: now.addingTimeInterval(1), leaseUntil: now.addingTimeInterval(60), limit: 10_000)
         #expect(claimed.count == 5_000)
         #expect(claimed.first?.message.headers == messages[0].headers, "claimed rows decode completely")
-        let attempt = DeliveryAttempt(number: 1, finishedAt: now, outcome: "delivered", statusCode: nil, error: nil, durationSeconds: 0.003)
+        let attempt = DeliveryAttempt(number: 1, finishedAt: now, outcome: .delivered, statusCode: nil, error: nil, durationSeconds: 0.003)
         try await store.complete(claimed.map { DeliveryCompletion(messageID: $0.message.id, owner: "a", change: .delivered, attempt: attempt) }, now: now)
         #expect(try await store.statusCounts() == [.pending: 0, .delivering: 0, .retrying: 0, .delivered: 5_000, .failed: 0])
-        #expect(try await store.attempts(messageID: messages[4_999].id).map(\.outcome) == ["delivered"])
+        #expect(try await store.attempts(messageID: messages[4_999].id).map(\.outcome.rawValue) == ["delivered"])
     }
 
     @Test("manual retry revives failed messages with a fresh attempt budget")
@@ -285,7 +286,7 @@ struct SQLiteMessageStoreTests {
         let now = Date()
         let messages = (0..<3).map { _ in makeMessage(at: now) }
         try await store.insert(messages.map { IngestRecord(message: $0, initialState: .leased(owner: "a", until: now.addingTimeInterval(60))) })
-        let attempt = DeliveryAttempt(number: 1, finishedAt: now, outcome: "failed", statusCode: 400, error: "HTTP 400", durationSeconds: 0)
+        let attempt = DeliveryAttempt(number: 1, finishedAt: now, outcome: .failed, statusCode: 400, error: "HTTP 400", durationSeconds: 0)
         try await store.complete(messages.map { DeliveryCompletion(messageID: $0.id, owner: "a", change: .failed, attempt: attempt) }, now: now)
         #expect(try await store.statusCounts()[.failed] == 3)
         #expect(try await store.retry(id: messages[0].id, now: now))

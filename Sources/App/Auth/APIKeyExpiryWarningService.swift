@@ -28,9 +28,9 @@ public struct APIKeyExpiryWarningService: Service {
         }
     }
 
-    /// Logs the keys expiring soon; returns how many there were.
+    /// Logs the keys expiring soon (at `now`, or the key manager's clock when nil); returns how many there were.
     @discardableResult
-    public func warn(now: Date = Date()) async -> Int {
+    public func warn(now: Date? = nil) async -> Int {
         do {
             let expiring = try await keys.keysExpiringSoon(within: window, now: now)
             for key in expiring {

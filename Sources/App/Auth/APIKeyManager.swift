@@ -7,7 +7,7 @@ import Synchronization
 /// Why a key operation was refused; safe to show to the operator (no secrets inside).
 public struct APIKeyManagementError: Error, Sendable, CustomStringConvertible {
     /// What kind of refusal.
-    public enum Code: String, Sendable {
+    public enum Code: String, Sendable, CaseIterable {
         /// No key matches the id or prefix.
         case notFound = "key_not_found"
         /// More than one key matches the prefix.
@@ -32,6 +32,9 @@ public struct APIKeyManagementError: Error, Sendable, CustomStringConvertible {
 ///
 /// A secret exists only in the value returned by ``create(name:scope:expiresIn:now:)`` and
 /// ``rotate(_:grace:now:)``; the store keeps its SHA-256 hash and a short display prefix.
+///
+/// Every `now:` that a call leaves out is read from ``clock``, so expiry is checked against one clock that tests
+/// can move.
 public final class APIKeyManager: Sendable {
     /// A newly made key and its secret, to show once.
     public struct IssuedKey: Sendable {
@@ -45,18 +48,22 @@ public final class APIKeyManager: Sendable {
     public let store: any APIKeyStore
     /// `last_used_at` is written at most this often per key, so using a key costs a read, not a write.
     public let markUsedInterval: Duration
+    /// What expiry, grace periods and `last_used_at` are measured against when a call names no `now`.
+    public let clock: any WallClock
     private let lastMarked = Mutex<[String: Date]>([:])
 
     /// Makes a manager over `store`.
-    public init(store: any APIKeyStore, markUsedInterval: Duration = .seconds(60)) {
+    public init(store: any APIKeyStore, markUsedInterval: Duration = .seconds(60), clock: any WallClock = SystemWallClock()) {
         self.store = store
         self.markUsedInterval = markUsedInterval
+        self.clock = clock
     }
 
     /// Makes and stores a new key.
     ///
     /// - Parameter expiresIn: how long the key works; `nil` for no expiry.
-    public func create(name: String, scope: APIKeyScope, expiresIn: Duration?, now: Date = Date()) async throws -> IssuedKey {
+    public func create(name: String, scope: APIKeyScope, expiresIn: Duration?, now: Date? = nil) async throws -> IssuedKey {
+        let now = now ?? clock.now
         let trimmed = name.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !trimmed.isEmpty, trimmed.count <= 200 else {
             throw APIKeyManagementError(code: .invalidInput, message: "a key needs a name of 1 to 200 characters")
@@ -100,7 +107,8 @@ public final class APIKeyManager: Sendable {
 
     /// Revokes a key: it stops working at once.
     @discardableResult
-    public func revoke(_ reference: String, now: Date = Date()) async throws -> APIKeyRecord {
+    public func revoke(_ reference: String, now: Date? = nil) async throws -> APIKeyRecord {
+        let now = now ?? clock.now
         var key = try await resolve(reference)
         guard try await store.revoke(id: key.id, now: now) else {
             throw APIKeyManagementError(code: .notActive, message: "API key \(key.id) is already revoked")
@@ -111,7 +119,8 @@ public final class APIKeyManager: Sendable {
 
     /// Replaces a key with a new secret of the same name and scope. The old secret keeps working for `grace`
     /// (never beyond its own expiry), so clients can switch over; the new key gets the old one's lifetime.
-    public func rotate(_ reference: String, grace: Duration, now: Date = Date()) async throws -> IssuedKey {
+    public func rotate(_ reference: String, grace: Duration, now: Date? = nil) async throws -> IssuedKey {
+        let now = now ?? clock.now
         guard grace >= .zero else {
             throw APIKeyManagementError(code: .invalidInput, message: "grace must not be negative")
         }
@@ -130,7 +139,8 @@ public final class APIKeyManager: Sendable {
 
     /// The active key a presented secret belongs to, or `nil` when it is unknown, expired or revoked. Records the
     /// use (at most once per ``markUsedInterval`` per key; a failed write is logged, not fatal).
-    public func authenticate(_ presented: String, now: Date = Date(), logger: Logger) async throws -> APIKeyRecord? {
+    public func authenticate(_ presented: String, now: Date? = nil, logger: Logger) async throws -> APIKeyRecord? {
+        let now = now ?? clock.now
         guard !presented.isEmpty, presented.utf8.count <= 512 else { return nil }
         guard let key = try await store.key(hash: APIKey.hash(presented)),
               APIKey.matches(presented, storedHash: key.hash),
@@ -147,7 +157,8 @@ public final class APIKeyManager: Sendable {
     }
 
     /// Active keys that expire within `window` of `now`.
-    public func keysExpiringSoon(within window: Duration, now: Date = Date()) async throws -> [APIKeyRecord] {
+    public func keysExpiringSoon(within window: Duration, now: Date? = nil) async throws -> [APIKeyRecord] {
+        let now = now ?? clock.now
         let horizon = now.addingTimeInterval(window.seconds)
         return try await store.keys().filter { key in
             guard key.isActive(at: now), key.replacedBy == nil, let expiresAt = key.expiresAt else { return false }

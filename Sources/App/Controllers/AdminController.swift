@@ -6,6 +6,9 @@ import Logging
 /// The admin API under `/api/v1/admin`: stored messages (list, show, retry) and API keys (list, create, revoke,
 /// rotate). Every endpoint needs an admin key; the GET endpoints also take a read key (`AdminAuthMiddleware`).
 struct AdminController {
+    /// The paths this controller serves (everything under them).
+    static let ownedPaths = ["/api/v1/admin"]
+
     let store: any MessageStore
     let keys: APIKeyManager
     let authenticator: APIKeyAuthenticator
@@ -125,7 +128,7 @@ struct AdminController {
     }
 
     func listKeys() async throws -> Response {
-        let now = Date()
+        let now = keys.clock.now
         let all = try await keys.list()
         return jsonResponse(.ok, ["keys": all.map { Self.keyObject($0, now: now) }])
     }
@@ -139,7 +142,7 @@ struct AdminController {
         let expiresIn = try body.expiresIn.map { try Self.duration($0, field: "expires_in") }
         let issued = try await mapped { try await keys.create(name: name, scope: scope, expiresIn: expiresIn) }
         context.logger.notice("API key created", metadata: ["key_id": "\(issued.record.id)", "scope": "\(scope.rawValue)"])
-        var object = Self.keyObject(issued.record, now: Date())
+        var object = Self.keyObject(issued.record, now: keys.clock.now)
         object["secret"] = issued.secret
         return jsonResponse(.created, object)
     }
@@ -147,7 +150,7 @@ struct AdminController {
     func revokeKey(_ reference: String, context: AppRequestContext) async throws -> Response {
         let key = try await mapped { try await keys.revoke(reference) }
         context.logger.notice("API key revoked", metadata: ["revoked_key_id": "\(key.id)"])
-        return jsonResponse(.ok, Self.keyObject(key, now: Date()))
+        return jsonResponse(.ok, Self.keyObject(key, now: keys.clock.now))
     }
 
     func rotateKey(_ reference: String, request: Request, context: AppRequestContext) async throws -> Response {
@@ -155,9 +158,10 @@ struct AdminController {
         let grace = try body.grace.map { try Self.duration($0, field: "grace", allowZero: true) } ?? Self.defaultGrace
         let issued = try await mapped { try await keys.rotate(reference, grace: grace) }
         context.logger.notice("API key rotated", metadata: ["new_key_id": "\(issued.record.id)"])
-        var object = Self.keyObject(issued.record, now: Date())
+        let now = keys.clock.now
+        var object = Self.keyObject(issued.record, now: now)
         object["secret"] = issued.secret
-        object["old_key_valid_until"] = RFC3339.string(from: Date().addingTimeInterval(grace.seconds))
+        object["old_key_valid_until"] = RFC3339.string(from: now.addingTimeInterval(grace.seconds))
         return jsonResponse(.created, object)
     }
 

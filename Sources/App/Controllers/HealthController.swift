@@ -11,6 +11,9 @@ import Synchronization
 /// Destination URLs appear with their userinfo and query string redacted (``URLRedaction``): these documents are
 /// readable without a key (`/status` can be limited with `status.allow` and `status.require_api_key`).
 struct HealthController {
+    /// The paths this controller serves or keeps for itself (`/stats` is reserved for the statistics endpoint).
+    static let ownedPaths = ["/health", "/status", "/stats"]
+
     let store: any MessageStore
     let routes: [IngestController.Route]
     let destinationHealth: DestinationHealth

@@ -47,17 +47,9 @@ struct IngestController {
 
     func addRoutes(to router: Router<AppRequestContext>) {
         for route in routes {
+            // Other methods answer 405 with `Allow: POST` (MethodNotAllowedMiddleware).
             router.post(RouterPath(route.path)) { request, context in
                 try await accept(request, context: context, route: route)
-            }
-            let allow: HTTPFields = [.allow: "POST"]
-            for method in [HTTPRequest.Method.get, .put, .patch, .delete, .head] {
-                router.on(RouterPath(route.path), method: method) { request, _ -> Response in
-                    throw APIError(
-                        .methodNotAllowed, code: "method_not_allowed",
-                        message: "\(request.method) is not allowed on \(route.path); use POST", headers: allow
-                    )
-                }
             }
         }
     }

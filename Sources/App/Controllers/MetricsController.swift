@@ -6,6 +6,9 @@ import NIOCore
 /// `GET /metrics` in the Prometheus text format, optionally limited to some networks (`metrics.allow`) and to
 /// holders of an admin- or read-scope key (`metrics.require_api_key`).
 struct MetricsController {
+    /// The paths this controller serves.
+    static let ownedPaths = ["/metrics"]
+
     let settings: MetricsSettings
     let metrics: AppMetrics
     let store: any MessageStore

@@ -3,6 +3,9 @@ import NIOCore
 
 /// `GET /openapi.yaml`: the OpenAPI 3.1 description of every endpoint (`OpenAPIDocument`).
 struct OpenAPIController {
+    /// The paths this controller serves.
+    static let ownedPaths = ["/openapi.yaml"]
+
     func addRoutes(to router: Router<AppRequestContext>) {
         router.get("/openapi.yaml") { _, _ in
             Response(

@@ -27,7 +27,7 @@ final class DeliveryDispatcher: Service {
 
     /// The queue and concurrency limit of one sink kind.
     final class Lane: Sendable {
-        let kind: String
+        let kind: SinkKind
         /// Messages in flight at once.
         let concurrency: Int
         /// Messages handed to the sink in one batch; 1 runs a task per message.
@@ -39,7 +39,7 @@ final class DeliveryDispatcher: Service {
         /// Jobs handed to the sink whose outcome is not written yet.
         let running = Atomic(0)
 
-        init(kind: String, concurrency: Int, batchLimit: Int) {
+        init(kind: SinkKind, concurrency: Int, batchLimit: Int) {
             self.kind = kind
             self.concurrency = concurrency
             self.batchLimit = max(1, min(batchLimit, concurrency))
@@ -140,7 +140,7 @@ final class DeliveryDispatcher: Service {
     let breakers: CircuitBreakerRegistry?
     private let sink: any DeliverySink
     private let policy: RetryPolicy
-    private let lanes: [String: Lane]
+    private let lanes: [SinkKind: Lane]
     private let completions: GroupCommitter<[DeliveryCompletion], Void>
     private let logger: Logger
     private let onRetryScheduled: @Sendable () -> Void
@@ -156,8 +156,8 @@ final class DeliveryDispatcher: Service {
         sink: any DeliverySink,
         store: any MessageStore,
         policy: RetryPolicy,
-        concurrencyByKind: [String: Int],
-        batchLimitByKind: [String: Int] = [:],
+        concurrencyByKind: [SinkKind: Int],
+        batchLimitByKind: [SinkKind: Int] = [:],
         breakers: CircuitBreakerRegistry?,
         destinationHealth: DestinationHealth,
         logger: Logger,
@@ -207,7 +207,7 @@ final class DeliveryDispatcher: Service {
 
     /// Queues reserved jobs, waking each lane's runner once.
     func enqueue(_ jobs: some Collection<Job>) {
-        var byKind: [String: [Job]] = [:]
+        var byKind: [SinkKind: [Job]] = [:]
         for job in jobs { byKind[job.message.destination.kind, default: []].append(job) }
         for (kind, laneJobs) in byKind {
             guard let lane = lanes[kind] else { continue }
@@ -304,7 +304,7 @@ final class DeliveryDispatcher: Service {
             var generator = SystemRandomNumberGenerator()
             var deliveredByRoute: [String: Int] = [:]
             // Looked up once per batch: every job of a lane goes to the same kind of sink.
-            let latencyTimer = latencyTimers([("sink", lane.kind)])
+            let latencyTimer = latencyTimers([("sink", lane.kind.rawValue)])
             destinationHealth.record(zip(attempted, results).lazy.map { ($0.job.message.destination, $1) }, at: now)
             for ((job, breaker), result) in zip(attempted, results) {
                 let (completion, isDelivered) = outcome(
@@ -319,7 +319,7 @@ final class DeliveryDispatcher: Service {
                 }
             }
             for (route, count) in deliveredByRoute {
-                deliveredCounters([("route", route), ("sink", lane.kind)]).increment(by: Int64(count))
+                deliveredCounters([("route", route), ("sink", lane.kind.rawValue)]).increment(by: Int64(count))
             }
         }
         await write(completions, logger: logger)
@@ -347,10 +347,10 @@ final class DeliveryDispatcher: Service {
         var generator = SystemRandomNumberGenerator()
         let (completion, isDelivered) = outcome(
             of: job, result: result, breaker: breaker, elapsed: ContinuousClock.now - started, now: now,
-            latencyTimer: latencyTimers([("sink", message.destination.kind)]), generator: &generator
+            latencyTimer: latencyTimers([("sink", message.destination.kind.rawValue)]), generator: &generator
         )
         if isDelivered {
-            deliveredCounters([("route", message.route), ("sink", message.destination.kind)]).increment()
+            deliveredCounters([("route", message.route), ("sink", message.destination.kind.rawValue)]).increment()
         }
         await write([completion], logger: logger)
         if case .retry = completion.change { onRetryScheduled() }
@@ -394,18 +394,18 @@ final class DeliveryDispatcher: Service {
         let attempt: DeliveryAttempt
         switch result {
         case .delivered(let statusCode):
-            attempt = DeliveryAttempt(number: attemptNumber, finishedAt: now, outcome: "delivered", statusCode: statusCode, error: nil, durationSeconds: elapsed.seconds)
+            attempt = DeliveryAttempt(number: attemptNumber, finishedAt: now, outcome: .delivered, statusCode: statusCode, error: nil, durationSeconds: elapsed.seconds)
             latencyTimer.record(duration: .milliseconds(Int64(max(0, now.timeIntervalSince(message.acceptedAt)) * 1000)))
             logger.debug("message delivered", metadata: ["message_id": "\(message.id)", "attempt": "\(attemptNumber)"])
         case .retryable(let error), .rejected(let error):
-            let outcome = if case .failed = change { "failed" } else { "retryable" }
+            let outcome: AttemptOutcome = if case .failed = change { .failed } else { .retryable }
             attempt = DeliveryAttempt(number: attemptNumber, finishedAt: now, outcome: outcome, statusCode: error.statusCode, error: error.message, durationSeconds: elapsed.seconds)
-            failureCounters([("route", message.route), ("reason", error.reason)]).increment()
+            failureCounters([("route", message.route), ("reason", error.reason.rawValue)]).increment()
             logger.warning(
                 "delivery attempt failed",
                 metadata: [
-                    "message_id": "\(message.id)", "attempt": "\(attemptNumber)", "reason": "\(error.reason)",
-                    "error": "\(error.message)", "outcome": "\(outcome)",
+                    "message_id": "\(message.id)", "attempt": "\(attemptNumber)", "reason": "\(error.reason.rawValue)",
+                    "error": "\(error.message)", "outcome": "\(outcome.rawValue)",
                 ]
             )
         }

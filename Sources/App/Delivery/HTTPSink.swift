@@ -29,7 +29,7 @@ struct HTTPSink: DeliverySink {
 
     func deliver(_ message: NewMessage, attempt: Int, logger: Logger) async -> DeliveryResult {
         guard case .http(let url) = message.destination else {
-            return .rejected(DeliveryError(reason: "internal", message: "HTTP sink got \(message.destination)"))
+            return .rejected(DeliveryError(reason: .internal, message: "HTTP sink got \(message.destination)"))
         }
         let options = optionsByURL[url] ?? defaultOptions
         var result = await post(message, to: url, attempt: attempt, timeout: options.timeout, logger: logger)
@@ -73,7 +73,7 @@ struct HTTPSink: DeliverySink {
         let excerpt = await Self.excerpt(of: response.body)
         let retryAfter = response.headers.first(name: "Retry-After").flatMap(Self.parseRetryAfter)
         let error = DeliveryError(
-            reason: status == 429 ? "http_429" : status >= 500 ? "http_5xx" : "http_4xx",
+            reason: status == 429 ? .http429 : status >= 500 ? .http5xx : .http4xx,
             message: "HTTP \(status)" + (excerpt.isEmpty ? "" : ": \(excerpt)"),
             statusCode: status,
             retryAfter: retryAfter
@@ -88,15 +88,15 @@ struct HTTPSink: DeliverySink {
         if let clientError = error as? HTTPClientError {
             switch clientError {
             case .deadlineExceeded, .readTimeout, .connectTimeout, .writeTimeout:
-                return DeliveryError(reason: "timeout", message: "timed out: \(clientError)")
+                return DeliveryError(reason: .timeout, message: "timed out: \(clientError)")
             default:
-                return DeliveryError(reason: "connection", message: "\(clientError)")
+                return DeliveryError(reason: .connection, message: "\(clientError)")
             }
         }
         if error is CancellationError {
-            return DeliveryError(reason: "cancelled", message: "delivery cancelled")
+            return DeliveryError(reason: .cancelled, message: "delivery cancelled")
         }
-        return DeliveryError(reason: "connection", message: "\(error)")
+        return DeliveryError(reason: .connection, message: "\(error)")
     }
 
     /// The first bytes of an error response, as text, for the attempt record.

@@ -79,12 +79,12 @@ struct KafkaSink: DeliverySink {
 
     private func result(for error: KafkaProduceError) -> DeliveryResult {
         failures([("code", error.code)]).increment()
-        let failure = DeliveryError(reason: "kafka", message: "\(error.code): \(error.message)")
+        let failure = DeliveryError(reason: .kafka, message: "\(error.code): \(error.message)")
         return error.isRetriable || error.code == "_FATAL" ? .retryable(failure) : .rejected(failure)
     }
 
     private static func wrongDestination(_ message: NewMessage) -> DeliveryResult {
-        .rejected(DeliveryError(reason: "internal", message: "Kafka sink got \(message.destination)"))
+        .rejected(DeliveryError(reason: .internal, message: "Kafka sink got \(message.destination)"))
     }
 
     /// The record key: from the route's key source when it yields a value, else the message id.
@@ -94,40 +94,5 @@ struct KafkaSink: DeliverySink {
             return message.headers.first { $0.name.lowercased() == lowered }?.value
         }
         return value ?? message.id.rawValue
-    }
-}
-
-extension KafkaProducerConfiguration {
-    /// The producer configuration for the `kafka:` settings.
-    init(settings: KafkaSettings) {
-        self.init(
-            brokers: settings.brokers,
-            securityProtocol: settings.securityProtocol,
-            saslMechanism: settings.saslMechanism,
-            saslUsername: settings.saslUsername,
-            saslPassword: settings.saslPassword,
-            tlsEnabled: settings.tlsEnabled,
-            caFile: settings.caFile,
-            certFile: settings.certFile,
-            keyFile: settings.keyFile,
-            timeout: settings.timeout,
-            batchSize: settings.batchSize,
-            retryMax: settings.retryMax,
-            retryBackoff: settings.retryBackoff,
-            properties: settings.properties
-        )
-    }
-}
-
-/// Checks the `kafka:` section with librdkafka itself, so a bad property fails `check-config` and start-up with
-/// librdkafka's own words and the key.
-public func validateKafkaSettings(_ configuration: MessageBridgeConfiguration) -> [ConfigurationProblem] {
-    guard let kafka = configuration.kafka else { return [] }
-    do {
-        try KafkaProducer.validate(KafkaProducerConfiguration(settings: kafka))
-        return []
-    } catch {
-        let key = error.key.map { name in kafka.properties[name] != nil ? "kafka.properties.\(name)" : "kafka (\(name))" } ?? "kafka"
-        return [ConfigurationProblem(key: key, line: nil, message: error.message)]
     }
 }

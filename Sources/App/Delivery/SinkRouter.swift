@@ -3,7 +3,7 @@ import Logging
 
 /// Sends each message to the sink for its destination kind; the one `DeliverySink` the dispatcher sees.
 struct SinkRouter: DeliverySink {
-    let sinks: [String: any DeliverySink]
+    let sinks: [SinkKind: any DeliverySink]
 
     func deliver(_ message: NewMessage, attempt: Int, logger: Logger) async -> DeliveryResult {
         guard let sink = sinks[message.destination.kind] else { return Self.noSink(message.destination.kind) }
@@ -13,7 +13,7 @@ struct SinkRouter: DeliverySink {
     /// Hands each kind's share of the batch to its sink as one batch (a dispatcher lane holds one kind, so that is
     /// normally the whole batch).
     func deliver(batch: [DeliveryRequest], logger: Logger) async -> [DeliveryResult] {
-        var indicesByKind: [String: [Int]] = [:]
+        var indicesByKind: [SinkKind: [Int]] = [:]
         for (index, request) in batch.enumerated() {
             indicesByKind[request.message.destination.kind, default: []].append(index)
         }
@@ -33,7 +33,7 @@ struct SinkRouter: DeliverySink {
     }
 
     /// Retryable: another node (or this one after a configuration change) may have the sink.
-    private static func noSink(_ kind: String) -> DeliveryResult {
-        .retryable(DeliveryError(reason: "no_sink", message: "no \(kind) sink is configured on this node"))
+    private static func noSink(_ kind: SinkKind) -> DeliveryResult {
+        .retryable(DeliveryError(reason: .noSink, message: "no \(kind.rawValue) sink is configured on this node"))
     }
 }

@@ -5,6 +5,18 @@ import Hummingbird
 import Metrics
 import WebhookSecurity
 
+/// A route's checked verifier, built by the composition root from its `verify:` settings.
+struct RouteVerification: Sendable {
+    /// The verifier.
+    let verifier: WebhookVerifier
+    /// Its scheme, for logs and the `scheme` label of `messagebridge_signature_failures_total`.
+    var scheme: VerificationScheme { verifier.scheme }
+
+    init(_ verifier: WebhookVerifier) {
+        self.verifier = verifier
+    }
+}
+
 /// The ingest path's checks that run on the exact body bytes before anything is stored: the route's signature,
 /// and the idempotency key its `dedup` settings name.
 enum InboundVerification {

@@ -64,8 +64,8 @@ public struct JSONLogHandler: LogHandler {
 public enum LoggingSetup {
     /// Bootstraps the logging system once per process.
     public static func bootstrap(settings: LoggingSettings, environment: [String: String] = ProcessInfo.processInfo.environment) {
-        let level = Logger.Level(rawValue: (environment["LOG_LEVEL"] ?? settings.level).lowercased()) ?? .info
-        if settings.format == "text" {
+        let level = Logger.Level(rawValue: (environment["LOG_LEVEL"] ?? settings.level.rawValue).lowercased()) ?? .info
+        if settings.format == .text {
             LoggingSystem.bootstrap { label in
                 var handler = StreamLogHandler.standardOutput(label: label)
                 handler.logLevel = level

@@ -44,11 +44,14 @@ public enum OpenAPIDocument {
               operationId: ingestWebhook
               summary: Accept a webhook on a configured route
               description: |
-                The exact body bytes and every header are stored durably before the answer. Routes with `verify`
-                check the signature first (`401 signature_invalid`); routes with `require_api_key` need a Bearer key
-                of scope `ingest` or `admin` (`401 unauthorized`, `403 forbidden`); routes with `dedup` answer a
-                repeated idempotency key with `200` and the original message. Other methods on a route answer
-                `405 method_not_allowed` with `Allow: POST`.
+                The exact body bytes and every header except credentials (`Authorization`, `Proxy-Authorization`,
+                `Cookie`, the route's signature header, unless the route names it in `forward_credentials`) are
+                stored durably before the answer. Routes with `verify` check the signature first (`401
+                signature_invalid`); routes with `require_api_key` need a Bearer key of scope `ingest` or `admin`
+                (`401 unauthorized`, `403 forbidden`); routes with `dedup` answer a repeated idempotency key with
+                `200` and the original message. Any other method on a route answers `405 method_not_allowed` with
+                `Allow: POST`. The path is matched in canonical form: empty segments and a trailing slash are
+                ignored (`//webhook/stripe` is the route `/webhook/stripe`, with all of its checks).
               security:
                 - {}
                 - bearerAuth: []
@@ -79,6 +82,17 @@ public enum OpenAPIDocument {
                         $ref: '#/components/schemas/Error'
                 '403':
                   $ref: '#/components/responses/Forbidden'
+                '405':
+                  description: '`method_not_allowed`: the route takes POST only.'
+                  headers:
+                    Allow:
+                      schema:
+                        type: string
+                        const: POST
+                  content:
+                    application/json:
+                      schema:
+                        $ref: '#/components/schemas/Error'
                 '413':
                   description: '`payload_too_large`: the body exceeds `server.max_body_bytes`.'
                   content:
@@ -87,8 +101,19 @@ public enum OpenAPIDocument {
                         $ref: '#/components/schemas/Error'
                 '429':
                   $ref: '#/components/responses/RateLimited'
+                '431':
+                  description: |
+                    `headers_too_large`: the request head has too many (over 1000) or too large (over 80 KiB)
+                    header fields; the connection is closed. Any endpoint may answer it.
+                  content:
+                    application/json:
+                      schema:
+                        $ref: '#/components/schemas/Error'
                 '503':
-                  description: '`store_unavailable`: the message could not be stored durably; retry later.'
+                  description: |
+                    `store_unavailable`: the message could not be stored durably; retry later. Or
+                    `too_many_connections` (with `Retry-After`): the server holds `server.max_connections`
+                    connections; any endpoint may answer it, and the connection is closed.
                   content:
                     application/json:
                       schema:
@@ -97,7 +122,7 @@ public enum OpenAPIDocument {
             get:
               tags: [ops]
               operationId: getHealth
-              summary: Store check (a real write) and per-destination and Kafka state
+              summary: Store check (a real write, reused for 2 s) and per-destination and Kafka state
               responses:
                 '200':
                   description: Healthy or degraded.
@@ -151,6 +176,12 @@ public enum OpenAPIDocument {
               tags: [ops]
               operationId: getStatus
               summary: Version, node, uptime, routes, message counts, destinations, circuit breakers and Kafka
+              description: |
+                Destination URLs appear with userinfo and query string redacted. Limited to the networks in
+                `status.allow` (else `403`); with `status.require_api_key`, needs an admin or read key.
+              security:
+                - {}
+                - bearerAuth: []
               responses:
                 '200':
                   description: The server's status.
@@ -158,6 +189,10 @@ public enum OpenAPIDocument {
                     application/json:
                       schema:
                         $ref: '#/components/schemas/Status'
+                '401':
+                  $ref: '#/components/responses/Unauthorized'
+                '403':
+                  $ref: '#/components/responses/Forbidden'
                 '503':
                   $ref: '#/components/responses/StoreUnavailable'
           /metrics:
@@ -363,13 +398,22 @@ public enum OpenAPIDocument {
                       properties:
                         name:
                           type: string
+                          description: 1 to 200 characters once surrounding whitespace is trimmed.
                           minLength: 1
                           maxLength: 200
+                          pattern: '\S'
                         scope:
-                          $ref: '#/components/schemas/APIKeyScope'
+                          description: 'What the key may do; `admin` when absent or `null`.'
+                          anyOf:
+                            - $ref: '#/components/schemas/APIKeyScope'
+                            - type: 'null'
                         expires_in:
-                          type: string
-                          description: A positive duration such as `30s`, `24h` or `90d`; absent means the key never expires.
+                          description: |
+                            How long the key works, a positive duration such as `30s`, `24h` or `90d`
+                            (`400 invalid_duration` otherwise). Absent or `null`: the key never expires.
+                          anyOf:
+                            - $ref: '#/components/schemas/PositiveDuration'
+                            - type: 'null'
                           example: 90d
                       required: [name]
               responses:
@@ -432,9 +476,14 @@ public enum OpenAPIDocument {
                       type: object
                       properties:
                         grace:
-                          type: string
-                          description: How long the old secret stays valid, a duration such as `24h` (default) or `0s`.
+                          description: |
+                            How long the old secret stays valid (never beyond its own expiry), a duration such as
+                            `24h` or `0s` (`400 invalid_duration` otherwise). Absent or `null`: `24h`.
+                          anyOf:
+                            - $ref: '#/components/schemas/Duration'
+                            - type: 'null'
                           default: 24h
+                          example: 1h
               responses:
                 '201':
                   description: The new key with its `secret`, and until when the old one is valid.
@@ -518,7 +567,9 @@ public enum OpenAPIDocument {
                   schema:
                     $ref: '#/components/schemas/Error'
             Conflict:
-              description: '`not_retryable`, `ambiguous` (a key reference matching several keys) or `not_active`.'
+              description: |
+                `not_retryable` (the message is not failed or retrying), `key_ambiguous` (a key reference matching
+                several keys) or `key_not_active` (the key is revoked, expired or already rotated).
               content:
                 application/json:
                   schema:
@@ -583,8 +634,9 @@ public enum OpenAPIDocument {
             MessageStatus:
               type: string
               enum: [pending, delivering, retrying, delivered, failed]
-            MessageSummary:
+            MessageFields:
               type: object
+              description: What every view of a message shows.
               properties:
                 message_id:
                   type: string
@@ -594,8 +646,6 @@ public enum OpenAPIDocument {
                   type: string
                 status:
                   $ref: '#/components/schemas/MessageStatus'
-                attempts:
-                  type: integer
                 accepted_at:
                   type: string
                   format: date-time
@@ -614,7 +664,17 @@ public enum OpenAPIDocument {
                   type: string
                 last_status_code:
                   type: integer
-              required: [message_id, route, destination, status, attempts, accepted_at, updated_at, body_bytes]
+              required: [message_id, route, destination, status, accepted_at, updated_at, body_bytes]
+            MessageSummary:
+              allOf:
+                - $ref: '#/components/schemas/MessageFields'
+                - type: object
+                  properties:
+                    attempts:
+                      type: integer
+                      minimum: 0
+                      description: How many delivery attempts have finished.
+                  required: [attempts]
             MessageList:
               type: object
               properties:
@@ -630,7 +690,7 @@ public enum OpenAPIDocument {
               required: [messages, count]
             MessageDetail:
               allOf:
-                - $ref: '#/components/schemas/MessageSummary'
+                - $ref: '#/components/schemas/MessageFields'
                 - type: object
                   properties:
                     headers:
@@ -651,6 +711,7 @@ public enum OpenAPIDocument {
                       description: The body, base64, when it is not UTF-8.
                     attempts:
                       type: array
+                      description: Every finished delivery attempt, oldest first.
                       items:
                         type: object
                         properties:
@@ -669,6 +730,18 @@ public enum OpenAPIDocument {
                             type: string
                         required: [number, finished_at, outcome, duration_seconds]
                   required: [headers, attempts]
+            Duration:
+              type: string
+              description: |
+                Up to ten numbers, each followed by a unit, added up: `ms`, `s`, `m`, `h` or `d` (`500ms`, `30s`,
+                `1h30m`, `1.5h`, `90d`). Each number has up to 6 digits, and up to 3 decimals except before `ms`.
+              pattern: '^([0-9]{1,6}(\.[0-9]{1,3})?(s|m|h|d)|[0-9]{1,6}ms){1,10}$'
+              example: 24h
+            PositiveDuration:
+              type: string
+              description: A `Duration` with a digit other than 0 in it, so at least `1ms`.
+              pattern: '^(?=[^1-9]*[1-9])([0-9]{1,6}(\.[0-9]{1,3})?(s|m|h|d)|[0-9]{1,6}ms){1,10}$'
+              example: 90d
             APIKeyScope:
               type: string
               enum: [admin, ingest, read]

@@ -87,7 +87,7 @@ public struct RouteSettings: Sendable {
     /// A per-route HTTP destination URL.
     public var destination: String?
     /// Signature verification of inbound requests (`verify:`); none when nil.
-    public var verification: RouteVerification?
+    public var verification: VerificationSettings?
     /// Idempotent ingest (`dedup:`); every request is stored when nil.
     public var dedup: DedupSettings?
     /// Where the Kafka record key comes from (`kafka_key:`); the message id when nil.
@@ -101,7 +101,7 @@ public struct RouteSettings: Sendable {
     /// Which of this route's request headers are credentials, and which of those it keeps.
     public var credentialHeaders: CredentialHeaders {
         CredentialHeaders(
-            signatureHeaders: verification?.verifier.signatureHeaderNames ?? [],
+            signatureHeaders: verification?.signatureHeaders ?? [],
             forwarded: forwardCredentials
         )
     }
@@ -206,10 +206,23 @@ public struct WorkerSettings: Sendable {
 
 /// `logging:`.
 public struct LoggingSettings: Sendable {
-    /// trace, debug, info, notice, warning, error or critical (`LOG_LEVEL` overrides).
-    public var level: String = "info"
+    /// How much to log, as swift-log's levels are named.
+    public enum Level: String, Sendable, CaseIterable {
+        case trace, debug, info, notice, warning, error, critical
+    }
+
+    /// How each line is written.
+    public enum Format: String, Sendable, CaseIterable {
+        /// One JSON object a line.
+        case json
+        /// Plain text, for a terminal.
+        case text
+    }
+
+    /// The least severe level written (`LOG_LEVEL` overrides).
+    public var level: Level = .info
     /// `json` (one object a line) or `text`.
-    public var format: String = "json"
+    public var format: Format = .json
 
     /// Defaults: info, JSON.
     public init() {}

@@ -1,17 +1,76 @@
 import Foundation
-import WebhookSecurity
 
-/// `routes[].verify:`: how a route checks that a webhook was signed by its sender.
-public struct RouteVerification: Sendable {
-    /// The scheme, for logs and the `scheme` label of `messagebridge_signature_failures_total`.
-    public var scheme: VerificationScheme
-    /// The checked verifier, built while loading so a bad secret or key is a configuration error.
-    public var verifier: WebhookVerifier
+/// `routes[].verify:`: how a route checks that a webhook was signed by its sender, as plain settings.
+///
+/// The configuration loader checks them by building the verifier once (so a bad secret or key is a configuration
+/// error on its key); the composition root builds the verifier the server uses.
+public struct VerificationSettings: Sendable, Equatable {
+    /// How the sender signs.
+    public enum Scheme: String, Sendable, CaseIterable {
+        /// A generic HMAC of the raw body in one header.
+        case hmac
+        /// Stripe's `Stripe-Signature`.
+        case stripe
+        /// GitHub's `X-Hub-Signature-256`.
+        case github
+        /// Standard Webhooks (`webhook-id`, `webhook-timestamp`, `webhook-signature`).
+        case standardWebhooks = "standard-webhooks"
+        /// RSA-SHA256, as Postal signs (`X-Postal-Signature-256`).
+        case rsa
 
-    /// Wraps a verifier.
-    public init(verifier: WebhookVerifier) {
-        self.scheme = verifier.scheme
-        self.verifier = verifier
+        /// The header that carries the signature when `header` is not set.
+        public var defaultSignatureHeader: String? {
+            switch self {
+            case .hmac: nil
+            case .stripe: "Stripe-Signature"
+            case .github: "X-Hub-Signature-256"
+            case .standardWebhooks: "webhook-signature"
+            case .rsa: "X-Postal-Signature-256"
+            }
+        }
+    }
+
+    /// An HMAC digest.
+    public enum Algorithm: String, Sendable, CaseIterable {
+        /// HMAC-SHA256.
+        case sha256
+        /// HMAC-SHA512.
+        case sha512
+    }
+
+    /// How a MAC is written.
+    public enum Encoding: String, Sendable, CaseIterable {
+        /// Hexadecimal.
+        case hex
+        /// Base64.
+        case base64
+    }
+
+    /// The scheme.
+    public var scheme: Scheme
+    /// Shared secrets; any one of them passes (rotation).
+    public var secrets: [String] = []
+    /// The signature header, when not the scheme's own.
+    public var header: String?
+    /// The HMAC digest (`hmac` only).
+    public var algorithm: Algorithm?
+    /// The MAC's encoding (`hmac` only).
+    public var encoding: Encoding?
+    /// A literal before the MAC (`hmac` only).
+    public var prefix: String?
+    /// How far a signed timestamp may be from the clock.
+    public var tolerance: Duration = .seconds(300)
+    /// RSA public keys as PEM (`rsa`), read from `public_key_file` while loading.
+    public var publicKeyPEM: String?
+
+    /// Makes settings for `scheme`.
+    public init(scheme: Scheme) {
+        self.scheme = scheme
+    }
+
+    /// The headers that carry the signature: credentials presented to MessageBridge (see ``CredentialHeaders``).
+    public var signatureHeaders: [String] {
+        (header ?? scheme.defaultSignatureHeader).map { [$0] } ?? []
     }
 }
 

@@ -51,11 +51,32 @@ public enum DeliveryResult: Sendable {
     case rejected(DeliveryError)
 }
 
+/// Why an attempt failed, in a word: a closed set, safe as the `reason` metric label and listed in the README.
+public enum DeliveryFailureReason: String, Sendable, CaseIterable {
+    /// The destination did not answer in time.
+    case timeout
+    /// The connection could not be made or broke.
+    case connection
+    /// A 5xx answer.
+    case http5xx = "http_5xx"
+    /// A 4xx answer other than 408 and 429.
+    case http4xx = "http_4xx"
+    /// A 429 answer.
+    case http429 = "http_429"
+    /// The broker or librdkafka reported an error.
+    case kafka
+    /// No sink is configured for the message's destination kind.
+    case noSink = "no_sink"
+    /// The attempt was cancelled (shutdown's grace period ended).
+    case cancelled
+    /// A message reached a sink of the wrong kind: a bug, recorded rather than crashing.
+    case `internal`
+}
+
 /// Why an attempt failed.
 public struct DeliveryError: Error, Sendable, CustomStringConvertible {
-    /// A short, bounded reason, safe as a metric label: `timeout`, `connection`, `http_5xx`, `http_4xx`,
-    /// `http_429`, `kafka`, `internal`.
-    public var reason: String
+    /// A short, bounded reason, safe as a metric label.
+    public var reason: DeliveryFailureReason
     /// A human-readable explanation (a response body excerpt, a client error).
     public var message: String
     /// The response status code, when there was a response.
@@ -64,7 +85,7 @@ public struct DeliveryError: Error, Sendable, CustomStringConvertible {
     public var retryAfter: Duration?
 
     /// Makes a delivery error.
-    public init(reason: String, message: String, statusCode: Int? = nil, retryAfter: Duration? = nil) {
+    public init(reason: DeliveryFailureReason, message: String, statusCode: Int? = nil, retryAfter: Duration? = nil) {
         self.reason = reason
         self.message = message
         self.statusCode = statusCode
@@ -72,5 +93,5 @@ public struct DeliveryError: Error, Sendable, CustomStringConvertible {
     }
 
     /// `reason: message`.
-    public var description: String { "\(reason): \(message)" }
+    public var description: String { "\(reason.rawValue): \(message)" }
 }

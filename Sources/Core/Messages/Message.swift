@@ -1,5 +1,15 @@
 import Foundation
 
+/// The kinds of sink a message can be delivered by: a closed set, so a new sink (WebSocket fan-out, event
+/// webhooks) is a new case the compiler walks through every place that must handle it. The raw values are what the
+/// store keeps and what metric labels say.
+public enum SinkKind: String, Hashable, Sendable, CaseIterable {
+    /// POST to a remote HTTP endpoint.
+    case http
+    /// Produce to an Apache Kafka topic.
+    case kafka
+}
+
 /// Where a route's messages go.
 public enum Destination: Hashable, Sendable, CustomStringConvertible {
     /// POST to a remote HTTP endpoint.
@@ -7,11 +17,11 @@ public enum Destination: Hashable, Sendable, CustomStringConvertible {
     /// Produce to an Apache Kafka topic.
     case kafka(topic: String)
 
-    /// The sink kind, as stored and used in metric labels: `http` or `kafka`.
-    public var kind: String {
+    /// The sink kind (its raw value is stored and used in metric labels).
+    public var kind: SinkKind {
         switch self {
-        case .http: "http"
-        case .kafka: "kafka"
+        case .http: .http
+        case .kafka: .kafka
         }
     }
 
@@ -25,15 +35,15 @@ public enum Destination: Hashable, Sendable, CustomStringConvertible {
 
     /// Rebuilds a destination from its stored kind and target; `nil` for a kind this build does not know.
     public init?(kind: String, target: String) {
-        switch kind {
-        case "http": self = .http(url: target)
-        case "kafka": self = .kafka(topic: target)
-        default: return nil
+        switch SinkKind(rawValue: kind) {
+        case .http: self = .http(url: target)
+        case .kafka: self = .kafka(topic: target)
+        case nil: return nil
         }
     }
 
     /// `kind:target`, for logs.
-    public var description: String { "\(kind):\(target)" }
+    public var description: String { "\(kind.rawValue):\(target)" }
 }
 
 /// Where a message is in its life.
@@ -147,14 +157,24 @@ public struct StoredMessage: Sendable {
     }
 }
 
+/// How one attempt ended, as recorded.
+public enum AttemptOutcome: String, Sendable, Codable, CaseIterable {
+    /// The destination confirmed the message.
+    case delivered
+    /// It failed and the message will be tried again.
+    case retryable
+    /// It failed and the message became a dead letter (a permanent failure, or the last allowed attempt).
+    case failed
+}
+
 /// One recorded delivery attempt.
 public struct DeliveryAttempt: Sendable, Codable {
     /// Which attempt (1-based).
     public var number: Int
     /// When it finished.
     public var finishedAt: Date
-    /// `delivered`, `retryable` or `failed`.
-    public var outcome: String
+    /// How it ended.
+    public var outcome: AttemptOutcome
     /// The HTTP status code, when there was a response.
     public var statusCode: Int?
     /// What went wrong, when it did.
@@ -163,7 +183,7 @@ public struct DeliveryAttempt: Sendable, Codable {
     public var durationSeconds: Double
 
     /// Makes an attempt record.
-    public init(number: Int, finishedAt: Date, outcome: String, statusCode: Int?, error: String?, durationSeconds: Double) {
+    public init(number: Int, finishedAt: Date, outcome: AttemptOutcome, statusCode: Int?, error: String?, durationSeconds: Double) {
         self.number = number
         self.finishedAt = finishedAt
         self.outcome = outcome

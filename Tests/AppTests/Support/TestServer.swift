@@ -1,4 +1,5 @@
 import App
+import ConfigurationFile
 import Core
 import Foundation
 import HTTPTypes

@@ -1,3 +1,4 @@
+import Core
 import Yams
 
 extension NodeReader {

@@ -1,3 +1,4 @@
+import ConfigurationFile
 import Core
 import Testing
 
@@ -11,7 +12,7 @@ struct KeyAndMetricsConfigurationTests {
 
     func problems(_ yaml: String) -> [ConfigurationProblem] {
         do {
-            _ = try ConfigurationLoader(environment: [:]).parse(yaml: yaml)
+            _ = try ConfigurationLoader(environment: [:], reservedPaths: ConfigurationTests.serverPaths).parse(yaml: yaml)
             return []
         } catch {
             return error.problems

@@ -1,9 +1,12 @@
+import ConfigurationFile
 import Core
 import Testing
 
 @Suite("Configuration")
 struct ConfigurationTests {
-    let loader = ConfigurationLoader(environment: [:])
+    /// The server's own paths, as the composition root hands them to the loader (`reservedServerPaths`).
+    static let serverPaths = ["/health", "/status", "/metrics", "/stats", "/api/v1/admin", "/openapi.yaml"]
+    let loader = ConfigurationLoader(environment: [:], reservedPaths: ConfigurationTests.serverPaths)
 
     @Test("the original MessageBridge full configuration loads with every value")
     func originalSchema() throws {

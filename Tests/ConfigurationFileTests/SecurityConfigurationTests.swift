@@ -1,3 +1,4 @@
+import ConfigurationFile
 import Core
 import Foundation
 import Testing
