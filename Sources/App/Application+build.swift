@@ -46,8 +46,9 @@ public func buildApplication(
         store = injectedStore
         lock = nil
     } else {
-        store = try SQLiteMessageStore(path: configuration.sqlite.databasePath)
+        // The lock first: a second server must not migrate the file under the one that holds it.
         lock = try ServerLock(databasePath: configuration.sqlite.databasePath)
+        store = try SQLiteMessageStore(database: .open(path: configuration.sqlite.databasePath, migrating: true))
         let released = try await store.releaseAllLeases(now: Date())
         if released > 0 {
             logger.notice("released deliveries left in flight by the previous run", metadata: ["count": "\(released)"])

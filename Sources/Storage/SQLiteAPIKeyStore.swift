@@ -4,17 +4,12 @@ import GRDB
 
 /// API keys in the same SQLite file as the messages (table `api_keys`, migration `v3-api-keys`).
 public struct SQLiteAPIKeyStore: APIKeyStore {
-    /// The message store's pool: one pool per file for the life of the process.
+    /// The database's pool, shared with the file's other stores.
     public let writer: DatabasePool
 
-    /// Uses a pool whose schema `SQLiteMessageStore` has already migrated.
-    public init(writer: DatabasePool) {
-        self.writer = writer
-    }
-
-    /// Shares `messageStore`'s pool.
-    public init(messageStore: SQLiteMessageStore) {
-        self.init(writer: messageStore.writer)
+    /// The API keys of `database`, whose schema must be this binary's (``SQLiteDatabase/open(path:migrating:)``).
+    public init(database: SQLiteDatabase) {
+        writer = database.writer
     }
 
     public func insert(_ key: APIKeyRecord) async throws {
@@ -53,7 +48,7 @@ public struct SQLiteAPIKeyStore: APIKeyStore {
         try await writer.write { db in
             try db.execute(
                 sql: "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
-                arguments: [Self.milliseconds(now), id]
+                arguments: [StoredTime.milliseconds(now), id]
             )
             return db.changesCount > 0
         }
@@ -66,7 +61,7 @@ public struct SQLiteAPIKeyStore: APIKeyStore {
                     UPDATE api_keys SET expires_at = min(coalesce(expires_at, ?1), ?1), replaced_by = ?2
                     WHERE id = ?3 AND revoked_at IS NULL
                     """,
-                arguments: [Self.milliseconds(oldExpiresAt), replacement.id, id]
+                arguments: [StoredTime.milliseconds(oldExpiresAt), replacement.id, id]
             )
             guard db.changesCount > 0 else { return false }
             try db.execute(
@@ -85,7 +80,7 @@ public struct SQLiteAPIKeyStore: APIKeyStore {
         try await writer.write { db in
             try db.execute(
                 sql: "UPDATE api_keys SET last_used_at = max(coalesce(last_used_at, 0), ?) WHERE id = ?",
-                arguments: [Self.milliseconds(date), id]
+                arguments: [StoredTime.milliseconds(date), id]
             )
         }
     }
@@ -95,8 +90,8 @@ public struct SQLiteAPIKeyStore: APIKeyStore {
     static func arguments(_ key: APIKeyRecord) -> StatementArguments {
         [
             key.id, key.name, key.scope.rawValue, key.hash.lowercased(), key.displayPrefix,
-            milliseconds(key.createdAt), key.expiresAt.map(milliseconds), key.lastUsedAt.map(milliseconds),
-            key.revokedAt.map(milliseconds), key.replacedBy,
+            StoredTime.milliseconds(key.createdAt), key.expiresAt.map(StoredTime.milliseconds),
+            key.lastUsedAt.map(StoredTime.milliseconds), key.revokedAt.map(StoredTime.milliseconds), key.replacedBy,
         ]
     }
 
@@ -108,19 +103,11 @@ public struct SQLiteAPIKeyStore: APIKeyStore {
             scope: scope,
             hash: row["key_hash"],
             displayPrefix: row["display_prefix"],
-            createdAt: date(row["created_at"]),
-            expiresAt: (row["expires_at"] as Int64?).map(date),
-            lastUsedAt: (row["last_used_at"] as Int64?).map(date),
-            revokedAt: (row["revoked_at"] as Int64?).map(date),
+            createdAt: StoredTime.date(row["created_at"]),
+            expiresAt: (row["expires_at"] as Int64?).map(StoredTime.date),
+            lastUsedAt: (row["last_used_at"] as Int64?).map(StoredTime.date),
+            revokedAt: (row["revoked_at"] as Int64?).map(StoredTime.date),
             replacedBy: row["replaced_by"]
         )
-    }
-
-    static func milliseconds(_ date: Date) -> Int64 {
-        Int64((date.timeIntervalSince1970 * 1000).rounded())
-    }
-
-    static func date(_ milliseconds: Int64) -> Date {
-        Date(timeIntervalSince1970: Double(milliseconds) / 1000)
     }
 }

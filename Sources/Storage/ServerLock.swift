@@ -13,6 +13,11 @@ public final class ServerLock: Sendable {
     /// Takes the lock for the database at `databasePath`, or throws if another server holds it.
     public init(databasePath: String) throws {
         let lockPath = databasePath + ".lock"
+        do {
+            try Self.createDirectory(containing: databasePath)
+        } catch {
+            throw ServerLockError(message: "cannot create the directory of \(databasePath): \(error.localizedDescription)")
+        }
         let descriptor = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard descriptor >= 0 else {
             throw ServerLockError(message: "cannot open \(lockPath): \(String(cString: strerror(errno)))")
@@ -22,6 +27,14 @@ public final class ServerLock: Sendable {
             throw ServerLockError(message: "another messagebridge server is using \(databasePath)")
         }
         self.descriptor = descriptor
+    }
+
+    /// Creates the directory that will hold the database file at `path` (and its lock file), if it is missing.
+    static func createDirectory(containing path: String) throws {
+        let directory = (path as NSString).deletingLastPathComponent
+        if !directory.isEmpty {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        }
     }
 
     deinit {

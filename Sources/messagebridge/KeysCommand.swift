@@ -13,9 +13,9 @@ struct Keys: AsyncParsableCommand {
         subcommands: [Create.self, List.self, Revoke.self, Rotate.self]
     )
 
+    /// The configured database's keys, without migrating it (see ``ConfigOption/openDatabase()``).
     static func openManager(_ config: ConfigOption) throws -> APIKeyManager {
-        let store = try Messages.openStore(config)
-        return APIKeyManager(store: SQLiteAPIKeyStore(messageStore: store))
+        APIKeyManager(store: SQLiteAPIKeyStore(database: try config.openDatabase()))
     }
 
     /// Runs a key operation, printing a refusal and exiting 1.

@@ -14,7 +14,7 @@ struct MessageBridgeCommand: AsyncParsableCommand {
         commandName: "messagebridge",
         abstract: "Accepts webhooks, stores them durably and delivers them to Kafka or HTTP endpoints.",
         version: MessageBridgeVersion.current,
-        subcommands: [Serve.self, Init.self, CheckConfig.self, Messages.self, Keys.self, Backup.self],
+        subcommands: [Serve.self, Init.self, CheckConfig.self, Migrate.self, Messages.self, Keys.self, Backup.self],
         defaultSubcommand: Serve.self
     )
 }
@@ -139,10 +139,9 @@ struct Backup: ParsableCommand {
     var output: String
 
     func run() throws {
-        let configuration = try config.load()
+        let database = try config.openDatabase()
         do {
-            let store = try SQLiteMessageStore(path: configuration.sqlite.databasePath)
-            try store.backup(to: output)
+            try database.backup(to: output)
         } catch {
             printError("backup failed: \(error)")
             throw ExitCode(1)

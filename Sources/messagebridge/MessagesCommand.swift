@@ -11,14 +11,9 @@ struct Messages: AsyncParsableCommand {
         subcommands: [List.self, Show.self, Retry.self]
     )
 
+    /// The configured database's messages, without migrating it (see ``ConfigOption/openDatabase()``).
     static func openStore(_ config: ConfigOption) throws -> SQLiteMessageStore {
-        let configuration = try config.load()
-        do {
-            return try SQLiteMessageStore(path: configuration.sqlite.databasePath)
-        } catch {
-            printError("cannot open the store at \(configuration.sqlite.databasePath): \(error)")
-            throw ExitCode(1)
-        }
+        SQLiteMessageStore(database: try config.openDatabase())
     }
 
     struct List: AsyncParsableCommand {

@@ -24,7 +24,7 @@ struct KeyedApp {
         yaml += extra
         configuration = try writeConfiguration(yaml, to: directory)
         store = try SQLiteMessageStore(path: directory.databasePath)
-        keys = APIKeyManager(store: SQLiteAPIKeyStore(messageStore: store), clock: clock)
+        keys = APIKeyManager(store: SQLiteAPIKeyStore(database: store.database), clock: clock)
     }
 
     func build(metrics: AppMetrics? = nil) async throws -> some ApplicationProtocol {

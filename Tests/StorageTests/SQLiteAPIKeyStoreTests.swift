@@ -17,13 +17,13 @@ struct SQLiteAPIKeyStoreTests {
         let database = TemporaryDatabase()
         let hash = String(repeating: "ab", count: 32)
         do {
-            let store = SQLiteAPIKeyStore(messageStore: try SQLiteMessageStore(path: database.path))
+            let store = SQLiteAPIKeyStore(database: try SQLiteDatabase.open(path: database.path, migrating: true))
             let key = makeKey(id: "k1", hash: hash, expiresAt: Date(timeIntervalSince1970: 2_000_000_000))
             try await store.insert(key)
             #expect(try await store.key(hash: hash.uppercased())?.id == "k1")
             #expect(try await store.key(hash: String(repeating: "cd", count: 32)) == nil)
         }
-        let reopened = SQLiteAPIKeyStore(messageStore: try SQLiteMessageStore(path: database.path))
+        let reopened = SQLiteAPIKeyStore(database: try SQLiteDatabase.open(path: database.path, migrating: true))
         let key = try #require(try await reopened.key(id: "k1"))
         #expect(key.scope == .ingest)
         #expect(key.expiresAt == Date(timeIntervalSince1970: 2_000_000_000))
@@ -33,7 +33,7 @@ struct SQLiteAPIKeyStoreTests {
     @Test("a duplicate hash is refused")
     func uniqueHash() async throws {
         let database = TemporaryDatabase()
-        let store = SQLiteAPIKeyStore(messageStore: try SQLiteMessageStore(path: database.path))
+        let store = SQLiteAPIKeyStore(database: try SQLiteDatabase.open(path: database.path, migrating: true))
         try await store.insert(makeKey(id: "a", hash: String(repeating: "1", count: 64)))
         await #expect(throws: (any Error).self) {
             try await store.insert(makeKey(id: "b", hash: String(repeating: "1", count: 64)))
@@ -43,7 +43,7 @@ struct SQLiteAPIKeyStoreTests {
     @Test("revoke once; rotate stores the replacement and shortens the old key's expiry in one step")
     func revokeAndRotate() async throws {
         let database = TemporaryDatabase()
-        let store = SQLiteAPIKeyStore(messageStore: try SQLiteMessageStore(path: database.path))
+        let store = SQLiteAPIKeyStore(database: try SQLiteDatabase.open(path: database.path, migrating: true))
         let now = Date(timeIntervalSince1970: 1_800_000_000)
         try await store.insert(makeKey(id: "old", hash: String(repeating: "1", count: 64), expiresAt: now.addingTimeInterval(30)))
         try await store.insert(makeKey(id: "long", hash: String(repeating: "2", count: 64), expiresAt: now.addingTimeInterval(86_400)))
@@ -70,7 +70,7 @@ struct SQLiteAPIKeyStoreTests {
     @Test("markUsed only moves last_used_at forward")
     func markUsed() async throws {
         let database = TemporaryDatabase()
-        let store = SQLiteAPIKeyStore(messageStore: try SQLiteMessageStore(path: database.path))
+        let store = SQLiteAPIKeyStore(database: try SQLiteDatabase.open(path: database.path, migrating: true))
         try await store.insert(makeKey(id: "k", hash: String(repeating: "7", count: 64)))
         let later = Date(timeIntervalSince1970: 1_900_000_000)
         try await store.markUsed(id: "k", at: later)

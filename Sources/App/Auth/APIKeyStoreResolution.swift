@@ -10,5 +10,5 @@ func makeAPIKeyStore(injected: (any APIKeyStore)?, messageStore: any MessageStor
             message: "an injected message store that is not SQLite needs an API key store passed alongside it"
         )
     }
-    return SQLiteAPIKeyStore(messageStore: sqlite)
+    return SQLiteAPIKeyStore(database: sqlite.database)
 }

@@ -13,7 +13,7 @@ extension SQLiteMessageStore: BlockingIngestStore {
     /// A record stored already leased (`InitialState.leased`) is written `pending` and leased in memory, see
     /// ``LeaseTable``; if the transaction fails, those leases are dropped again.
     public func insertReportingDuplicates(_ records: [IngestRecord]) async throws -> [IngestOutcome] {
-        let now = Self.milliseconds(Date())
+        let now = StoredTime.milliseconds(Date())
         do {
             return try await writer.write { db in try self.insert(records, now: now, in: db) }
         } catch {
@@ -24,7 +24,7 @@ extension SQLiteMessageStore: BlockingIngestStore {
 
     /// The same, as a blocking call on the caller's thread (the ingest commit thread).
     public func insertReportingDuplicatesBlocking(_ records: [IngestRecord]) throws -> [IngestOutcome] {
-        let now = Self.milliseconds(Date())
+        let now = StoredTime.milliseconds(Date())
         do {
             return try writer.write { db in try self.insert(records, now: now, in: db) }
         } catch {
@@ -62,11 +62,11 @@ extension SQLiteMessageStore: BlockingIngestStore {
         outcomes.reserveCapacity(records.count)
         for record in records {
             let message = record.message
-            let accepted = Self.milliseconds(message.acceptedAt)
+            let accepted = StoredTime.milliseconds(message.acceptedAt)
             let arguments: StatementArguments = [
                 message.id.rawValue, message.route, message.destination.kind.rawValue, message.destination.target,
                 MessageStatus.pending.rawValue, accepted, accepted, now,
-                record.dedup?.value, record.dedup.map { Self.milliseconds($0.expiresAt) },
+                record.dedup?.value, record.dedup.map { StoredTime.milliseconds($0.expiresAt) },
             ]
             /// Inserts the message's row and then its payload's under the row's seq; false when the dedup key's
             /// conflict skipped the row.
@@ -95,7 +95,7 @@ extension SQLiteMessageStore: BlockingIngestStore {
                 _ = try store()
                 outcomes.append(.stored)
             } else {
-                outcomes.append(.duplicate(of: MessageID(rawValue: row["id"]), acceptedAt: Self.date(row["accepted_at"])))
+                outcomes.append(.duplicate(of: MessageID(rawValue: row["id"]), acceptedAt: StoredTime.date(row["accepted_at"])))
             }
         }
         return outcomes
@@ -104,14 +104,14 @@ extension SQLiteMessageStore: BlockingIngestStore {
     /// A stored row is due at its accepted time: leased at once if the record asks for it, otherwise the next claim
     /// must be able to find it even if its accepted time lies behind the claim cursor.
     private func noteStored(_ record: IngestRecord, seq: Int64) {
-        let key = LeaseTable.Key(nextAttemptAt: Self.milliseconds(record.message.acceptedAt), seq: seq)
+        let key = LeaseTable.Key(nextAttemptAt: StoredTime.milliseconds(record.message.acceptedAt), seq: seq)
         leases.withLock { table in
             switch record.initialState {
             case .pending:
                 table.rewind(to: key)
             case .leased(let owner, let until):
                 table.lease(seq: seq, .init(
-                    id: record.message.id, owner: owner, until: Self.milliseconds(until), key: key, status: .pending
+                    id: record.message.id, owner: owner, until: StoredTime.milliseconds(until), key: key, status: .pending
                 ))
             }
         }

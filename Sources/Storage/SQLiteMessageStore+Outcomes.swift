@@ -1,0 +1,136 @@
+import Core
+import Foundation
+import GRDB
+
+/// Outcomes: writing what deliveries did, in one transaction per batch of completions.
+extension SQLiteMessageStore {
+    /// Writes outcomes for the completions whose owner still holds the lease, and ends those leases. Delivered ones
+    /// are written with one statement per group sharing their attempt's fields (the attempt that delivered goes on
+    /// the message row, see `attempts(messageID:)`); the others, one statement each plus their attempts row.
+    public func complete(_ completions: [DeliveryCompletion], now: Date) async throws {
+        let nowMS = StoredTime.milliseconds(now)
+        try await writer.writeWithoutTransaction { db in
+            // Where the ended leases' rows sit, in case the transaction fails after they ended (its rows unchanged):
+            // rewound to before the writer is released, so the next claim finds them again.
+            var ended: [LeaseTable.Key] = []
+            do {
+                try db.inTransaction {
+                    try self.writeCompletions(completions, now: nowMS, endingLeasesInto: &ended, in: db)
+                    return .commit
+                }
+            } catch {
+                self.leases.withLock { table in
+                    for key in ended { table.rewind(to: key) }
+                }
+                throw error
+            }
+        }
+    }
+
+    /// `complete`'s transaction: ends the leases still held by each completion's owner (noting where their rows sit
+    /// in `ended`) and writes those outcomes.
+    private func writeCompletions(
+        _ completions: [DeliveryCompletion], now nowMS: Int64, endingLeasesInto ended: inout [LeaseTable.Key], in db: Database
+    ) throws {
+        // Deliveries grouped by what their attempt recorded: a batch delivered by one sink call shares it.
+        var delivered: [DeliveredFields: [Int64]] = [:]
+        var others: [(seq: Int64, completion: DeliveryCompletion)] = []
+        ended.reserveCapacity(completions.count)
+        leases.withLock { table in
+            for completion in completions {
+                guard let seq = table.seq(of: completion.messageID), let lease = table.bySeq[seq],
+                      lease.owner == completion.owner
+                else { continue }  // stale: another owner holds the lease, or nobody does
+                if case .delivered = completion.change, let attempt = completion.attempt {
+                    delivered[DeliveredFields(attempt), default: []].append(seq)
+                } else {
+                    others.append((seq, completion))
+                }
+                table.release(seq: seq, heldBy: lease.owner)
+                ended.append(lease.key)
+                // A row due again now or soon must not sit behind the cursor unleased.
+                switch completion.change {
+                case .retry(let date), .deferred(let date):
+                    table.rewind(to: .init(nextAttemptAt: StoredTime.milliseconds(date), seq: seq))
+                case .released:
+                    table.rewind(to: .init(nextAttemptAt: nowMS, seq: seq))
+                case .delivered, .failed:
+                    break
+                }
+            }
+        }
+        if !delivered.isEmpty {
+            // The rows are looked up through the JSON array of seqs (not the other way round, which would scan
+            // messages); one statement per group of equal fields.
+            let update = try db.cachedStatement(sql: """
+                UPDATE messages SET status = 'delivered', attempt_count = attempt_count + 1,
+                    next_attempt_at = NULL, delivered_at = ?, last_error = NULL, last_status_code = ?,
+                    delivered_duration_ms = ?, lease_owner = NULL, lease_until = NULL, updated_at = ?
+                WHERE seq IN (SELECT value FROM json_each(?)) AND +status IN ('pending', 'retrying')
+                """)
+            for (fields, seqs) in delivered {
+                try update.execute(arguments: [
+                    fields.finishedAt, fields.statusCode, fields.durationMilliseconds, nowMS,
+                    Self.jsonArray(seqs),
+                ])
+            }
+        }
+        try Self.writeOutcomes(others, now: nowMS, in: db)
+    }
+
+    /// Outcomes other than a delivery with its attempt: one update each, plus the attempt's row.
+    private static func writeOutcomes(_ outcomes: [(seq: Int64, completion: DeliveryCompletion)], now nowMS: Int64, in db: Database) throws {
+        guard !outcomes.isEmpty else { return }
+        let update = try db.cachedStatement(sql: """
+            UPDATE messages SET
+                status = CASE ?1 WHEN 'requeue' THEN (CASE WHEN attempt_count > 0 THEN 'retrying' ELSE 'pending' END)
+                                 ELSE ?1 END,
+                attempt_count = attempt_count + ?2,
+                next_attempt_at = ?3,
+                delivered_at = ?4,
+                last_error = CASE WHEN ?2 = 1 THEN ?5 ELSE last_error END,
+                last_status_code = CASE WHEN ?2 = 1 THEN ?6 ELSE last_status_code END,
+                lease_owner = NULL, lease_until = NULL, updated_at = ?7
+            WHERE seq = ?8 AND status IN ('pending', 'retrying')
+            """)
+        let insertAttempt = try db.cachedStatement(sql: """
+            INSERT INTO attempts (message_seq, number, finished_at, outcome, status_code, error, duration_ms)
+            VALUES (?, ?, ?, ?, ?, ?, ?)
+            """)
+        for (seq, completion) in outcomes {
+            let status: String, nextAttempt: Int64?, deliveredAt: Int64?
+            switch completion.change {
+            case .delivered: (status, nextAttempt, deliveredAt) = ("delivered", nil, nowMS)
+            case .retry(let date): (status, nextAttempt, deliveredAt) = ("retrying", StoredTime.milliseconds(date), nil)
+            case .failed: (status, nextAttempt, deliveredAt) = ("failed", nil, nil)
+            case .deferred(let date): (status, nextAttempt, deliveredAt) = ("requeue", StoredTime.milliseconds(date), nil)
+            case .released: (status, nextAttempt, deliveredAt) = ("requeue", nowMS, nil)
+            }
+            let attempt = completion.attempt
+            try update.execute(arguments: [
+                status, attempt == nil ? 0 : 1, nextAttempt, deliveredAt, attempt?.error, attempt?.statusCode,
+                nowMS, seq,
+            ])
+            if db.changesCount > 0, let attempt {
+                try insertAttempt.execute(arguments: [
+                    seq, attempt.number, StoredTime.milliseconds(attempt.finishedAt), attempt.outcome.rawValue,
+                    attempt.statusCode, attempt.error, attempt.durationSeconds * 1000,
+                ])
+            }
+        }
+    }
+
+    /// What a delivery's attempt writes to its row, in the row's units.
+    struct DeliveredFields: Hashable {
+        var finishedAt: Int64
+        var statusCode: Int?
+        var durationMilliseconds: Double
+
+        init(_ attempt: DeliveryAttempt) {
+            finishedAt = StoredTime.milliseconds(attempt.finishedAt)
+            statusCode = attempt.statusCode
+            let duration = attempt.durationSeconds * 1000
+            durationMilliseconds = duration.isFinite ? duration : 0
+        }
+    }
+}

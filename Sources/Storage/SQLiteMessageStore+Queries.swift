@@ -1,0 +1,149 @@
+import Core
+import Foundation
+import GRDB
+
+/// Reading: single messages, their attempts, listings, counts and due times, with leased rows shown as `delivering`.
+extension SQLiteMessageStore {
+    public func message(id: MessageID) async throws -> StoredMessage? {
+        let row = try await writer.read { db in
+            try Row.fetchOne(db, sql: "SELECT \(MessageColumn.selection) FROM \(MessageColumn.joinedTables) WHERE m.id = ?", arguments: [id.rawValue])
+                .map(RawMessageRow.init)
+        }
+        return row.flatMap(reportingLease)
+    }
+
+    /// A row as a message, `delivering` while it is leased.
+    private func reportingLease(_ row: RawMessageRow) -> StoredMessage? {
+        guard var message = row.storedMessage else { return nil }
+        if leases.withLock({ $0.isLeased(row.seq) }) { message.status = .delivering }
+        return message
+    }
+
+    /// The attempts table's rows, and, for a message delivered since `v4-delivered-attempt-on-message`, the
+    /// delivering attempt, which lives on the message row.
+    public func attempts(messageID: MessageID) async throws -> [DeliveryAttempt] {
+        try await writer.read { db in
+            var attempts = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT a.number, a.finished_at, a.outcome, a.status_code, a.error, a.duration_ms
+                    FROM attempts a JOIN messages m ON m.seq = a.message_seq
+                    WHERE m.id = ? ORDER BY a.id
+                    """,
+                arguments: [messageID.rawValue]
+            ).map { row in
+                DeliveryAttempt(
+                    // An outcome this build does not know (a newer binary wrote it) reads as the failure it most
+                    // likely was; the row itself is untouched.
+                    number: row[0], finishedAt: StoredTime.date(row[1]),
+                    outcome: AttemptOutcome(rawValue: row[2]) ?? .failed, statusCode: row[3],
+                    error: row[4], durationSeconds: (row[5] as Double) / 1000
+                )
+            }
+            let delivered = try Row.fetchOne(
+                db,
+                sql: """
+                    SELECT attempt_count, delivered_at, last_status_code, delivered_duration_ms FROM messages
+                    WHERE id = ? AND status = 'delivered' AND delivered_duration_ms IS NOT NULL
+                    """,
+                arguments: [messageID.rawValue]
+            )
+            if let delivered {
+                attempts.append(DeliveryAttempt(
+                    number: delivered[0], finishedAt: StoredTime.date(delivered[1]), outcome: .delivered,
+                    statusCode: delivered[2], error: nil, durationSeconds: (delivered[3] as Double) / 1000
+                ))
+            }
+            return attempts
+        }
+    }
+
+    public func messages(matching query: MessageQuery) async throws -> [StoredMessage] {
+        // Leased rows are `pending` or `retrying` in the file and `delivering` to everyone else.
+        let leasedSeqs = query.status == nil ? "[]" : leases.withLock { table in
+            Self.jsonArray(table.bySeq.keys)
+        }
+        let rows = try await writer.read { db in
+            var conditions: [String] = []
+            var arguments: StatementArguments = []
+            switch query.status {
+            case nil:
+                break
+            case .delivering?:
+                conditions.append("(m.status = 'delivering' OR m.seq IN (SELECT value FROM json_each(?)))")
+                _ = arguments.append(contentsOf: [leasedSeqs])
+            case .pending?, .retrying?:
+                conditions.append("m.status = ? AND m.seq NOT IN (SELECT value FROM json_each(?))")
+                _ = arguments.append(contentsOf: [query.status?.rawValue, leasedSeqs])
+            case let status?:
+                conditions.append("m.status = ?")
+                _ = arguments.append(contentsOf: [status.rawValue])
+            }
+            if let before = query.before {
+                conditions.append("m.seq < (SELECT seq FROM messages WHERE id = ?)")
+                _ = arguments.append(contentsOf: [before.rawValue])
+            }
+            let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+            _ = arguments.append(contentsOf: [query.limit])
+            return try RawMessageRow.fetchAll(
+                db, sql: "SELECT \(MessageColumn.selection) FROM \(MessageColumn.joinedTables) \(filter) ORDER BY m.seq DESC LIMIT ?",
+                arguments: arguments
+            )
+        }
+        return rows.compactMap(reportingLease)
+    }
+
+    public func statusCounts() async throws -> [MessageStatus: Int] {
+        var counts = try await writer.read { db in
+            // One count per status, each a range of the status index: about three times cheaper than GROUP BY,
+            // which compares every entry's status text (this runs on every /status and /metrics scrape).
+            let count = try db.cachedStatement(sql: "SELECT count(*) FROM messages WHERE status = ?")
+            var counts: [MessageStatus: Int] = [:]
+            for status in MessageStatus.allCases {
+                counts[status] = try Int.fetchOne(count, arguments: [status.rawValue]) ?? 0
+            }
+            return counts
+        }
+        leases.withLock { table in
+            for lease in table.bySeq.values {
+                counts[lease.status, default: 0] -= 1
+                counts[.delivering, default: 0] += 1
+            }
+        }
+        // The read and the leases are not one snapshot: a lease may outlive its row's change by a moment.
+        for (status, count) in counts where count < 0 { counts[status] = 0 }
+        return counts
+    }
+
+    public func oldestUndeliveredAcceptedAt() async throws -> Date? {
+        try await writer.read { db in
+            let oldest = try Int64.fetchOne(
+                db,
+                sql: """
+                    SELECT accepted_at FROM messages WHERE seq = (
+                        SELECT min(seq) FROM messages WHERE status IN ('pending', 'delivering', 'retrying'))
+                    """
+            )
+            return oldest.map(StoredTime.date)
+        }
+    }
+
+    /// The earliest due time of a row not leased: leased rows are due (their rows are unchanged) but taken.
+    public func nextDueDate() async throws -> Date? {
+        let (cursor, expired) = leases.withLock { ($0.cursor, $0.hasExpired(now: StoredTime.milliseconds(Date()))) }
+        if expired { return Date() }
+        let due = try await writer.read { db -> Int64? in
+            var due: Int64?
+            // Index entries only: no table row is read for the leased ones walked past.
+            try Self.walkDueIndex(
+                db, selecting: "m.next_attempt_at, m.seq", joiningPayloads: false, keyAt: (0, 1), after: cursor, dueBy: nil
+            ) { key, _ in
+                if self.leases.withLock({ $0.isLeased(key.seq) }) { return true }
+                due = key.nextAttemptAt
+                return false
+            }
+            return due
+        }
+        return due.map(StoredTime.date)
+    }
+}
