@@ -359,13 +359,14 @@ struct ConnectionLimitTests {
             try await app.test(.live) { client async throws in
                 let port = try #require(client.port)
                 let large = try await RawConnection.connect(port: port)
-                try await large.send("POST /webhook/a HTTP/1.1\r\nHost: x\r\nX-Big: \(String(repeating: "a", count: 100_000))\r\n\r\n")
+                // The server may answer and close while the rest of the head is still being written: not an error.
+                try? await large.send("POST /webhook/a HTTP/1.1\r\nHost: x\r\nX-Big: \(String(repeating: "a", count: 100_000))\r\n\r\n")
                 #expect(await large.waitForResponse { $0.contains("\r\n\r\n") })
                 #expect(large.received.hasPrefix("HTTP/1.1 431"), "\(large.received.prefix(80))")
                 #expect(large.received.contains("headers_too_large"))
                 let many = try await RawConnection.connect(port: port)
                 let fields = (0..<1_100).map { "X-F\($0): v\r\n" }.joined()
-                try await many.send("POST /webhook/a HTTP/1.1\r\nHost: x\r\n\(fields)\r\n")
+                try? await many.send("POST /webhook/a HTTP/1.1\r\nHost: x\r\n\(fields)\r\n")
                 #expect(await many.waitForResponse { $0.contains("\r\n\r\n") })
                 #expect(many.received.hasPrefix("HTTP/1.1 431"), "\(many.received.prefix(80))")
             }
