@@ -15,13 +15,17 @@ public final class SQLiteDatabase: Sendable {
     /// Opens the database at `path`, the one way every part of MessageBridge opens its file.
     ///
     /// - Parameter migrating: true for `serve` (and ``migrate(path:)``): the file (and its directory) is created
-    ///   when needed and every migration of this binary that it lacks is applied. False for everything else, such as
+    ///   when needed and every migration of this binary that it lacks is applied; a file a newer binary migrated is
+    ///   refused. False for everything else, such as
     ///   the admin commands, which run beside a server that may be of another version: nothing is created or
     ///   migrated, and a file that is missing, empty or at another schema version than this binary's is refused with
     ///   a ``SQLiteSchemaError`` before the file is opened for writing, so the file is left as it was.
     public static func open(path: String, migrating: Bool) throws -> SQLiteDatabase {
         if migrating {
             let database = try SQLiteDatabase(openingPoolAt: path)
+            // A newer binary's file is refused: this one would run on tables it does not know the shape of.
+            let version = try database.writer.read { db in try SQLiteSchemaVersion(db) }
+            guard version.unknown.isEmpty else { throw SQLiteSchemaError(.newer, path: path, version: version) }
             try SQLiteSchema.migrator.migrate(database.writer)
             return database
         }

@@ -69,7 +69,7 @@ struct SQLiteSchemaVersionTests {
         #expect(try SchemaFixture.appliedIdentifiers(at: database.path) == Set(SchemaFixture.migrations.dropLast()))
     }
 
-    @Test("a file migrated by a newer binary is refused, naming the unknown migration; migrate refuses it too")
+    @Test("a file migrated by a newer binary is refused, naming the unknown migration; migrate and serve refuse it too")
     func newerRefused() throws {
         let database = TemporaryDatabase()
         try SchemaFixture.makeNewerFile(at: database.path, unknown: "v99-from-a-newer-binary")
@@ -79,6 +79,8 @@ struct SQLiteSchemaVersionTests {
         #expect(error.description.contains("v99-from-a-newer-binary"), "\(error)")
         #expect(error.description.contains(SchemaFixture.current), "\(error)")
         #expect(throws: SQLiteSchemaError.self) { try SQLiteDatabase.migrate(path: database.path) }
+        // serve (which opens migrating) refuses it as well.
+        #expect(throws: SQLiteSchemaError.self) { try SQLiteDatabase.open(path: database.path, migrating: true) }
         #expect(try SchemaFixture.appliedIdentifiers(at: database.path).count == SchemaFixture.migrations.count + 1)
     }
 
