@@ -9,6 +9,7 @@ struct OpenAPIController {
     func addRoutes(to router: Router<AppRequestContext>) {
         // Read now, while the server is being built: a missing resource stops startup, not a request.
         let document = ByteBuffer(string: OpenAPIDocument.yaml)
+        ServedRouteRecorder.current?.record(router)
         router.get("/openapi.yaml") { _, _ in
             Response(
                 status: .ok,
