@@ -90,7 +90,9 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
-            ]
+            ],
+            // The OpenAPI document, served at /openapi.yaml (OpenAPIDocument); copied as is, read with Bundle.module.
+            resources: [.copy("Resources/openapi.yaml")]
         ),
         // The command line only.
         .executableTarget(

@@ -11,78 +11,94 @@ import Yams
 
 @Suite("OpenAPI document")
 struct OpenAPITests {
-    /// Every fixed route `buildApplication` registers, with its methods: mirrors `HealthController`,
-    /// `MetricsController`, `OpenAPIController` and `AdminController`. Ingest routes come from the configuration
-    /// and are documented as the template `/{route}`.
-    static let servedRoutes: [(path: String, methods: [String])] = [
-        ("/health", ["get"]),
-        ("/health/live", ["get"]),
-        ("/health/ready", ["get"]),
-        ("/status", ["get"]),
-        ("/metrics", ["get"]),
-        ("/openapi.yaml", ["get"]),
-        ("/api/v1/admin/messages", ["get"]),
-        ("/api/v1/admin/messages/retry-failed", ["post"]),
-        ("/api/v1/admin/messages/{id}", ["get"]),
-        ("/api/v1/admin/messages/{id}/retry", ["post"]),
-        ("/api/v1/admin/keys", ["get", "post"]),
-        ("/api/v1/admin/keys/{id}", ["delete"]),
-        ("/api/v1/admin/keys/{id}/rotate", ["post"]),
-        ("/{route}", ["post"]),
-    ]
-
     static let httpMethods: Set<String> = ["get", "put", "post", "delete", "options", "head", "patch", "trace"]
 
-    func makeApp(directory: TestDirectory) async throws -> some ApplicationProtocol {
+    func makeApp(directory: TestDirectory) async throws -> (app: some ApplicationProtocol, ingestPaths: Set<String>) {
         let configuration = try writeConfiguration(
             testConfigurationYAML(directory: directory, routes: [("/hook", "http://127.0.0.1:1/")], initialBackoff: "1h", maxBackoff: "1h"),
             to: directory
         )
         let store = try SQLiteMessageStore(path: directory.databasePath)
-        return try await buildApplication(configuration: configuration, logger: quietLogger, store: store)
+        let app = try await buildApplication(configuration: configuration, logger: quietLogger, store: store)
+        return (app, Set(configuration.routes.map(\.path)))
     }
 
-    /// The served document, with its status and content type.
-    func fetchDocument() async throws -> (status: HTTPResponse.Status, contentType: String?, text: String, probes: [String: HTTPResponse.Status]) {
+    /// What the server serves, with the document it serves.
+    struct Served {
+        var status: HTTPResponse.Status
+        var contentType: String?
+        var text: String
+        /// Every route the router serves, as the document names them (lower-case methods by path): each configured
+        /// ingest route is the template `/{route}`, and the methods an ingest route registers only to refuse
+        /// (`405` with `Allow: POST`, stated in the document's prose) are checked to do so and left out.
+        var routes: [String: Set<String>]
+        /// For each fixed path (templates filled in), its status, or 404 for the router's `not_found`.
+        var probes: [String: HTTPResponse.Status]
+    }
+
+    /// The served document and the routes, read from the router `buildApplication` builds.
+    func fetchDocument() async throws -> Served {
         let directory = TestDirectory()
-        let app = try await makeApp(directory: directory)
+        let recorder = ServedRouteRecorder()
+        let (app, ingestPaths) = try await ServedRouteRecorder.$current.withValue(recorder) {
+            try await makeApp(directory: directory)
+        }
+        let registered = try #require(recorder.routes, "buildApplication did not hand its router to ServedRouteRecorder")
         return try await app.test(.router) { client in
             let response = try await client.execute(uri: "/openapi.yaml", method: .get) { $0 }
-            // Each documented fixed path (templates filled in) is routed: anything but the router's 404 for an unknown path.
+            var routes: [String: Set<String>] = [:]
+            for route in registered {
+                let isIngest = ingestPaths.contains(route.path)
+                if isIngest && route.method != .post {
+                    let refusal = try await client.execute(uri: route.path, method: route.method) { $0 }
+                    #expect(refusal.status == .methodNotAllowed && refusal.headers[.allow] == "POST", "\(route) answered \(refusal.status)")
+                    continue
+                }
+                routes[isIngest ? "/{route}" : route.path, default: []].insert(route.method.rawValue.lowercased())
+            }
+            // Each fixed path (templates filled in) is routed: anything but the router's 404 for an unknown path.
             var probes: [String: HTTPResponse.Status] = [:]
-            for route in Self.servedRoutes where route.path != "/{route}" {
-                let uri = route.path.replacingOccurrences(of: "{id}", with: "x")
-                let method = HTTPRequest.Method(route.methods[0].uppercased())!
+            for (path, methods) in routes where path != "/{route}" {
+                let uri = path.replacingOccurrences(of: "{id}", with: "x")
+                let method = HTTPRequest.Method(try #require(methods.sorted().first).uppercased())!
                 let probe = try await client.execute(uri: uri, method: method) { $0 }
                 let code = (probe.json["error"] as? [String: Any])?["code"] as? String
-                probes[route.path] = code == "not_found" ? .notFound : probe.status
+                probes[path] = code == "not_found" ? .notFound : probe.status
             }
             probes["/hook"] = try await client.postWebhook("/hook", body: "{}").status
-            return (response.status, response.headers[.contentType], String(buffer: response.body), probes)
+            return Served(
+                status: response.status, contentType: response.headers[.contentType], text: String(buffer: response.body),
+                routes: routes, probes: probes
+            )
         }
     }
 
     @Test("GET /openapi.yaml serves an OpenAPI 3.1 YAML document describing every route the router serves")
     func documentDescribesEveryRoute() async throws {
-        let (status, contentType, text, probes) = try await fetchDocument()
+        let served = try await fetchDocument()
+        let (status, contentType, text, probes) = (served.status, served.contentType, served.text, served.probes)
         #expect(status == .ok)
         #expect(contentType?.hasPrefix("application/yaml") == true)
         #expect(text == OpenAPIDocument.yaml)
 
         let document = try #require(try Yams.load(yaml: text) as? [String: Any])
         #expect((document["openapi"] as? String)?.hasPrefix("3.1") == true)
+        // The version is the server's one constant, as a string.
+        #expect((document["info"] as? [String: Any])?["version"] as? String == MessageBridgeVersion.current)
         let paths = try #require(document["paths"] as? [String: Any])
-        for route in Self.servedRoutes {
-            let item = paths[route.path] as? [String: Any]
-            #expect(item != nil, "\(route.path) is served but not documented")
+        // The router was read whole: routes added before and after the OpenAPI controller, and the ingest template.
+        #expect(served.routes["/health"] == ["get"] && served.routes["/openapi.yaml"] == ["get"] && served.routes["/{route}"] == ["post"])
+        for (path, methods) in served.routes.sorted(by: { $0.key < $1.key }) {
+            let item = paths[path] as? [String: Any]
+            #expect(item != nil, "\(path) is served but not documented")
             let documented = Set((item ?? [:]).keys.filter(Self.httpMethods.contains))
-            #expect(documented == Set(route.methods), "\(route.path): documented \(documented.sorted()), served \(route.methods)")
+            #expect(documented == methods, "\(path): documented \(documented.sorted()), served \(methods.sorted())")
         }
         // Nothing documented that the server does not serve.
-        #expect(Set(paths.keys) == Set(Self.servedRoutes.map(\.path)))
-        // The list above matches the router: every fixed path is routed (an unknown one answers not_found).
-        for route in Self.servedRoutes where route.path != "/{route}" {
-            #expect(probes[route.path] != nil && probes[route.path] != .notFound, "\(route.path) answered \(String(describing: probes[route.path]))")
+        #expect(Set(paths.keys) == Set(served.routes.keys))
+        // Every fixed path the router lists is routed (an unknown one answers not_found).
+        for path in served.routes.keys where path != "/{route}" {
+            #expect(probes[path] != nil && probes[path] != .notFound, "\(path) answered \(String(describing: probes[path]))")
         }
         #expect(probes["/hook"] == .accepted)
 
@@ -218,7 +234,8 @@ struct OpenAPITests {
         .enabled(if: OpenAPITests.hasSpecValidator, "python3 with openapi-spec-validator is not installed (scripts/setup.sh installs it)")
     )
     func documentValidates() async throws {
-        let (status, _, text, _) = try await fetchDocument()
+        let served = try await fetchDocument()
+        let (status, text) = (served.status, served.text)
         #expect(status == .ok)
         let directory = TestDirectory()
         let file = directory.path + "/openapi.yaml"

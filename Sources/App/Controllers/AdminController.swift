@@ -40,7 +40,7 @@ struct AdminController {
 
     // MARK: Messages
 
-    func listMessages(_ request: Request) async throws -> Response {
+    func listMessages(_ request: Request) async throws -> MessagePage {
         let query = request.uri.queryParameters
         var messageQuery = MessageQuery(limit: 50)
         if let status = query["status"].map(String.init) {
@@ -65,27 +65,21 @@ struct AdminController {
             messageQuery.before = MessageID(rawValue: before)
         }
         let messages = try await store.messages(matching: messageQuery)
-        var body: [String: Any] = ["messages": messages.map(MessageJSON.summaryObject), "count": messages.count]
-        if messages.count == messageQuery.limit, let last = messages.last {
-            body["next_before"] = last.message.id.rawValue
-        }
-        return jsonResponse(.ok, body)
-    }
-
-    func showMessage(_ id: String) async throws -> Response {
-        let messageID = MessageID(rawValue: id)
-        guard let message = try await store.message(id: messageID) else { throw Self.noMessage(id) }
-        let attempts = try await store.attempts(messageID: messageID)
-        return Response(
-            status: .ok,
-            headers: [.contentType: "application/json; charset=utf-8"],
-            body: .init(byteBuffer: ByteBuffer(string: MessageJSON.detail(
-                message, attempts: attempts, credentials: credentials[message.message.route] ?? .standard
-            )))
+        return MessagePage(
+            messages: messages.map(MessageSummary.init),
+            count: messages.count,
+            nextBefore: messages.count == messageQuery.limit ? messages.last?.message.id.rawValue : nil
         )
     }
 
-    func retryMessage(_ id: String, context: AppRequestContext) async throws -> Response {
+    func showMessage(_ id: String) async throws -> MessageDetail {
+        let messageID = MessageID(rawValue: id)
+        guard let message = try await store.message(id: messageID) else { throw Self.noMessage(id) }
+        let attempts = try await store.attempts(messageID: messageID)
+        return MessageDetail(message, attempts: attempts, credentials: credentials[message.message.route] ?? .standard)
+    }
+
+    func retryMessage(_ id: String, context: AppRequestContext) async throws -> MessageRetried {
         let messageID = MessageID(rawValue: id)
         guard try await store.retry(id: messageID, now: Date()) else {
             guard let message = try await store.message(id: messageID) else { throw Self.noMessage(id) }
@@ -96,14 +90,14 @@ struct AdminController {
         }
         retryWakeup.signal()
         context.logger.info("message retried by admin", metadata: ["message_id": "\(id)"])
-        return jsonResponse(.ok, ["message_id": id, "status": MessageStatus.pending.rawValue])
+        return MessageRetried(messageID: id, status: MessageStatus.pending.rawValue)
     }
 
-    func retryFailed(context: AppRequestContext) async throws -> Response {
+    func retryFailed(context: AppRequestContext) async throws -> FailedMessagesRetried {
         let count = try await store.retryAllFailed(now: Date())
         if count > 0 { retryWakeup.signal() }
         context.logger.info("failed messages retried by admin", metadata: ["count": "\(count)"])
-        return jsonResponse(.ok, ["retried": count])
+        return FailedMessagesRetried(retried: count)
     }
 
     static func noMessage(_ id: String) -> APIError {
@@ -127,13 +121,13 @@ struct AdminController {
         var grace: String?
     }
 
-    func listKeys() async throws -> Response {
+    func listKeys() async throws -> KeyList {
         let now = keys.clock.now
         let all = try await keys.list()
-        return jsonResponse(.ok, ["keys": all.map { Self.keyObject($0, now: now) }])
+        return KeyList(keys: all.map { KeyDocument($0, now: now) })
     }
 
-    func createKey(_ request: Request, context: AppRequestContext) async throws -> Response {
+    func createKey(_ request: Request, context: AppRequestContext) async throws -> EditedResponse<KeyDocument> {
         let body = try await decode(CreateKeyRequest.self, from: request)
         guard let name = body.name else {
             throw APIError(.badRequest, code: "invalid_input", message: "name is required")
@@ -142,44 +136,27 @@ struct AdminController {
         let expiresIn = try body.expiresIn.map { try Self.duration($0, field: "expires_in") }
         let issued = try await mapped { try await keys.create(name: name, scope: scope, expiresIn: expiresIn) }
         context.logger.notice("API key created", metadata: ["key_id": "\(issued.record.id)", "scope": "\(scope.rawValue)"])
-        var object = Self.keyObject(issued.record, now: keys.clock.now)
-        object["secret"] = issued.secret
-        return jsonResponse(.created, object)
+        var document = KeyDocument(issued.record, now: keys.clock.now)
+        document.secret = issued.secret
+        return EditedResponse(status: .created, response: document)
     }
 
-    func revokeKey(_ reference: String, context: AppRequestContext) async throws -> Response {
+    func revokeKey(_ reference: String, context: AppRequestContext) async throws -> KeyDocument {
         let key = try await mapped { try await keys.revoke(reference) }
         context.logger.notice("API key revoked", metadata: ["revoked_key_id": "\(key.id)"])
-        return jsonResponse(.ok, Self.keyObject(key, now: keys.clock.now))
+        return KeyDocument(key, now: keys.clock.now)
     }
 
-    func rotateKey(_ reference: String, request: Request, context: AppRequestContext) async throws -> Response {
+    func rotateKey(_ reference: String, request: Request, context: AppRequestContext) async throws -> EditedResponse<KeyDocument> {
         let body = try await decode(RotateKeyRequest.self, from: request, allowEmpty: true)
         let grace = try body.grace.map { try Self.duration($0, field: "grace", allowZero: true) } ?? Self.defaultGrace
         let issued = try await mapped { try await keys.rotate(reference, grace: grace) }
         context.logger.notice("API key rotated", metadata: ["new_key_id": "\(issued.record.id)"])
         let now = keys.clock.now
-        var object = Self.keyObject(issued.record, now: now)
-        object["secret"] = issued.secret
-        object["old_key_valid_until"] = RFC3339.string(from: now.addingTimeInterval(grace.seconds))
-        return jsonResponse(.created, object)
-    }
-
-    /// The JSON shape of a key: never its secret or hash.
-    static func keyObject(_ key: APIKeyRecord, now: Date) -> [String: Any] {
-        var object: [String: Any] = [
-            "id": key.id,
-            "name": key.name,
-            "scope": key.scope.rawValue,
-            "prefix": key.displayPrefix,
-            "status": key.state(at: now),
-            "created_at": RFC3339.string(from: key.createdAt),
-        ]
-        object["expires_at"] = key.expiresAt.map(RFC3339.string) ?? NSNull()
-        object["last_used_at"] = key.lastUsedAt.map(RFC3339.string) ?? NSNull()
-        object["revoked_at"] = key.revokedAt.map(RFC3339.string) ?? NSNull()
-        if let replacedBy = key.replacedBy { object["replaced_by"] = replacedBy }
-        return object
+        var document = KeyDocument(issued.record, now: now)
+        document.secret = issued.secret
+        document.oldKeyValidUntil = now.addingTimeInterval(grace.seconds).rfc3339
+        return EditedResponse(status: .created, response: document)
     }
 
     static func scope(_ text: String) throws -> APIKeyScope {

@@ -7,11 +7,14 @@ struct OpenAPIController {
     static let ownedPaths = ["/openapi.yaml"]
 
     func addRoutes(to router: Router<AppRequestContext>) {
+        // Read now, while the server is being built: a missing resource stops startup, not a request.
+        let document = ByteBuffer(string: OpenAPIDocument.yaml)
+        ServedRouteRecorder.current?.record(router)
         router.get("/openapi.yaml") { _, _ in
             Response(
                 status: .ok,
                 headers: [.contentType: "application/yaml; charset=utf-8"],
-                body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.yaml))
+                body: .init(byteBuffer: document)
             )
         }
     }
