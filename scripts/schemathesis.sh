@@ -50,6 +50,8 @@ logging:
 EOF
 
 "$BIN" check-config "$WORK/config.yaml" >/dev/null
+# Admin commands never create the database: migrate makes it first, as an operator's first run would.
+"$BIN" migrate --config "$WORK/config.yaml" >/dev/null
 KEY="$("$BIN" keys create --config "$WORK/config.yaml" --name schemathesis --scope admin | sed -n 's/^key: *//p')"
 [ -n "$KEY" ] || { echo "schemathesis: keys create printed no key" >&2; exit 1; }
 
