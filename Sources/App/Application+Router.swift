@@ -33,31 +33,37 @@ func makeRouter(
     if !keyProtectedPaths.isEmpty {
         router.middlewares.add(IngestAuthMiddleware(authenticator: keyAuthenticator, protectedPaths: keyProtectedPaths))
     }
-    IngestController(
+    // One route collection per feature, mounted at its path.
+    let ingest = IngestController(
         routes: routes,
         maxBodyBytes: configuration.server.maxBodyBytes,
         intake: delivery.intake,
         clock: clock
-    ).addRoutes(to: router)
-    HealthController(
+    )
+    let health = HealthController(
         store: store,
         routes: routes,
         destinationHealth: delivery.dispatcher.destinationHealth,
         breakers: delivery.breakers,
         kafkaProducer: delivery.kafkaProducer,
-        startedAt: Date(),
+        startedAt: clock.now,
         nodeID: delivery.dispatcher.owner,
         isShuttingDown: isShuttingDown,
         statusGuard: EndpointGuard(access: configuration.status, authenticator: keyAuthenticator, section: "status"),
         storeProbe: StoreHealthProbe { try await store.checkHealth() }
-    ).addRoutes(to: router)
-    AdminController(
+    )
+    let admin = AdminController(
         store: store, keys: apiKeys, authenticator: keyAuthenticator, retryWakeup: delivery.dueWork,
         credentials: delivery.credentialsByRoute
-    ).addRoutes(to: router)
-    MetricsController(settings: configuration.metrics, metrics: metrics, store: store, authenticator: keyAuthenticator)
-        .addRoutes(to: router)
-    OpenAPIController().addRoutes(to: router)
+    )
+    let metricsEndpoint = MetricsController(settings: configuration.metrics, metrics: metrics, store: store, authenticator: keyAuthenticator)
+    router.addRoutes(ingest.endpoints)
+    router.addRoutes(health.endpoints)
+    router.addRoutes(admin.endpoints, atPath: RouterPath(AdminController.mountPath))
+    router.addRoutes(metricsEndpoint.endpoints)
+    router.addRoutes(OpenAPIController().endpoints)
     routeMethods.load(from: router)
+    // Tests that hold the OpenAPI document to the served routes read them here (a no-op in a real server).
+    ServedRouteRecorder.current?.record(router)
     return router
 }

@@ -6,8 +6,10 @@ import Logging
 /// The admin API under `/api/v1/admin`: stored messages (list, show, retry) and API keys (list, create, revoke,
 /// rotate). Every endpoint needs an admin key; the GET endpoints also take a read key (`AdminAuthMiddleware`).
 struct AdminController {
+    /// Where ``endpoints`` are mounted.
+    static let mountPath = "/api/v1/admin"
     /// The paths this controller serves (everything under them).
-    static let ownedPaths = ["/api/v1/admin"]
+    static let ownedPaths = [mountPath]
 
     let store: any MessageStore
     let keys: APIKeyManager
@@ -22,8 +24,10 @@ struct AdminController {
     /// How long a rotated key's old secret keeps working when the request names no grace.
     static let defaultGrace: Duration = .seconds(86_400)
 
-    func addRoutes(to router: Router<AppRequestContext>) {
-        let admin = router.group("/api/v1/admin").add(middleware: AdminAuthMiddleware(authenticator: authenticator))
+    /// The admin API's routes, relative to ``mountPath``, every one behind the key check.
+    var endpoints: RouteCollection<AppRequestContext> {
+        let admin = RouteCollection(context: AppRequestContext.self)
+            .add(middleware: AdminAuthMiddleware(authenticator: authenticator))
         admin.get("/messages") { request, _ in try await listMessages(request) }
         admin.post("/messages/retry-failed") { _, context in try await retryFailed(context: context) }
         admin.get("/messages/{id}") { _, context in try await showMessage(context.parameters.require("id")) }
@@ -36,6 +40,7 @@ struct AdminController {
         admin.post("/keys/{id}/rotate") { request, context in
             try await rotateKey(context.parameters.require("id"), request: request, context: context)
         }
+        return admin
     }
 
     // MARK: Messages

@@ -27,7 +27,9 @@ struct HealthController {
     /// The store check, shared by `/health` and `/health/ready`.
     let storeProbe: StoreHealthProbe
 
-    func addRoutes(to router: Router<AppRequestContext>) {
+    /// `/health`, `/health/live`, `/health/ready` and `/status`, mounted at the root.
+    var endpoints: RouteCollection<AppRequestContext> {
+        let router = RouteCollection(context: AppRequestContext.self)
         router.get("/health/live") { _, _ in
             Liveness()
         }
@@ -79,5 +81,6 @@ struct HealthController {
                 kafka: kafkaProducer.map { KafkaReport($0.connectionState, producer: $0) }
             )
         }
+        return router
     }
 }

@@ -45,13 +45,16 @@ struct IngestController {
     /// Stamps acceptance times (and so dedup windows).
     let clock: any WallClock
 
-    func addRoutes(to router: Router<AppRequestContext>) {
+    /// `POST` on each configured route path, mounted at the root.
+    var endpoints: RouteCollection<AppRequestContext> {
+        let router = RouteCollection(context: AppRequestContext.self)
         for route in routes {
             // Other methods answer 405 with `Allow: POST` (MethodNotAllowedMiddleware).
             router.post(RouterPath(route.path)) { request, context in
                 try await accept(request, context: context, route: route)
             }
         }
+        return router
     }
 
     func accept(_ request: Request, context: AppRequestContext, route: Route) async throws -> Response {

@@ -14,11 +14,14 @@ struct MetricsController {
     let store: any MessageStore
     let authenticator: APIKeyAuthenticator
 
-    func addRoutes(to router: Router<AppRequestContext>) {
-        guard settings.isEnabled else { return }
+    /// `/metrics`, mounted at the root; none when `metrics.enabled` is false.
+    var endpoints: RouteCollection<AppRequestContext> {
+        let router = RouteCollection(context: AppRequestContext.self)
+        guard settings.isEnabled else { return router }
         router.get("/metrics") { request, context in
             try await scrape(request, context: context)
         }
+        return router
     }
 
     func scrape(_ request: Request, context: AppRequestContext) async throws -> Response {

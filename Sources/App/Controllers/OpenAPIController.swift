@@ -6,10 +6,11 @@ struct OpenAPIController {
     /// The paths this controller serves.
     static let ownedPaths = ["/openapi.yaml"]
 
-    func addRoutes(to router: Router<AppRequestContext>) {
+    /// `/openapi.yaml`, mounted at the root.
+    var endpoints: RouteCollection<AppRequestContext> {
+        let router = RouteCollection(context: AppRequestContext.self)
         // Read now, while the server is being built: a missing resource stops startup, not a request.
         let document = ByteBuffer(string: OpenAPIDocument.yaml)
-        ServedRouteRecorder.current?.record(router)
         router.get("/openapi.yaml") { _, _ in
             Response(
                 status: .ok,
@@ -17,5 +18,6 @@ struct OpenAPIController {
                 body: .init(byteBuffer: document)
             )
         }
+        return router
     }
 }
