@@ -49,9 +49,23 @@ final class RawConnection: Sendable {
     /// Whether the server has closed the connection.
     var isClosed: Bool { !channel.isActive }
 
-    /// Waits until the server closes the connection, at most `timeout`; true if it did.
+    /// Waits until the server closes the connection (the channel's close future), at most `timeout`; true if it did.
     func waitForClose(timeout: Duration = .seconds(30)) async -> Bool {
-        await waitUntil(timeout: timeout) { self.isClosed }
+        await withTaskGroup(of: Bool.self) { group in
+            group.addTask { [channel] in
+                try? await channel.closeFuture.get()
+                return true
+            }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                return false
+            }
+            let closed = await group.next() ?? false
+            group.cancelAll()
+            // The close future completes when the channel closes; close it so the first task ends if time ran out.
+            if !closed { try? await channel.close() }
+            return closed
+        }
     }
 
     /// Waits until `received` satisfies `condition`, at most `timeout`.
