@@ -1,9 +1,10 @@
 import Hummingbird
+import HummingbirdWebSocket
 import Logging
 import NIOCore
 
 /// The per-request context: Hummingbird's core storage plus the request id and the peer address.
-public struct AppRequestContext: RequestContext {
+public struct AppRequestContext: RequestContext, WebSocketRequestContext {
     /// Hummingbird's own per-request values (logger, parameters, endpoint path).
     public var coreContext: CoreRequestContextStorage
     /// The request id: the client's `X-Request-ID` when it sent a usable one, else a new one.
@@ -13,6 +14,8 @@ public struct AppRequestContext: RequestContext {
     public var requestID: String = ""
     /// The peer's socket address, for rate limits and logs.
     public let remoteAddress: SocketAddress?
+    /// Where the `/ws` route leaves its handler for the upgrade (hummingbird-websocket).
+    public let webSocket = WebSocketHandlerReference<AppRequestContext>()
 
     /// Makes a context for a request arriving on `source.channel`.
     public init(source: ApplicationRequestContextSource) {

@@ -11,6 +11,7 @@ func makeRouter(
     routes: [IngestController.Route],
     store: any MessageStore,
     delivery: Delivery,
+    chat: Chat,
     apiKeys: APIKeyManager,
     metrics: AppMetrics,
     isShuttingDown: @escaping @Sendable () -> Bool,
@@ -40,6 +41,7 @@ func makeRouter(
         intake: delivery.intake,
         clock: clock
     )
+    let statusGuard = EndpointGuard(access: configuration.status, authenticator: keyAuthenticator, section: "status")
     let health = HealthController(
         store: store,
         routes: routes,
@@ -49,7 +51,7 @@ func makeRouter(
         startedAt: clock.now,
         nodeID: delivery.dispatcher.owner,
         isShuttingDown: isShuttingDown,
-        statusGuard: EndpointGuard(access: configuration.status, authenticator: keyAuthenticator, section: "status"),
+        statusGuard: statusGuard,
         storeProbe: StoreHealthProbe { try await store.checkHealth() }
     )
     let admin = AdminController(
@@ -62,6 +64,7 @@ func makeRouter(
     router.addRoutes(admin.endpoints, atPath: RouterPath(AdminController.mountPath))
     router.addRoutes(metricsEndpoint.endpoints)
     router.addRoutes(OpenAPIController().endpoints)
+    chat.addRoutes(to: router, statusGuard: statusGuard)
     routeMethods.load(from: router)
     // Tests that hold the OpenAPI document to the served routes read them here (a no-op in a real server).
     ServedRouteRecorder.current?.record(router)

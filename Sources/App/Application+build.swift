@@ -3,6 +3,8 @@ import ConfigurationFile
 import Core
 import Foundation
 import Hummingbird
+import HummingbirdCore
+import HummingbirdWebSocket
 import Kafka
 import Logging
 import Metrics
@@ -16,6 +18,7 @@ import WebhookSecurity
 /// one). `ConfigurationLoader(reservedPaths:)` reports such a route on its key and line.
 public let reservedServerPaths: [String] =
     HealthController.ownedPaths + MetricsController.ownedPaths + AdminController.ownedPaths + OpenAPIController.ownedPaths
+        + Chat.ownedPaths
 
 /// The one composition root: `messagebridge serve` and every test build the server here, in four steps: the store,
 /// delivery (sinks, dispatcher, intake, retry worker), the router (middleware and one controller per feature), and
@@ -45,9 +48,12 @@ public func buildApplication(
     let routes = try makeIngestRoutes(configuration)
     let delivery = try Delivery(configuration: configuration, routes: routes, store: store, clock: clock, logger: logger)
     let apiKeys = APIKeyManager(store: try makeAPIKeyStore(injected: injectedKeyStore, messageStore: store), clock: clock)
+    let chat = try await Chat(
+        configuration: configuration, messageStore: store, keys: APIKeyAuthenticator(manager: apiKeys), clock: clock, logger: logger
+    )
     let shutdownFlag = ShutdownFlag()
     let router = try makeRouter(
-        configuration: configuration, routes: routes, store: store, delivery: delivery, apiKeys: apiKeys,
+        configuration: configuration, routes: routes, store: store, delivery: delivery, chat: chat, apiKeys: apiKeys,
         metrics: injectedMetrics ?? AppMetrics(), isShuttingDown: { shutdownFlag.isSet }, clock: clock
     )
 
@@ -56,9 +62,23 @@ public func buildApplication(
         idleTimeout: configuration.server.idleTimeout,
         maxConnections: configuration.server.maxConnections ?? ConnectionLimits.defaultMaxConnections()
     )
+    let socketResponder = chat.makeSocketRouter(logger: logger).buildResponder()
     var app = Application(
         router: router,
-        server: .http1(configuration: .init(additionalChannelHandlers: [ConnectionGuardHandler(limits: connectionLimits)])),
+        server: HTTPServerBuilder { responder in
+            // HTTP/1 with the `/ws` upgrade, behind the connection gate (admission, first-head timeout and size).
+            GatedChildChannel(
+                inner: HTTP1WebSocketUpgradeChannel(
+                    responder: responder,
+                    webSocketResponder: socketResponder,
+                    configuration: .init(
+                        http1: .init(additionalChannelHandlers: [ConnectionGuardHandler(limits: connectionLimits)]),
+                        ws: chat.socketConfiguration
+                    )
+                ),
+                limits: connectionLimits
+            )
+        },
         configuration: .init(
             address: .hostname(configuration.server.host, port: configuration.server.port),
             serverName: nil

@@ -1,3 +1,4 @@
+import Core
 import Foundation
 import Hummingbird
 
@@ -11,6 +12,8 @@ enum JSONOutput {
     static func makeEncoder(prettyPrinted: Bool = false) -> JSONEncoder {
         let encoder = JSONEncoder()
         encoder.outputFormatting = prettyPrinted ? [.sortedKeys, .withoutEscapingSlashes, .prettyPrinted] : [.sortedKeys, .withoutEscapingSlashes]
+        // Chat values carry `Date`s; they read as RFC 3339 with milliseconds, as in the event log's payloads.
+        encoder.dateEncodingStrategy = ChatJSON.encoder().dateEncodingStrategy
         return encoder
     }
 

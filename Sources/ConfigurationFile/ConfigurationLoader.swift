@@ -58,7 +58,8 @@ public struct ConfigurationLoader: Sendable {
         self.reservedPaths = reservedPaths
     }
 
-    /// The keys an environment variable may override, and the variable's name.
+    /// The keys an environment variable may override, and the variable's name; where a key has several, the first
+    /// one set wins.
     public static let environmentOverrides: [(key: String, variable: String)] = [
         ("server.host", "MESSAGEBRIDGE_SERVER_HOST"),
         ("server.port", "MESSAGEBRIDGE_SERVER_PORT"),
@@ -66,6 +67,15 @@ public struct ConfigurationLoader: Sendable {
         ("remote_url.url", "MESSAGEBRIDGE_REMOTE_URL"),
         ("kafka.sasl_username", "MESSAGEBRIDGE_KAFKA_SASL_USERNAME"),
         ("kafka.sasl_password", "MESSAGEBRIDGE_KAFKA_SASL_PASSWORD"),
+        // Chat tokens: MessageBridge's names first, then seed 003's (its clients' deployments already set them).
+        ("auth.jwt_secret", "MESSAGEBRIDGE_AUTH_JWT_SECRET"),
+        ("auth.jwt_secret", "JWT_SECRET"),
+        ("auth.jwt_expiration", "MESSAGEBRIDGE_AUTH_JWT_EXPIRATION"),
+        ("auth.jwt_expiration", "JWT_EXPIRATION"),
+        ("auth.jwt_refresh_secret", "MESSAGEBRIDGE_AUTH_JWT_REFRESH_SECRET"),
+        ("auth.jwt_refresh_secret", "JWT_REFRESH_SECRET"),
+        ("auth.jwt_refresh_expiration", "MESSAGEBRIDGE_AUTH_JWT_REFRESH_EXPIRATION"),
+        ("auth.jwt_refresh_expiration", "JWT_REFRESH_EXPIRATION"),
     ]
 
     /// Reads and validates the file at `path`.

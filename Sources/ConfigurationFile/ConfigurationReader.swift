@@ -9,7 +9,7 @@ extension NodeReader {
         let top = mapping(
             root, key: "",
             known: ["server", "routes", "kafka", "sqlite", "remote_url", "worker", "logging", "circuit_breaker",
-                    "rate_limits", "cors", "metrics", "status"]
+                    "rate_limits", "cors", "metrics", "status", "auth", "chat"]
         )
         configuration.server = readServer(top["server"])
         configuration.sqlite = readSQLite(top["sqlite"])
@@ -22,6 +22,8 @@ extension NodeReader {
         configuration.cors = readCORS(top["cors"])
         configuration.metrics = readMetrics(top["metrics"])
         configuration.status = readStatus(top["status"])
+        configuration.auth = readAuth(top["auth"])
+        configuration.chat = readChat(top["chat"])
         configuration.routes = readRoutes(top["routes"], configuration: configuration)
         return configuration
     }

@@ -49,9 +49,8 @@ struct NodeReader {
 
     /// A scalar as text, with `${NAME}` references expanded and `override` applied.
     mutating func string(_ node: Node?, key: String) -> String? {
-        if let variable = ConfigurationLoader.environmentOverrides.first(where: { $0.key == key })?.variable,
-           let value = environment[variable], !value.isEmpty {
-            return value
+        for override in ConfigurationLoader.environmentOverrides where override.key == key {
+            if let value = environment[override.variable], !value.isEmpty { return value }
         }
         guard let node else { return nil }
         guard case .scalar(let scalar) = node else {

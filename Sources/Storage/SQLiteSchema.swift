@@ -98,6 +98,100 @@ enum SQLiteSchema {
                 ALTER TABLE messages DROP COLUMN body;
                 """)
         }
+        migrator.registerMigration("v6-chat") { db in
+            // Chat state and its append-only event log. Every observable change writes its event row in the same
+            // transaction as the state (see SQLiteChatStore). Integer ids throughout: seed 004's shapes use them,
+            // and they keep every insert at the end of its b-tree.
+            try db.execute(sql: """
+                CREATE TABLE chat_users (
+                    id INTEGER PRIMARY KEY,
+                    username TEXT NOT NULL COLLATE NOCASE UNIQUE,
+                    email TEXT NOT NULL COLLATE NOCASE UNIQUE,
+                    display_name TEXT,
+                    password_hash TEXT,
+                    created_at INTEGER NOT NULL,
+                    updated_at INTEGER NOT NULL
+                );
+                CREATE TABLE chat_refresh_tokens (
+                    id TEXT PRIMARY KEY,
+                    family TEXT NOT NULL,
+                    user_id INTEGER NOT NULL REFERENCES chat_users(id),
+                    issued_at INTEGER NOT NULL,
+                    expires_at INTEGER NOT NULL,
+                    used_at INTEGER
+                ) WITHOUT ROWID;
+                CREATE INDEX chat_refresh_tokens_family ON chat_refresh_tokens(family);
+                CREATE TABLE chat_refresh_families (
+                    family TEXT PRIMARY KEY,
+                    user_id INTEGER NOT NULL REFERENCES chat_users(id),
+                    created_at INTEGER NOT NULL,
+                    revoked_at INTEGER
+                ) WITHOUT ROWID;
+                CREATE INDEX chat_refresh_families_user ON chat_refresh_families(user_id);
+                CREATE TABLE chat_invites (
+                    code_hash TEXT PRIMARY KEY,
+                    created_at INTEGER NOT NULL,
+                    used_by INTEGER REFERENCES chat_users(id),
+                    used_at INTEGER
+                ) WITHOUT ROWID;
+                CREATE TABLE chat_rooms (
+                    id INTEGER PRIMARY KEY,
+                    name TEXT NOT NULL,
+                    topic TEXT,
+                    visibility TEXT NOT NULL,
+                    kind TEXT NOT NULL,
+                    direct_key TEXT UNIQUE,
+                    is_default INTEGER NOT NULL DEFAULT 0,
+                    created_by INTEGER REFERENCES chat_users(id),
+                    created_at INTEGER NOT NULL,
+                    updated_at INTEGER NOT NULL
+                );
+                CREATE UNIQUE INDEX chat_rooms_default ON chat_rooms(is_default) WHERE is_default = 1;
+                -- A membership row outlives leaving (left_position set), so that resuming from before the leave
+                -- replays exactly the events a live socket saw: those between joined_position and left_position.
+                CREATE TABLE chat_members (
+                    room_id INTEGER NOT NULL REFERENCES chat_rooms(id),
+                    user_id INTEGER NOT NULL REFERENCES chat_users(id),
+                    role TEXT NOT NULL,
+                    joined_at INTEGER NOT NULL,
+                    joined_position INTEGER NOT NULL,
+                    left_position INTEGER,
+                    last_read_message_id INTEGER NOT NULL DEFAULT 0,
+                    PRIMARY KEY (room_id, user_id)
+                ) WITHOUT ROWID;
+                CREATE INDEX chat_members_user ON chat_members(user_id, room_id);
+                CREATE TABLE chat_messages (
+                    id INTEGER PRIMARY KEY,
+                    room_id INTEGER NOT NULL REFERENCES chat_rooms(id),
+                    user_id INTEGER NOT NULL REFERENCES chat_users(id),
+                    client_id TEXT,
+                    content TEXT NOT NULL,
+                    reply_to INTEGER REFERENCES chat_messages(id),
+                    created_at INTEGER NOT NULL,
+                    edited_at INTEGER,
+                    deleted_at INTEGER
+                );
+                CREATE INDEX chat_messages_room ON chat_messages(room_id, id);
+                CREATE UNIQUE INDEX chat_messages_client ON chat_messages(user_id, client_id) WHERE client_id IS NOT NULL;
+                -- The event log. AUTOINCREMENT: a position is never reused, also after old events are purged.
+                CREATE TABLE chat_events (
+                    position INTEGER PRIMARY KEY AUTOINCREMENT,
+                    type TEXT NOT NULL,
+                    room_id INTEGER,
+                    user_id INTEGER,
+                    payload BLOB NOT NULL,
+                    created_at INTEGER NOT NULL
+                );
+                CREATE INDEX chat_events_room ON chat_events(room_id, position) WHERE room_id IS NOT NULL;
+                CREATE INDEX chat_events_user ON chat_events(user_id, position) WHERE user_id IS NOT NULL;
+                -- Secrets the server made itself (the token signing key when the config names none).
+                CREATE TABLE server_secrets (
+                    name TEXT PRIMARY KEY,
+                    value TEXT NOT NULL,
+                    created_at INTEGER NOT NULL
+                ) WITHOUT ROWID;
+                """)
+        }
         return migrator
     }
 }

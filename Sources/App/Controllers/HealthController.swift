@@ -11,8 +11,8 @@ import Synchronization
 /// Destination URLs appear with their userinfo and query string redacted (``URLRedaction``): these documents are
 /// readable without a key (`/status` can be limited with `status.allow` and `status.require_api_key`).
 struct HealthController {
-    /// The paths this controller serves or keeps for itself (`/stats` is reserved for the statistics endpoint).
-    static let ownedPaths = ["/health", "/status", "/stats"]
+    /// The paths this controller serves.
+    static let ownedPaths = ["/health", "/status", "/api/v1/health"]
 
     let store: any MessageStore
     let routes: [IngestController.Route]
@@ -30,38 +30,15 @@ struct HealthController {
     /// `/health`, `/health/live`, `/health/ready` and `/status`, mounted at the root.
     var endpoints: RouteCollection<AppRequestContext> {
         let router = RouteCollection(context: AppRequestContext.self)
-        router.get("/health/live") { _, _ in
-            Liveness()
+        // Seed 003's probe paths are aliases of the same three.
+        for path in ["/health/live", "/api/v1/health/liveness"] {
+            router.get(RouterPath(path)) { _, _ in Liveness() }
         }
-        router.get("/health/ready") { _, context in
-            let storeProblem = await storeProbe.problem(logger: context.logger)
-            let isReady = storeProblem == nil && !isShuttingDown()
-            let reason = storeProblem.map { "store: \($0)" } ?? (isReady ? nil : "shutting down")
-            return EditedResponse(
-                status: isReady ? .ok : .serviceUnavailable,
-                response: Readiness(status: isReady ? "ready" : "not_ready", reason: reason)
-            )
+        for path in ["/health/ready", "/api/v1/health/readiness"] {
+            router.get(RouterPath(path)) { _, context in try await readiness(context) }
         }
-        router.get("/health") { _, context in
-            let storeProblem = await storeProbe.problem(logger: context.logger)
-            let destinations = destinationHealth.snapshot
-            let failing = destinations.filter { $0.value.consecutiveFailures > 0 }
-            let baseStatus = storeProblem != nil || isShuttingDown() ? "unhealthy" : failing.isEmpty ? "healthy" : "degraded"
-            var components = HealthReport.Components(
-                store: .init(status: storeProblem == nil ? "up" : "down", error: storeProblem),
-                destinations: DestinationReport.byRedactedName(destinations)
-            )
-            var isKafkaDown = false
-            if let kafkaProducer {
-                let state = await kafkaProducer.checkConnection(timeout: .seconds(2))
-                isKafkaDown = !state.isConnected
-                components.kafka = KafkaReport(state, producer: kafkaProducer)
-            }
-            let status = baseStatus == "healthy" && isKafkaDown ? "degraded" : baseStatus
-            return EditedResponse(
-                status: status == "unhealthy" ? .serviceUnavailable : .ok,
-                response: HealthReport(status: status, version: MessageBridgeVersion.current, components: components)
-            )
+        for path in ["/health", "/api/v1/health"] {
+            router.get(RouterPath(path)) { _, context in try await health(context) }
         }
         router.get("/status") { request, context in
             try await statusGuard.check(request, context: context)
@@ -82,5 +59,37 @@ struct HealthController {
             )
         }
         return router
+    }
+
+    private func readiness(_ context: AppRequestContext) async throws -> EditedResponse<Readiness> {
+        let storeProblem = await storeProbe.problem(logger: context.logger)
+        let isReady = storeProblem == nil && !isShuttingDown()
+        let reason = storeProblem.map { "store: \($0)" } ?? (isReady ? nil : "shutting down")
+        return EditedResponse(
+            status: isReady ? .ok : .serviceUnavailable,
+            response: Readiness(status: isReady ? "ready" : "not_ready", reason: reason)
+        )
+    }
+
+    private func health(_ context: AppRequestContext) async throws -> EditedResponse<HealthReport> {
+        let storeProblem = await storeProbe.problem(logger: context.logger)
+        let destinations = destinationHealth.snapshot
+        let failing = destinations.filter { $0.value.consecutiveFailures > 0 }
+        let baseStatus = storeProblem != nil || isShuttingDown() ? "unhealthy" : failing.isEmpty ? "healthy" : "degraded"
+        var components = HealthReport.Components(
+            store: .init(status: storeProblem == nil ? "up" : "down", error: storeProblem),
+            destinations: DestinationReport.byRedactedName(destinations)
+        )
+        var isKafkaDown = false
+        if let kafkaProducer {
+            let state = await kafkaProducer.checkConnection(timeout: .seconds(2))
+            isKafkaDown = !state.isConnected
+            components.kafka = KafkaReport(state, producer: kafkaProducer)
+        }
+        let status = baseStatus == "healthy" && isKafkaDown ? "degraded" : baseStatus
+        return EditedResponse(
+            status: status == "unhealthy" ? .serviceUnavailable : .ok,
+            response: HealthReport(status: status, version: MessageBridgeVersion.current, components: components)
+        )
     }
 }

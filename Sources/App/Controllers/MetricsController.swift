@@ -7,7 +7,7 @@ import NIOCore
 /// holders of an admin- or read-scope key (`metrics.require_api_key`).
 struct MetricsController {
     /// The paths this controller serves.
-    static let ownedPaths = ["/metrics"]
+    static let ownedPaths = ["/metrics", "/api/v1/metrics"]
 
     let settings: MetricsSettings
     let metrics: AppMetrics
@@ -18,8 +18,9 @@ struct MetricsController {
     var endpoints: RouteCollection<AppRequestContext> {
         let router = RouteCollection(context: AppRequestContext.self)
         guard settings.isEnabled else { return router }
-        router.get("/metrics") { request, context in
-            try await scrape(request, context: context)
+        // `/api/v1/metrics` is seed 003's path for the same page.
+        for path in ["/metrics", "/api/v1/metrics"] {
+            router.get(RouterPath(path)) { request, context in try await scrape(request, context: context) }
         }
         return router
     }

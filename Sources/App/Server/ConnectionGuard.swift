@@ -51,26 +51,34 @@ final class ConnectionLimits: Sendable {
     }
 }
 
-/// Per connection: closes it when its request head does not arrive in time (slow-header clients) or when it sits
-/// idle between requests too long; answers `503` and closes when the server already holds `max_connections`; and
-/// answers `431` for a request head over the decoder's limits (too many or too large header fields) instead of a
-/// bare `400`.
+/// Per connection, in front of everything else (raw bytes, before the HTTP decoder and the WebSocket upgrade
+/// handler): counts the connection against `max_connections` (one over gets `503` and is closed), closes it when
+/// its first request head does not arrive complete within `request_head_timeout` (slow-header clients), and answers
+/// `431` for a first head with too many or too large header fields.
 ///
-/// Sits right after the HTTP/1 decoder, so it sees whole request parts: a head counts as arrived only once all of
-/// its bytes have, which is what cuts off a client that sends its headers one byte a second. While a request is
-/// being handled no timer runs: a slow handler or a long body upload is not idleness.
-final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPRequestPart
-    typealias InboundOut = HTTPRequestPart
-    typealias OutboundIn = HTTPResponsePart
-    typealias OutboundOut = HTTPResponsePart
+/// It works on bytes because the WebSocket upgrade pipeline holds the first request back until it has decided
+/// whether it upgrades: no HTTP-level handler exists before the first head is complete. Once it is, this handler
+/// only passes bytes through; ``ConnectionGuardHandler`` takes over for the requests that follow.
+final class ConnectionGateHandler: ChannelDuplexHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    /// Below the HTTP decoder's own limits (80 KiB, 1000 fields), so this handler's `431` comes first.
+    static let maxHeadBytes = 64 * 1024
+    static let maxHeadLines = 1000
 
     private let limits: ConnectionLimits
     private var timer: Scheduled<Void>?
     private var isActivated = false
     private var isAdmitted = false
-    /// Requests whose head arrived and whose response has not ended.
-    private var openRequests = 0
+    private var isRejected = false
+    private var isHeadComplete = false
+    private var headBytes = 0
+    private var headLines = 0
+    /// The last bytes seen, to find a `\r\n\r\n` that spans two reads.
+    private var tail: [UInt8] = []
 
     init(limits: ConnectionLimits) {
         self.limits = limits
@@ -99,15 +107,107 @@ final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandle
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if isRejected { return }
         guard isAdmitted else {
-            // Over capacity: the first head gets the 503; nothing reaches the application.
-            if case .head = unwrapInboundIn(data) {
-                respondAndClose(context: context, status: .serviceUnavailable, code: "too_many_connections",
-                                message: "the server holds its maximum number of connections; retry shortly",
-                                extraHeaders: [.retryAfter: "1"])
-            }
+            // Over capacity: the first bytes get the 503; nothing reaches the application.
+            reject(context: context, status: "503 Service Unavailable", code: "too_many_connections",
+                   message: "the server holds its maximum number of connections; retry shortly", extraHeaders: "Retry-After: 1\r\n")
             return
         }
+        if !isHeadComplete {
+            let buffer = unwrapInboundIn(data)
+            scan(buffer.readableBytesView)
+            if !isHeadComplete && (headBytes > Self.maxHeadBytes || headLines > Self.maxHeadLines) {
+                reject(context: context, status: "431 Request Header Fields Too Large", code: "headers_too_large",
+                       message: "the request head has too many or too large header fields")
+                return
+            }
+            if isHeadComplete { cancelTimer() }
+        }
+        context.fireChannelRead(data)
+    }
+
+    /// Counts head bytes and lines up to the blank line that ends the head.
+    private func scan(_ bytes: ByteBufferView) {
+        for byte in bytes {
+            headBytes += 1
+            tail.append(byte)
+            if tail.count > 4 { tail.removeFirst() }
+            if byte == UInt8(ascii: "\n") {
+                headLines += 1
+                if tail.suffix(4) == [13, 10, 13, 10] || tail.suffix(2) == [10, 10] {
+                    isHeadComplete = true
+                    return
+                }
+            }
+        }
+    }
+
+    private func activate(context: ChannelHandlerContext) {
+        guard !isActivated else { return }
+        isActivated = true
+        isAdmitted = limits.admit()
+        let loopBound = NIOLoopBound((handler: self, context: context), eventLoop: context.eventLoop)
+        timer = context.eventLoop.scheduleTask(in: .nanoseconds(limits.requestHeadTimeout.nanosecondsClamped)) {
+            let (handler, context) = loopBound.value
+            handler.timer = nil
+            guard !handler.isHeadComplete else { return }
+            context.close(promise: nil)
+        }
+    }
+
+    private func cancelTimer() {
+        timer?.cancel()
+        timer = nil
+    }
+
+    /// Answers with a complete HTTP response written as bytes (no HTTP encoder sits before this handler), then
+    /// closes; whatever else arrives is dropped.
+    private func reject(context: ChannelHandlerContext, status: String, code: String, message: String, extraHeaders: String = "") {
+        isRejected = true
+        cancelTimer()
+        let body = #"{"error":{"code":"\#(code)","message":"\#(message)"}}"#
+        let response = "HTTP/1.1 \(status)\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: \(body.utf8.count)\r\n"
+            + "Connection: close\r\n\(extraHeaders)\r\n\(body)"
+        let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: response))).whenComplete { _ in
+            loopBound.value.close(promise: nil)
+        }
+    }
+}
+
+/// Per connection, once its first request head has arrived (see ``ConnectionGateHandler``): closes it when it sits
+/// idle between requests too long or when a later request head does not arrive in time, and answers `431` for a
+/// later head over the decoder's limits instead of a bare `400`.
+///
+/// Sits right after the HTTP/1 decoder, so it sees whole request parts: a head counts as arrived only once all of
+/// its bytes have. While a request is being handled no timer runs: a slow handler or a long body upload is not
+/// idleness.
+final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
+
+    private let limits: ConnectionLimits
+    private var timer: Scheduled<Void>?
+    /// Requests whose head arrived and whose response has not ended.
+    private var openRequests = 0
+
+    init(limits: ConnectionLimits) {
+        self.limits = limits
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        cancelTimer()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        cancelTimer()
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         if case .head = unwrapInboundIn(data) {
             openRequests += 1
             cancelTimer()
@@ -131,13 +231,6 @@ final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandle
             return
         }
         context.fireErrorCaught(error)
-    }
-
-    private func activate(context: ChannelHandlerContext) {
-        guard !isActivated else { return }
-        isActivated = true
-        isAdmitted = limits.admit()
-        schedule(after: limits.requestHeadTimeout, context: context)
     }
 
     private func schedule(after delay: Duration, context: ChannelHandlerContext) {
@@ -177,5 +270,24 @@ final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandle
         context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in
             loopBound.value.close(promise: nil)
         }
+    }
+}
+
+/// A server child channel with a ``ConnectionGateHandler`` in front of whatever `inner` sets up.
+struct GatedChildChannel<Inner: ServerChildChannel>: ServerChildChannel {
+    typealias Value = Inner.Value
+    let inner: Inner
+    let limits: ConnectionLimits
+
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+        channel.eventLoop.makeCompletedFuture {
+            try channel.pipeline.syncOperations.addHandler(ConnectionGateHandler(limits: limits))
+        }.flatMap {
+            inner.setup(channel: channel, logger: logger)
+        }
+    }
+
+    func handle(value: Value, logger: Logger) async {
+        await inner.handle(value: value, logger: logger)
     }
 }

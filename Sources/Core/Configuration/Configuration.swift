@@ -26,6 +26,10 @@ public struct MessageBridgeConfiguration: Sendable {
     public var metrics = MetricsSettings()
     /// Who may read `GET /status` (`status:`); everyone by default.
     public var status = EndpointAccess()
+    /// Chat accounts and tokens (`auth:`).
+    public var auth = AuthSettings()
+    /// Chat rooms, messages and the socket (`chat:`).
+    public var chat = ChatSettings()
 
     /// Makes a configuration; every section has defaults except the routes.
     public init(

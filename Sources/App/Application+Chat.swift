@@ -1,0 +1,93 @@
+import ConfigurationFile
+import Core
+import Foundation
+import Hummingbird
+import HummingbirdWebSocket
+import Logging
+import Storage
+
+/// Step 2b of the composition root: chat. Its store over the same SQLite file as the webhooks, the hub that the
+/// store publishes committed events to, the token service, and the controllers and socket session.
+struct Chat {
+    let store: any ChatStore
+    let hub: ChatHub
+    let tokens: TokenService
+    let authenticator: ChatAuthenticator
+    let settings: ChatSettings
+    let auth: AuthSettings
+    let loginLimits: LoginLimits
+    let decoyHash: String
+
+    /// The paths chat serves; no webhook route may use one.
+    static let ownedPaths = [
+        AuthController.mountPath, UsersController.mountPath, RoomsController.mountPath, MessagesController.mountPath, "/ws",
+    ] + ChatStatsController.ownedPaths
+
+    init(configuration: MessageBridgeConfiguration, messageStore: any MessageStore, keys: APIKeyAuthenticator, clock: any WallClock, logger: Logger) async throws {
+        guard let sqlite = messageStore as? SQLiteMessageStore else {
+            throw ConfigurationError(problems: [.init(key: "sqlite", line: nil, message: "chat needs the SQLite store")])
+        }
+        let hub = ChatHub()
+        let store = SQLiteChatStore(database: sqlite.database, bus: hub, clock: clock)
+        // The default room exists before the hub loads who is where, so its membership events need no replay.
+        _ = try await store.defaultRoomID()
+        hub.load(memberships: try await store.memberships())
+        let generated = try await store.serverSecret(named: "jwt-access-key") {
+            var generator = SystemRandomNumberGenerator()
+            return Data((0..<48).map { _ in UInt8.random(in: 0...255, using: &generator) }).base64EncodedString()
+        }
+        if configuration.auth.accessKey == nil {
+            logger.info("chat tokens are signed with a key generated for this database; set auth.jwt_secret to choose one")
+        }
+        tokens = await TokenService(settings: configuration.auth, generatedSecret: generated, clock: clock)
+        authenticator = ChatAuthenticator(tokens: tokens, keys: keys)
+        let hasher = PasswordHasher(cost: UInt8(configuration.auth.bcryptCost))
+        decoyHash = try await hasher.hash(UUID().uuidString)
+        loginLimits = try LoginLimits(settings: configuration.auth, clock: clock)
+        self.store = store
+        self.hub = hub
+        settings = configuration.chat
+        auth = configuration.auth
+    }
+
+    var input: ChatInput { ChatInput(maxMessageBytes: settings.maxMessageBytes) }
+
+    /// Adds chat's REST endpoints to `router`.
+    func addRoutes(to router: Router<AppRequestContext>, statusGuard: EndpointGuard) {
+        let hasher = PasswordHasher(cost: UInt8(auth.bcryptCost))
+        router.addRoutes(
+            AuthController(
+                store: store, tokens: tokens, hasher: hasher, authenticator: authenticator, registration: auth.registration,
+                loginLimits: loginLimits, decoyHash: decoyHash
+            ).endpoints,
+            atPath: RouterPath(AuthController.mountPath)
+        )
+        router.addRoutes(UsersController(store: store, authenticator: authenticator).endpoints, atPath: RouterPath(UsersController.mountPath))
+        router.addRoutes(RoomsController(store: store, authenticator: authenticator, input: input).endpoints, atPath: RouterPath(RoomsController.mountPath))
+        router.addRoutes(MessagesController(store: store, authenticator: authenticator, input: input).endpoints, atPath: RouterPath(MessagesController.mountPath))
+        router.addRoutes(ChatStatsController(store: store, hub: hub, statusGuard: statusGuard).endpoints)
+        // A plain GET of the socket path (no upgrade) says what to do instead of 404.
+        router.get("/ws") { _, _ -> Response in
+            throw APIError(.upgradeRequired, code: "upgrade_required", message: "/ws is a WebSocket: connect with Upgrade: websocket", headers: [.upgrade: "websocket"])
+        }
+    }
+
+    /// The router the server asks whether a request may become a WebSocket: only `/ws`, always (a bad token is
+    /// answered on the socket, with close code 4001, because browsers cannot read the status of a refused
+    /// upgrade).
+    func makeSocketRouter(logger: Logger) -> Router<AppRequestContext> {
+        let session = ChatSocketSession(store: store, hub: hub, authenticator: authenticator, settings: settings, input: input)
+        let router = Router(context: AppRequestContext.self)
+        router.ws("/ws") { inbound, outbound, context in
+            await session.run(inbound: inbound, outbound: outbound, request: context.request, logger: context.logger)
+        }
+        return router
+    }
+
+    /// The socket server's settings: frames up to four times the frame limit reach the session (which answers a
+    /// frame over the limit with an `error` event); larger ones close the socket with 1009. Pings keep idle sockets
+    /// alive and drop dead ones.
+    var socketConfiguration: WebSocketServerConfiguration {
+        WebSocketServerConfiguration(maxFrameSize: settings.maxFrameBytes * 4, autoPing: .enabled(timePeriod: settings.pingInterval))
+    }
+}

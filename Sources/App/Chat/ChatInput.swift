@@ -1,0 +1,80 @@
+import Core
+import Foundation
+
+/// The rules every chat field is held to, shared by REST and the socket.
+struct ChatInput: Sendable {
+    let maxMessageBytes: Int
+
+    static func username(_ value: String) throws -> String {
+        let allowed = value.unicodeScalars.allSatisfy { CharacterSet.alphanumerics.contains($0) || "_.-".unicodeScalars.contains($0) }
+        guard (3...32).contains(value.count), allowed, value.unicodeScalars.allSatisfy(\.isASCII) else {
+            throw JSONBody.invalid("username", "must be 3 to 32 characters of letters, digits, _ . or -")
+        }
+        return value
+    }
+
+    static func email(_ value: String) throws -> String {
+        let parts = value.split(separator: "@", omittingEmptySubsequences: false)
+        guard parts.count == 2, !parts[0].isEmpty, parts[1].contains("."), value.count <= 254,
+              !value.contains(where: { $0.isWhitespace })
+        else { throw JSONBody.invalid("email", "must be an address such as ann@example.com") }
+        return value
+    }
+
+    /// bcrypt reads 72 bytes at most; a longer password is refused rather than silently cut.
+    static func password(_ value: String, field: String = "password") throws -> String {
+        guard value.count >= 8, value.utf8.count <= 72 else {
+            throw JSONBody.invalid(field, "must be at least 8 characters and at most 72 bytes")
+        }
+        return value
+    }
+
+    static func displayName(_ value: String?) throws -> String? {
+        guard let value else { return nil }
+        let trimmed = value.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard trimmed.count <= 64 else { throw JSONBody.invalid("display_name", "must be at most 64 characters") }
+        return trimmed.isEmpty ? nil : trimmed
+    }
+
+    static func roomName(_ value: String) throws -> String {
+        let trimmed = value.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard (1...100).contains(trimmed.count) else { throw JSONBody.invalid("name", "must be 1 to 100 characters") }
+        return trimmed
+    }
+
+    static func topic(_ value: String?) throws -> String? {
+        guard let value else { return nil }
+        guard value.count <= 500 else { throw JSONBody.invalid("topic", "must be at most 500 characters") }
+        return value
+    }
+
+    static func clientID(_ value: String?) throws -> String? {
+        guard let value else { return nil }
+        guard (1...64).contains(value.count), value.unicodeScalars.allSatisfy({ $0.isASCII && $0.value > 0x20 && $0.value < 0x7f })
+        else { throw JSONBody.invalid("client_id", "must be 1 to 64 visible ASCII characters") }
+        return value
+    }
+
+    /// Message text: not blank, at most `maxMessageBytes` of UTF-8 (more is 413).
+    func content(_ value: String) throws -> String {
+        guard value.utf8.count <= maxMessageBytes else {
+            throw APIError(.contentTooLarge, code: "message_too_large", message: "content is larger than \(maxMessageBytes) bytes")
+        }
+        guard !value.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+            throw JSONBody.invalid("content", "must not be empty")
+        }
+        return value
+    }
+
+    static func role(_ value: String?) throws -> MemberRole? {
+        guard let value else { return nil }
+        guard let role = MemberRole(rawValue: value) else { throw JSONBody.invalid("role", "must be owner, admin or member") }
+        return role
+    }
+
+    static func visibility(_ value: String?) throws -> RoomVisibility {
+        guard let value else { return .public }
+        guard let visibility = RoomVisibility(rawValue: value) else { throw JSONBody.invalid("visibility", "must be public or private") }
+        return visibility
+    }
+}

@@ -1,0 +1,146 @@
+import Core
+import Foundation
+import Hummingbird
+
+/// `/api/v1/rooms`: rooms, members and their roles, direct rooms, and each room's messages.
+struct RoomsController: Sendable {
+    static let mountPath = "/api/v1/rooms"
+
+    let store: any ChatStore
+    let authenticator: ChatAuthenticator
+    let input: ChatInput
+
+    /// A room with the caller's role in it.
+    struct RoomDetail: ResponseEncodable {
+        var room: ChatRoom
+        var role: MemberRole?
+    }
+
+    var endpoints: RouteCollection<AppRequestContext> {
+        let routes = RouteCollection(context: AppRequestContext.self)
+        routes.post { request, context in
+            let userID = try await authenticator.userID(request, context: context)
+            let body = try await JSONBody.read(request, allowed: ["name", "topic", "visibility"])
+            let name = try ChatInput.roomName(try body.string("name", required: true)!)
+            let topic = try ChatInput.topic(try body.string("topic"))
+            let visibility = try ChatInput.visibility(try body.string("visibility"))
+            let room = try await chatCall { try await store.createRoom(name: name, topic: topic, visibility: visibility, creator: userID) }
+            return EditedResponse(status: .created, response: room)
+        }
+        routes.get { request, context in
+            let userID = try await authenticator.userID(request, context: context)
+            return try await store.rooms(of: userID)
+        }
+        routes.get("public") { request, context in
+            _ = try await authenticator.userID(request, context: context)
+            return try await store.publicRooms(limit: try Page(request, defaultLimit: 100).limit)
+        }
+        routes.post("direct") { request, context in
+            let userID = try await authenticator.userID(request, context: context)
+            let body = try await JSONBody.read(request, allowed: ["user_id"])
+            let other = try body.integer("user_id", required: true)!
+            return try await chatCall { try await store.directRoom(between: userID, and: other) }
+        }
+        routes.get(":room") { request, context in
+            let userID = try await authenticator.userID(request, context: context)
+            let (room, role) = try await chatCall { try await store.room(id: try Self.roomID(context), visibleTo: userID) }
+            return RoomDetail(room: room, role: role)
+        }
+        routes.patch(":room") { request, context in
+            let userID = try await authenticator.userID(request, context: context)
+            let body = try await JSONBody.read(request, allowed: ["name", "topic"])
+            let name = try body.string("name").map(ChatInput.roomName)
+            let topic: String?? = body.has("topic") ? .some(try ChatInput.topic(try body.string("topic"))) : .none
+            return try await chatCall { try await store.updateRoom(id: try Self.roomID(context), actor: userID, name: name, topic: topic) }
+        }
+        routes.post(":room/join") { request, context in
+            let userID = try await authenticator.userID(request, context: context)
+            return try await chatCall { try await store.join(roomID: try Self.roomID(context), userID: userID) }
+        }
+        routes.post(":room/leave") { request, context in
+            let userID = try await authenticator.userID(request, context: context)
+            try await chatCall { try await store.removeMember(roomID: try Self.roomID(context), actor: userID, userID: userID) }
+            return Response(status: .noContent)
+        }
+        routes.get(":room/members") { request, context in
+            let userID = try await authenticator.userID(request, context: context)
+            return try await chatCall { try await store.members(roomID: try Self.roomID(context), visibleTo: userID) }
+        }
+        routes.post(":room/members") { request, context in
+            let userID = try await authenticator.userID(request, context: context)
+            let body = try await JSONBody.read(request, allowed: ["user_id", "role"])
+            let member = try body.integer("user_id", required: true)!
+            let role = try ChatInput.role(try body.string("role")) ?? .member
+            let added = try await chatCall {
+                try await store.addMember(roomID: try Self.roomID(context), actor: userID, userID: member, role: role)
+            }
+            return EditedResponse(status: .created, response: added)
+        }
+        routes.patch(":room/members/:user") { request, context in
+            let userID = try await authenticator.userID(request, context: context)
+            let body = try await JSONBody.read(request, allowed: ["role"])
+            guard let role = try ChatInput.role(try body.string("role", required: true)) else { throw JSONBody.missing("role") }
+            let member = try context.parameters.require("user", as: Int64.self)
+            return try await chatCall { try await store.setRole(roomID: try Self.roomID(context), actor: userID, userID: member, role: role) }
+        }
+        routes.delete(":room/members/:user") { request, context in
+            let userID = try await authenticator.userID(request, context: context)
+            let member = try context.parameters.require("user", as: Int64.self)
+            try await chatCall { try await store.removeMember(roomID: try Self.roomID(context), actor: userID, userID: member) }
+            return Response(status: .noContent)
+        }
+        routes.get(":room/messages") { request, context in
+            let userID = try await authenticator.userID(request, context: context)
+            let (cursor, limit) = try Self.historyQuery(request)
+            return try await chatCall {
+                try await store.history(roomID: try Self.roomID(context), visibleTo: userID, cursor: cursor, limit: limit)
+            }
+        }
+        routes.post(":room/messages") { request, context in
+            let userID = try await authenticator.userID(request, context: context)
+            let body = try await JSONBody.read(request, allowed: ["content", "client_id", "reply_to"], limit: input.maxMessageBytes * 2 + 4096)
+            let content = try input.content(try body.string("content", required: true)!)
+            let clientID = try ChatInput.clientID(try body.string("client_id"))
+            let sent = try await chatCall {
+                try await store.sendMessage(
+                    roomID: try Self.roomID(context), authorID: userID, content: content, clientID: clientID,
+                    replyTo: try body.integer("reply_to")
+                )
+            }
+            // A repeated send answers like the first did, but 200: nothing new was made.
+            return EditedResponse(status: sent.isRepeat ? .ok : .created, response: sent.message)
+        }
+        return routes
+    }
+
+    static func roomID(_ context: AppRequestContext) throws -> Int64 {
+        guard let id = context.parameters.get("room", as: Int64.self) else {
+            throw APIError(.badRequest, code: "invalid_path", message: "the room id must be an integer")
+        }
+        return id
+    }
+
+    /// `before`, `after` or `around` (at most one) and `limit` (1...100, default 50).
+    static func historyQuery(_ request: Request) throws -> (HistoryCursor, Int) {
+        let query = request.uri.queryParameters
+        let limit = try Page.integer(query["limit"].map(String.init), name: "limit", default: 50, range: 1...100)
+        var cursors: [HistoryCursor] = []
+        for (name, make) in [("before", HistoryCursor.before), ("after", HistoryCursor.after), ("around", HistoryCursor.around)] {
+            guard let text = query[name[...]].map(String.init) else { continue }
+            guard let id = Int64(text), id >= 0 else {
+                throw APIError(.badRequest, code: "invalid_query", message: "\(name) must be a message id")
+            }
+            cursors.append(make(id))
+        }
+        guard cursors.count <= 1 else {
+            throw APIError(.badRequest, code: "invalid_query", message: "give at most one of before, after and around")
+        }
+        return (cursors.first ?? .latest, limit)
+    }
+}
+
+extension ChatRoom: ResponseEncodable {}
+extension ChatUser: ResponseEncodable {}
+extension RoomMember: ResponseEncodable {}
+extension ChatMessage: ResponseEncodable {}
+extension RoomSummary: ResponseEncodable {}

@@ -1,0 +1,75 @@
+import Core
+import Foundation
+import Hummingbird
+
+/// `/api/v1/users`: the directory (public fields only), the caller's own profile, and seed 004's
+/// `POST /api/v1/users` for a trusted backend.
+struct UsersController: Sendable {
+    static let mountPath = "/api/v1/users"
+
+    let store: any ChatStore
+    let authenticator: ChatAuthenticator
+
+    var endpoints: RouteCollection<AppRequestContext> {
+        let routes = RouteCollection(context: AppRequestContext.self)
+        routes.get { request, context in
+            _ = try await authenticator.principal(request, context: context)
+            let page = try Page(request, defaultLimit: 100)
+            return try await store.users(limit: page.limit, offset: page.offset)
+        }
+        // Seed 004: a backend (API key of scope ingest or admin) makes an account without a password.
+        routes.post { request, context in
+            guard case .service = try await authenticator.principal(request, context: context) else {
+                throw APIError(.forbidden, code: "forbidden", message: "accounts are made with POST /api/v1/auth/register; this endpoint is for a backend's API key")
+            }
+            let body = try await JSONBody.read(request, allowed: ["username", "email", "display_name"])
+            let user = try await chatCall {
+                try await store.createUser(.init(
+                    username: try ChatInput.username(try body.string("username", required: true)!),
+                    email: try ChatInput.email(try body.string("email", required: true)!),
+                    passwordHash: nil,
+                    displayName: try ChatInput.displayName(try body.string("display_name"))
+                ))
+            }
+            return EditedResponse(status: .created, response: user)
+        }
+        routes.get("me") { request, context in
+            let userID = try await authenticator.userID(request, context: context)
+            guard let user = try await store.user(id: userID) else { throw APIError(ChatError.userNotFound(userID)) }
+            return user
+        }
+        routes.patch("me") { request, context in
+            let userID = try await authenticator.userID(request, context: context)
+            let body = try await JSONBody.read(request, allowed: ["display_name"])
+            let name = try ChatInput.displayName(try body.string("display_name"))
+            return try await chatCall { try await store.updateDisplayName(userID: userID, displayName: name) }
+        }
+        routes.get(":id") { request, context in
+            _ = try await authenticator.principal(request, context: context)
+            let id = try context.parameters.require("id", as: Int64.self)
+            guard let user = try await store.user(id: id) else { throw APIError(ChatError.userNotFound(id)) }
+            return user
+        }
+        return routes
+    }
+}
+
+/// `limit` and `offset` query parameters, checked.
+struct Page {
+    var limit: Int
+    var offset: Int
+
+    init(_ request: Request, defaultLimit: Int, maxLimit: Int = 100) throws {
+        let query = request.uri.queryParameters
+        limit = try Self.integer(query["limit"].map(String.init), name: "limit", default: defaultLimit, range: 1...maxLimit)
+        offset = try Self.integer(query["offset"].map(String.init), name: "offset", default: 0, range: 0...Int(Int32.max))
+    }
+
+    static func integer(_ text: String?, name: String, default value: Int, range: ClosedRange<Int>) throws -> Int {
+        guard let text else { return value }
+        guard let number = Int(text), range.contains(number) else {
+            throw APIError(.badRequest, code: "invalid_query", message: "\(name) must be an integer from \(range.lowerBound) to \(range.upperBound)")
+        }
+        return number
+    }
+}
