@@ -131,6 +131,8 @@ final class ConnectionGateHandler: ChannelDuplexHandler {
     private func scan(_ bytes: ByteBufferView) {
         for byte in bytes {
             headBytes += 1
+            // Over a limit before the head ended: stop here, so the caller refuses it.
+            if headBytes > Self.maxHeadBytes || headLines > Self.maxHeadLines { return }
             tail.append(byte)
             if tail.count > 4 { tail.removeFirst() }
             if byte == UInt8(ascii: "\n") {
