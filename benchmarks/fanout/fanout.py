@@ -30,7 +30,11 @@ import urllib.error
 import urllib.request
 
 import websockets
+import websockets.protocol
 from websockets.asyncio.client import connect
+from websockets.client import ClientProtocol
+from websockets.frames import Frame, Opcode
+from websockets.uri import parse_uri
 
 MARK = "fanout t="
 CONNECT_CONCURRENCY = 64
@@ -45,20 +49,6 @@ def cpu_seconds():
 def content(seq, phase, t_ns):
     text = f"{MARK}{t_ns} s={seq} p={phase} "
     return text + "x" * max(0, CONTENT_BYTES - len(text))
-
-
-def parse(text):
-    """(t_ns, seq, phase) from a frame or payload that carries a content made by content(), else None."""
-    i = text.find(MARK)
-    if i < 0:
-        return None
-    j = i + len(MARK)
-    k = text.index(" ", j)
-    t = int(text[j:k])
-    m = text.index(" ", k + 3)
-    seq = int(text[k + 3:m])
-    phase = text[m + 3]
-    return t, seq, phase
 
 
 # ------------------------------------------------------------------------------------------------------- REST
@@ -115,66 +105,168 @@ def cmd_setup(args):
 
 
 # ------------------------------------------------------------------------------------------------ connections
+#
+# Subscribers and idle sockets use the websockets package's sans-I/O protocol (`websockets.client.ClientProtocol`:
+# the handshake, framing, masking, answering pings and closes) under a plain asyncio.Protocol, one callback per
+# frame. Its asyncio client (`websockets.asyncio.client`) adds a task wake-up and a queue per frame and per socket,
+# which made the client, not the server, the limit of this benchmark on 2 cores (see benchmarks/README.md); the
+# sender, one socket, uses that client.
+
+
+class Conn(asyncio.Protocol):
+    """One WebSocket client connection. `handler(conn, payload: bytes, now_ns)` is called per data message."""
+
+    def __init__(self, url, handler):
+        self.proto = ClientProtocol(parse_uri(url), max_size=2 ** 22)
+        self.handler = handler
+        self.transport = None
+        loop = asyncio.get_running_loop()
+        self.ready = loop.create_future()    # set by the handler when the socket may receive (ready / PONG)
+        self.closed = loop.create_future()
+        self.fragments = []
+        self.buffered = b""                  # NATS: protocol text not parsed yet
+        self.last_seq = -1
+        self.state = None                    # per-target handshake state
+
+    def connection_made(self, transport):
+        self.transport = transport
+        self.proto.send_request(self.proto.connect())
+        self.flush()
+
+    def data_received(self, data):
+        now = time.time_ns()
+        self.proto.receive_data(data)
+        for event in self.proto.events_received():
+            if isinstance(event, Frame):
+                if event.opcode in (Opcode.TEXT, Opcode.BINARY, Opcode.CONT):
+                    if not event.fin:
+                        self.fragments.append(event.data)
+                        continue
+                    payload = event.data
+                    if self.fragments:
+                        self.fragments.append(payload)
+                        payload = b"".join(self.fragments)
+                        self.fragments = []
+                    self.handler(self, payload, now)
+            elif self.proto.handshake_exc is not None and not self.ready.done():
+                self.ready.set_exception(self.proto.handshake_exc)
+        self.flush()
+
+    def send(self, data):
+        """Sends bytes as one binary frame (NATS; MessageBridge's subscribers and idle sockets send nothing)."""
+        if self.proto.state is websockets.protocol.State.OPEN:
+            self.proto.send_binary(data)
+            self.flush()
+
+    def flush(self):
+        for data in self.proto.data_to_send():
+            if data:
+                self.transport.write(data)
+            elif self.transport.can_write_eof():
+                self.transport.write_eof()
+
+    def eof_received(self):
+        self.proto.receive_eof()
+        self.flush()
+
+    def connection_lost(self, exc):
+        if not self.ready.done():
+            self.ready.set_exception(exc or ConnectionError("closed before ready"))
+        if not self.closed.done():
+            self.closed.set_result(self.proto.close_code)
 
 
 class Target:
-    """How to open a socket and what a message looks like, per server."""
+    """How to open a socket and recognise a message, per server."""
 
-    def __init__(self, kind, port, room_id=None):
+    def __init__(self, kind, port):
         self.kind = kind
         self.port = port
-        self.room_id = room_id
 
     def url(self, token=None):
         if self.kind == "mb":
             return f"ws://127.0.0.1:{self.port}/ws?token={token}"
         return f"ws://127.0.0.1:{self.port}/"
 
-    async def open(self, token=None, deadline=30, subscribe=True):
-        """Connects and waits until the socket is ready to receive (MessageBridge: its `ready` frame; NATS: the
-        PONG after CONNECT + SUB, which the server sends only once it has processed the SUB)."""
-        ws = await asyncio.wait_for(
-            connect(self.url(token), compression=None, ping_interval=None, max_size=2 ** 22, max_queue=None,
-                    open_timeout=deadline, close_timeout=2),
-            deadline)
+    def handshake(self, conn, payload):
+        """Consumes frames until the socket is ready to receive: MessageBridge's `ready` frame; for NATS the PONG
+        after CONNECT + SUB (the server answers the PING only once it has processed the SUB). True once ready."""
         if self.kind == "mb":
-            first = await asyncio.wait_for(ws.recv(), deadline)
-            if '"type":"ready"' not in first:
-                raise RuntimeError(f"expected a ready frame, got {first[:200]!r}")
-        else:
-            info = await asyncio.wait_for(ws.recv(), deadline)
-            if not _text(info).startswith("INFO "):
-                raise RuntimeError(f"expected INFO, got {info[:200]!r}")
-            sub = b"SUB room 1\r\n" if subscribe else b""
-            await ws.send(b'CONNECT {"verbose":false,"pedantic":false}\r\n' + sub + b"PING\r\n")
-            buffered = ""
-            while "PONG\r\n" not in buffered:
-                buffered += _text(await asyncio.wait_for(ws.recv(), deadline))
-        return ws
+            if b'"type":"ready"' not in payload:
+                conn.ready.set_exception(RuntimeError(f"expected a ready frame, got {payload[:200]!r}"))
+            else:
+                conn.ready.set_result(None)
+            return True
+        if conn.state is None:
+            if not payload.startswith(b"INFO "):
+                conn.ready.set_exception(RuntimeError(f"expected INFO, got {payload[:200]!r}"))
+                return True
+            conn.state = "connecting"
+            conn.send(b'CONNECT {"verbose":false,"pedantic":false}\r\nSUB room 1\r\nPING\r\n')
+            return False
+        conn.buffered += payload
+        if b"PONG\r\n" in conn.buffered:
+            conn.buffered = conn.buffered[conn.buffered.index(b"PONG\r\n") + 6:]
+            conn.ready.set_result(None)
+            return True
+        return False
+
+    def messages(self, conn, payload):
+        """The application messages in one data frame (NATS may put several in a frame, or split one)."""
+        if self.kind == "mb":
+            return (payload,)
+        conn.buffered += payload
+        out = []
+        buf = conn.buffered
+        pos = 0
+        while True:
+            eol = buf.find(b"\r\n", pos)
+            if eol < 0:
+                break
+            if buf.startswith(b"MSG ", pos):
+                size = int(buf[buf.rfind(b" ", pos, eol) + 1:eol])
+                if len(buf) < eol + 2 + size + 2:
+                    break
+                out.append(buf[eol + 2:eol + 2 + size])
+                pos = eol + 2 + size + 2
+            else:
+                line = buf[pos:eol]
+                pos = eol + 2
+                if line == b"PING":
+                    conn.send(b"PONG\r\n")
+                elif line.startswith(b"-ERR"):
+                    out.append(line)
+        conn.buffered = buf[pos:]
+        return out
 
 
-def _text(frame):
-    return frame.decode() if isinstance(frame, (bytes, bytearray)) else frame
-
-
-async def open_all(target, tokens, n):
-    """Opens n sockets (tokens used round-robin), CONNECT_CONCURRENCY at a time. Returns (sockets, errors)."""
+async def open_all(target, tokens, n, make_handler):
+    """Opens n sockets (tokens used round-robin), CONNECT_CONCURRENCY at a time, each ready to receive. Returns
+    (connections, errors)."""
+    loop = asyncio.get_running_loop()
     sem = asyncio.Semaphore(CONNECT_CONCURRENCY)
     errors = []
 
     async def one(i):
         async with sem:
             for attempt in range(3):
+                conn = None
                 try:
-                    return await target.open(tokens[i % len(tokens)] if tokens else None)
+                    url = target.url(tokens[i % len(tokens)] if tokens else None)
+                    _, conn = await asyncio.wait_for(
+                        loop.create_connection(lambda: Conn(url, make_handler()), "127.0.0.1", target.port), 30)
+                    await asyncio.wait_for(conn.ready, 30)
+                    return conn
                 except Exception as e:  # noqa: BLE001 - any failure is reported and retried
+                    if conn is not None and conn.transport is not None:
+                        conn.transport.abort()
                     if attempt == 2:
                         errors.append(f"{type(e).__name__}: {e}")
                     await asyncio.sleep(0.2)
             return None
 
-    sockets = await asyncio.gather(*(one(i) for i in range(n)))
-    return [s for s in sockets if s is not None], errors
+    conns = await asyncio.gather(*(one(i) for i in range(n)))
+    return [c for c in conns if c is not None], errors
 
 
 # ------------------------------------------------------------------------------------------------- subscriber
@@ -186,75 +278,58 @@ class Stats:
         self.received = 0                   # measured messages received, all sockets
         self.warmup = 0
         self.ends = 0
+        self.finished = 0                   # sockets that saw the end marker
         self.gaps = 0                       # a socket saw seq jump forward (messages missing)
         self.dups = 0                       # a socket saw a seq it had already seen (duplicate or out of order)
-        self.other_frames = {}              # frame types that are not message events
-        self.closed = {}                    # close codes of sockets that closed before the end marker
+        self.other_frames = {}              # frames that are not messages of this run, by type
         self.first_ns = None
         self.last_ns = None
 
 
-async def subscriber(ws, target, stats, done):
-    last_seq = -1
-    buffered = ""
-    try:
-        async for frame in ws:
-            now = time.time_ns()
-            if target.kind == "mb":
-                items = [frame]
-            else:
-                # NATS may put several protocol messages in one frame; a MSG is "MSG subj sid len\r\npayload\r\n".
-                buffered += _text(frame)
-                items = []
-                while True:
-                    eol = buffered.find("\r\n")
-                    if eol < 0:
-                        break
-                    line = buffered[:eol]
-                    if line.startswith("MSG "):
-                        size = int(line.rsplit(" ", 1)[1])
-                        if len(buffered) < eol + 2 + size + 2:
-                            break
-                        items.append(buffered[eol + 2:eol + 2 + size])
-                        buffered = buffered[eol + 2 + size + 2:]
-                    else:
-                        buffered = buffered[eol + 2:]
-                        if line == "PING":
-                            await ws.send(b"PONG\r\n")
-                        elif line.startswith("-ERR"):
-                            stats.other_frames[line] = stats.other_frames.get(line, 0) + 1
-            for item in items:
-                parsed = parse(item)
-                if parsed is None:
-                    kind = item[:40]
-                    if target.kind == "mb":
-                        i = item.find('"type":"')
-                        kind = item[i + 8:item.find('"', i + 8)] if i >= 0 else item[:40]
-                    stats.other_frames[kind] = stats.other_frames.get(kind, 0) + 1
-                    continue
-                t, seq, phase = parsed
-                if seq <= last_seq:
-                    stats.dups += 1
-                elif seq != last_seq + 1:
-                    stats.gaps += 1
-                last_seq = max(last_seq, seq)
-                if phase == "m":
-                    stats.latencies.append(now - t)
-                    stats.received += 1
-                    if stats.first_ns is None:
-                        stats.first_ns = now
-                    stats.last_ns = now
-                elif phase == "w":
-                    stats.warmup += 1
-                elif phase == "e":
-                    stats.ends += 1
-                    done.release()
-                    return
-    except websockets.ConnectionClosed:
-        pass
-    code = ws.close_code if ws.close_code is not None else "none"
-    stats.closed[str(code)] = stats.closed.get(str(code), 0) + 1
-    done.release()
+def subscriber_handler(target, stats, all_done):
+    def handle(conn, payload, now):
+        if not conn.ready.done():
+            target.handshake(conn, payload)
+            return
+        for item in target.messages(conn, payload):
+            i = item.find(MARK_B)
+            if i < 0:
+                if target.kind == "mb":
+                    j = item.find(b'"type":"')
+                    kind = item[j + 8:item.find(b'"', j + 8)].decode() if j >= 0 else item[:40].decode(errors="replace")
+                else:
+                    kind = item[:60].decode(errors="replace")
+                stats.other_frames[kind] = stats.other_frames.get(kind, 0) + 1
+                continue
+            j = i + len(MARK_B)
+            k = item.index(b" ", j)
+            t = int(item[j:k])
+            m = item.index(b" ", k + 3)
+            seq = int(item[k + 3:m])
+            phase = item[m + 3]
+            if seq <= conn.last_seq:
+                stats.dups += 1
+            elif seq != conn.last_seq + 1:
+                stats.gaps += seq - conn.last_seq - 1
+            conn.last_seq = max(conn.last_seq, seq)
+            if phase == PHASE_M:
+                stats.latencies.append(now - t)
+                stats.received += 1
+                if stats.first_ns is None:
+                    stats.first_ns = now
+                stats.last_ns = now
+            elif phase == PHASE_W:
+                stats.warmup += 1
+            elif phase == PHASE_E:
+                stats.ends += 1
+                stats.finished += 1
+                if stats.finished >= stats.expected and not all_done.done():
+                    all_done.set_result(None)
+    return handle
+
+
+MARK_B = MARK.encode()
+PHASE_M, PHASE_W, PHASE_E = ord("m"), ord("w"), ord("e")
 
 
 async def run_subscribe(args):
@@ -265,47 +340,51 @@ async def run_subscribe(args):
         tokens = setup["subscribers"][args.first:args.first + args.count]
         if len(tokens) < args.count:
             raise SystemExit(f"only {len(tokens)} subscriber tokens from {args.first}")
-    t0 = time.monotonic()
-    sockets, errors = await open_all(target, tokens, args.count)
-    opened_s = time.monotonic() - t0
     stats = Stats()
-    done = asyncio.Semaphore(0)
-    tasks = [asyncio.create_task(subscriber(ws, target, stats, done)) for ws in sockets]
+    stats.expected = args.count
+    all_done = asyncio.get_running_loop().create_future()
+    t0 = time.monotonic()
+    conns, errors = await open_all(target, tokens, args.count, lambda: subscriber_handler(target, stats, all_done))
+    stats.expected = len(conns)
+    opened_s = time.monotonic() - t0
     with open(args.ready, "w") as f:
-        json.dump({"sockets": len(sockets), "errors": errors[:5], "error_count": len(errors), "open_s": opened_s}, f)
+        json.dump({"sockets": len(conns), "errors": errors[:5], "error_count": len(errors), "open_s": opened_s}, f)
     cpu0 = cpu_seconds()
     wall0 = time.monotonic()
-    # Until every socket saw the end marker or closed, or the deadline (the sender's run plus a margin).
+    # Until every socket saw the end marker, or the deadline (the sender's run plus a margin), or every socket that
+    # has not seen it is closed.
     deadline = time.monotonic() + args.timeout
-    finished = 0
-    while finished < len(sockets):
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
+    while not all_done.done() and time.monotonic() < deadline:
+        open_left = sum(1 for c in conns if not c.closed.done())
+        if stats.finished + 0 >= len(conns) or open_left == 0:
             break
-        try:
-            await asyncio.wait_for(done.acquire(), remaining)
-            finished += 1
-        except asyncio.TimeoutError:
-            break
+        await asyncio.wait([all_done], timeout=0.2)
     cpu = cpu_seconds() - cpu0
     wall = time.monotonic() - wall0
-    for t in tasks:
-        t.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
+    closed = {}
+    for c in conns:
+        if c.closed.done():
+            code = str(c.closed.result())
+            closed[code] = closed.get(code, 0) + 1
     result = {
-        "sockets": len(sockets), "open_errors": len(errors), "received": stats.received, "warmup": stats.warmup,
-        "ends": stats.ends, "gaps": stats.gaps, "dups": stats.dups, "other_frames": stats.other_frames,
-        "closed_early": stats.closed, "unfinished": len(sockets) - finished, "first_ns": stats.first_ns,
-        "last_ns": stats.last_ns, "cpu_s": cpu, "wall_s": wall,
+        "sockets": len(conns), "open_errors": len(errors), "open_error_samples": errors[:5], "received": stats.received,
+        "warmup": stats.warmup, "ends": stats.ends, "gaps": stats.gaps, "dups": stats.dups,
+        "other_frames": stats.other_frames, "closed_early": closed, "unfinished": len(conns) - stats.finished,
+        "first_ns": stats.first_ns, "last_ns": stats.last_ns, "cpu_s": cpu, "wall_s": wall,
     }
     with open(args.out + ".lat", "wb") as f:
         stats.latencies.tofile(f)
     with open(args.out, "w") as f:
         json.dump(result, f)
-    await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
+    for c in conns:
+        c.transport.abort()
 
 
 # ----------------------------------------------------------------------------------------------------- sender
+
+
+def _text(frame):
+    return frame.decode() if isinstance(frame, (bytes, bytearray)) else frame
 
 
 def mb_send_frame(room_id, seq, phase):
@@ -328,69 +407,86 @@ def nats_pub(seq, phase):
 
 
 async def run_send(args):
-    target = Target(args.target, args.port)
-    token = None
-    room_id = None
+    """One socket. MessageBridge: `send` frames on /ws as the room's creator, each acknowledged once stored (the
+    ack latency is reported too); NATS: PUB frames. At --rate > 0 the sends follow a fixed schedule (open loop);
+    at --rate 0 they go as fast as the server takes them, --window at a time (MessageBridge: unacknowledged
+    sends; NATS: PUBs between two PING/PONG round trips)."""
+    loop = asyncio.get_running_loop()
     if args.target == "mb":
         setup = json.load(open(args.tokens))
-        token, room_id = setup["sender"], setup["room_id"]
-    ws = await target.open(token, subscribe=False)   # the NATS publisher subscribes to nothing
-    sent_at = {}                       # seq -> send time (MessageBridge: for the ack latency)
+        url = f"ws://127.0.0.1:{args.port}/ws?token={setup['sender']}"
+        room_id = setup["room_id"]
+    else:
+        url = f"ws://127.0.0.1:{args.port}/"
+    ws = await connect(url, compression=None, ping_interval=None, max_size=2 ** 22, max_queue=None, open_timeout=30)
+    first = _text(await asyncio.wait_for(ws.recv(), 30))
+    if args.target == "mb":
+        if '"type":"ready"' not in first:
+            raise SystemExit(f"sender: expected a ready frame, got {first[:200]!r}")
+    else:
+        if not first.startswith("INFO "):
+            raise SystemExit(f"sender: expected INFO, got {first[:200]!r}")
+        await ws.send(b'CONNECT {"verbose":false,"pedantic":false}\r\n')   # the publisher subscribes to nothing
+    sent_at = {}                       # MessageBridge: seq -> send time, for the ack latency
     acks = array.array("q")
     ack_errors = {}
-    acked = asyncio.Event()
-    expected_acks = [None]
-    inflight = asyncio.Semaphore(args.window) if args.rate == 0 else None
+    answered = [0]                     # acks and errors received
+    progress = asyncio.Event()         # set on every ack / error / PONG
+    pongs = [0]
 
     async def reader():
-        count = 0
         async for frame in ws:
             now = time.time_ns()
             text = _text(frame)
             if args.target == "nats":
                 if "PING\r\n" in text:
                     await ws.send(b"PONG\r\n")
+                if "PONG\r\n" in text:
+                    pongs[0] += text.count("PONG\r\n")
+                    progress.set()
                 continue
             if text.startswith('{"type":"ack"'):
-                ref = text[text.find('"ref":"b') + 8:]
-                seq = int(ref[:ref.index('"')])
-                t = sent_at.pop(seq, None)
+                i = text.find('"ref":"b') + 8
+                t = sent_at.pop(int(text[i:text.index('"', i)]), None)
                 if t is not None:
                     acks.append(now - t)
-                count += 1
-                if inflight:
-                    inflight.release()
-                if expected_acks[0] is not None and count >= expected_acks[0]:
-                    acked.set()
+                answered[0] += 1
+                progress.set()
             elif text.startswith('{"type":"error"'):
-                key = text[:120]
+                key = text[:160]
                 ack_errors[key] = ack_errors.get(key, 0) + 1
-                count += 1
-                if inflight:
-                    inflight.release()
-                if expected_acks[0] is not None and count >= expected_acks[0]:
-                    acked.set()
+                answered[0] += 1
+                progress.set()
 
     reader_task = asyncio.create_task(reader())
     seq = 0
     counts = {}
     spans = {}
 
+    async def wait_for(condition, seconds):
+        end = loop.time() + seconds
+        while not condition() and loop.time() < end:
+            progress.clear()
+            try:
+                await asyncio.wait_for(progress.wait(), max(0.001, end - loop.time()))
+            except asyncio.TimeoutError:
+                pass
+        return condition()
+
     async def phase_run(phase, seconds):
         nonlocal seq
-        start = time.monotonic()
-        first = time.time_ns()
+        start = loop.time()
+        first_ns = time.time_ns()
         n = 0
-        while True:
-            now = time.monotonic()
-            if now - start >= seconds:
-                break
+        while loop.time() - start < seconds:
             if args.rate > 0:
                 due = start + n / args.rate
-                if due > now:
-                    await asyncio.sleep(due - now)
-            else:
-                await inflight.acquire()
+                delay = due - loop.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            elif args.target == "mb":
+                if not await wait_for(lambda: seq - answered[0] < args.window, 10):
+                    break
             if args.target == "mb":
                 t, frame = mb_send_frame(room_id, seq, phase)
                 sent_at[seq] = t
@@ -400,34 +496,29 @@ async def run_send(args):
             seq += 1
             n += 1
             if args.rate == 0 and args.target == "nats" and n % args.window == 0:
-                # NATS has no acks: bound what is in flight by a PING/PONG round trip every window messages.
-                await asyncio.sleep(0)
-                inflight.release()
-            elif args.rate == 0 and args.target == "nats":
-                inflight.release()
+                target_pongs = pongs[0] + 1
+                await ws.send(b"PING\r\n")
+                if not await wait_for(lambda: pongs[0] >= target_pongs, 10):
+                    break
         counts[phase] = n
-        spans[phase] = (first, time.time_ns())
+        spans[phase] = (first_ns, time.time_ns())
 
     cpu0 = cpu_seconds()
     if args.warmup > 0:
         await phase_run("w", args.warmup)
     await phase_run("m", args.duration)
     cpu = cpu_seconds() - cpu0
-    # The end marker, then (MessageBridge) wait for every ack, bounded.
+    # The end marker; then MessageBridge: wait (bounded) for every ack; NATS: a PING/PONG round trip, after which
+    # the server has processed every PUB.
     if args.target == "mb":
         _, frame = mb_send_frame(room_id, seq, "e")
-        expected_acks[0] = seq + 1
+        await ws.send(frame)
+        await wait_for(lambda: answered[0] >= seq + 1, 30)
     else:
         _, frame = nats_pub(seq, "e")
-    await ws.send(frame)
-    if args.target == "mb":
-        try:
-            await asyncio.wait_for(acked.wait(), 30)
-        except asyncio.TimeoutError:
-            pass
-    else:
-        await ws.send(b"PING\r\n")
-        await asyncio.sleep(0.5)
+        target_pongs = pongs[0] + 1
+        await ws.send(frame + b"PING\r\n")
+        await wait_for(lambda: pongs[0] >= target_pongs, 30)
     reader_task.cancel()
     await asyncio.gather(reader_task, return_exceptions=True)
     await ws.close()
@@ -435,7 +526,7 @@ async def run_send(args):
     result = {
         "warmup_sent": counts.get("w", 0), "sent": counts["m"], "first_send_ns": spans["m"][0],
         "last_send_ns": spans["m"][1], "send_s": (spans["m"][1] - spans["m"][0]) / 1e9, "cpu_s": cpu,
-        "acks": len(acks), "ack_errors": ack_errors, "unacked": len(sent_at),
+        "acks": len(acks), "ack_errors": ack_errors, "unacked": len(sent_at) - (1 if seq in sent_at else 0),
         "ack_p50_ms": pct(acks_sorted, 50) / 1e6 if acks_sorted else None,
         "ack_p99_ms": pct(acks_sorted, 99) / 1e6 if acks_sorted else None,
     }
@@ -453,44 +544,38 @@ def pct(sorted_values, p):
 # ------------------------------------------------------------------------------------------------------- idle
 
 
+def idle_handler(target):
+    def handle(conn, payload, now):
+        if not conn.ready.done():
+            target.handshake(conn, payload)
+        elif target.kind == "nats":
+            target.messages(conn, payload)   # answers PING; there is nothing else on an idle socket
+    return handle
+
+
 async def run_idle(args):
     tokens = None
     if args.target == "mb":
         tokens = json.load(open(args.tokens))["subscribers"]
+        # Offset the round-robin so that several processes spread over all users.
+        tokens = tokens[args.first % len(tokens):] + tokens[:args.first % len(tokens)]
     target = Target(args.target, args.port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
-    # Offset the round-robin so that several processes spread over all users.
-    if tokens:
-        tokens = tokens[args.first % len(tokens):] + tokens[:args.first % len(tokens)]
     t0 = time.monotonic()
-    sockets, errors = await open_all(target, tokens, args.count)
-    closed = [0]
-
-    async def hold(ws):
-        # Reads (and drops) whatever comes, answering NATS PINGs; websockets answers WebSocket pings itself.
-        try:
-            async for frame in ws:
-                if target.kind == "nats" and "PING\r\n" in _text(frame):
-                    await ws.send(b"PONG\r\n")
-        except websockets.ConnectionClosed:
-            pass
-        closed[0] += 1
-
-    tasks = [asyncio.create_task(hold(ws)) for ws in sockets]
-    with open(args.ready, "w") as f:
-        json.dump({"sockets": len(sockets), "error_count": len(errors), "errors": errors[:5],
+    conns, errors = await open_all(target, tokens, args.count, lambda: idle_handler(target))
+    with open(args.ready + ".tmp", "w") as f:
+        json.dump({"sockets": len(conns), "error_count": len(errors), "errors": errors[:5],
                    "open_s": time.monotonic() - t0}, f)
+    os.rename(args.ready + ".tmp", args.ready)
     try:
         await asyncio.wait_for(stop.wait(), args.timeout)
     except asyncio.TimeoutError:
         pass
     with open(args.ready + ".end", "w") as f:
-        json.dump({"closed_while_idle": closed[0]}, f)
-    for t in tasks:
-        t.cancel()
+        json.dump({"closed_while_idle": sum(1 for c in conns if c.closed.done())}, f)
     # Exit without closing handshakes: the kernel closes the sockets.
     os._exit(0)
 
