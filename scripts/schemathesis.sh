@@ -47,6 +47,9 @@ worker:
 logging:
   level: info
   format: json
+auth:
+  # Cheap hashes: the run registers many accounts.
+  bcrypt_cost: 4
 EOF
 
 "$BIN" check-config "$WORK/config.yaml" >/dev/null

@@ -40,6 +40,8 @@ struct ChatSocketTests {
             #expect((created["room_id"] as? NSNumber)?.int64Value == room)
 
             try await bobSocket.send(#"{"type":"send","room_id":\#(room),"content":"hi ann"}"#)
+            // Two sockets race: wait for Bob's send to be stored before Ann edits, so the order is known.
+            #expect(await bobSocket.wait { !$0.events("ack").isEmpty })
             try await annSocket.send(#"{"type":"edit","message_id":\#(messageID),"content":"hello, bob"}"#)
             try await annSocket.send(#"{"type":"delete","message_id":\#(messageID)}"#)
             #expect(await bobSocket.wait { !$0.events("message.deleted").isEmpty })

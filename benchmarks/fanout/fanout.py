@@ -602,6 +602,7 @@ def cmd_summarize(args):
     out = {
         "target": args.name, "sockets": sockets, "sent": sender["sent"], "send_rate": sender["sent"] / sender["send_s"],
         "expected": expected, "received": received, "missing": expected - received,
+        "warmup_received": sum(s["warmup"] for s in subs),
         "rate": received / span_s if span_s else 0, "span_s": span_s,
         "p50_ms": pct(lat, 50) / 1e6, "p90_ms": pct(lat, 90) / 1e6, "p99_ms": pct(lat, 99) / 1e6,
         "p999_ms": pct(lat, 99.9) / 1e6, "max_ms": (lat[-1] / 1e6 if lat else 0),

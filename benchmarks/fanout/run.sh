@@ -1,0 +1,473 @@
+#!/usr/bin/env bash
+# Chat fan-out benchmark: 1,000 WebSocket members of one room, one sender at a fixed rate; fan-out deliveries per
+# second and send->receive latency, next to nats-server with WebSocket enabled (nothing stored) driven by the same
+# Python clients in the same run; then memory per idle authenticated connection at 10,000 sockets, for both. See
+# benchmarks/README.md, "Chat fan-out".
+#
+# Self-contained: builds (or reuses) the release binary, starts nats-server and `messagebridge serve` on free
+# loopback ports with their files in a temporary directory, registers the members over REST, runs the clients
+# (benchmarks/fanout/fanout.py), and stops and removes everything on exit. Every client run is bounded in time.
+#
+# Environment (all optional):
+#   MESSAGEBRIDGE_BIN        use this binary instead of building .build-release (it is copied first, so a rebuild
+#                            during the run does not change it)
+#   BENCH_MEMBERS            subscribers in the room (default 1000; the sender is one more member)
+#   BENCH_RATES              sender rates in messages per second, one measured run per rate and target (default
+#                            "50"); "max": as fast as the server takes them (MessageBridge: BENCH_WINDOW unacknowledged
+#                            sends; NATS: BENCH_WINDOW PUBs per PING/PONG round trip)
+#   BENCH_WINDOW             sends in flight at rate max (default 32)
+#   BENCH_DURATION           measured seconds per run (default 20)
+#   BENCH_WARMUP             warm-up seconds before each measured run, same rate, not counted (default 3)
+#   BENCH_CLIENT_PROCS       subscriber processes, the members split evenly (default 2)
+#   BENCH_IDLE               idle authenticated sockets for the memory figure (default 10000; 0 skips it)
+#   BENCH_IDLE_PROCS         processes holding them (default 4)
+#   BENCH_NATS               on (default) / off: the nats-server baseline
+#   BENCH_EVENT_LOOP         uvloop (default, when installed) / asyncio: the clients' event loop
+#   BENCH_KEEP=1             keep the temporary directory (config, database, logs, client results)
+set -euo pipefail
+
+cd "$(dirname "$0")/../.."
+REPO_ROOT="$PWD"
+HERE="$REPO_ROOT/benchmarks/fanout"
+
+MEMBERS="${BENCH_MEMBERS:-1000}"
+RATES="${BENCH_RATES:-50}"
+WINDOW="${BENCH_WINDOW:-32}"
+DURATION="${BENCH_DURATION:-20}"
+WARMUP="${BENCH_WARMUP:-3}"
+CLIENT_PROCS="${BENCH_CLIENT_PROCS:-2}"
+IDLE="${BENCH_IDLE:-10000}"
+IDLE_PROCS="${BENCH_IDLE_PROCS:-4}"
+NATS="${BENCH_NATS:-on}"
+case "$NATS" in on|off) ;; *) echo "BENCH_NATS must be on or off, got $NATS" >&2; exit 1 ;; esac
+for rate in $RATES; do
+    [[ "$rate" == max || "$rate" =~ ^[0-9]+(\.[0-9]+)?$ ]] || { echo "BENCH_RATES: $rate is neither a number nor max" >&2; exit 1; }
+done
+export BENCH_EVENT_LOOP="${BENCH_EVENT_LOOP:-uvloop}"
+
+for tool in python3 curl ss awk timeout; do
+    command -v "$tool" >/dev/null || { echo "missing tool: $tool" >&2; exit 1; }
+done
+python3 -c 'import websockets' 2>/dev/null || { echo "missing Python package websockets: pip install websockets uvloop" >&2; exit 1; }
+if [ "$BENCH_EVENT_LOOP" = uvloop ] && ! python3 -c 'import uvloop' 2>/dev/null; then
+    echo "note: uvloop is not installed (pip install uvloop): the clients use asyncio's loop, which costs them more CPU" >&2
+    BENCH_EVENT_LOOP=asyncio
+fi
+if [ "$NATS" = on ]; then
+    command -v nats-server >/dev/null || { echo "missing tool: nats-server (apt-get install nats-server), or BENCH_NATS=off" >&2; exit 1; }
+fi
+
+# Descriptors: the server holds every socket, each idle-client process its share.
+WANT_FDS=$(( IDLE + MEMBERS + 4096 ))
+if [ "$(ulimit -Hn)" != unlimited ] && [ "$(ulimit -Hn)" -lt "$WANT_FDS" ]; then ulimit -Hn "$WANT_FDS" 2>/dev/null || true; fi
+ulimit -Sn "$(ulimit -Hn)" 2>/dev/null || true
+if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt "$WANT_FDS" ]; then
+    echo "ulimit -n is $(ulimit -n), below the $WANT_FDS needed for BENCH_IDLE=$IDLE (raise the hard limit, or lower BENCH_IDLE)" >&2
+    exit 1
+fi
+
+# ---------------------------------------------------------------------------------------------- setup & cleanup
+
+WORK="$(mktemp -d -t mb-fanout-bench.XXXXXX)"
+SERVER_PID=""
+NATS_PID=""
+CLIENT_PIDS=()
+
+stop_clients() {
+    local pid
+    for pid in "${CLIENT_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    for pid in "${CLIENT_PIDS[@]}"; do
+        for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    CLIENT_PIDS=()
+}
+
+cleanup() {
+    local status=$?
+    trap - EXIT INT TERM
+    stop_clients
+    if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+        kill -TERM "$SERVER_PID" 2>/dev/null || true
+        for _ in $(seq 1 100); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$SERVER_PID" 2>/dev/null || true
+    fi
+    if [ -n "$NATS_PID" ] && kill -0 "$NATS_PID" 2>/dev/null; then
+        kill -TERM "$NATS_PID" 2>/dev/null || true
+        for _ in $(seq 1 50); do kill -0 "$NATS_PID" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$NATS_PID" 2>/dev/null || true
+    fi
+    wait 2>/dev/null || true
+    if [ "${BENCH_KEEP:-0}" = 1 ]; then
+        echo "kept $WORK"
+    else
+        rm -rf "$WORK"
+    fi
+    exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# A loopback port no socket uses and not in USED_PORTS, below the kernel's ephemeral range so that no outgoing
+# connection (the clients' 11,000 sockets, other processes') takes it meanwhile (best effort).
+read -r EPHEMERAL_LOW _ < /proc/sys/net/ipv4/ip_local_port_range
+USED_PORTS=""
+free_port() {
+    local port low=10000 high=$(( EPHEMERAL_LOW - 1 ))
+    if [ "$high" -le $(( low + 1000 )) ]; then low=20000; high=65000; fi
+    for _ in $(seq 1 200); do
+        port=$(( low + (RANDOM * 32768 + RANDOM) % (high - low + 1) ))
+        if [ -z "$(ss -Htan "sport = :$port")" ] && [[ " $USED_PORTS " != *" $port "* ]]; then
+            USED_PORTS="$USED_PORTS $port"
+            echo "$port"
+            return 0
+        fi
+    done
+    echo "no free port found" >&2
+    return 1
+}
+
+# Waits until URL answers (any HTTP status) or the process PID is gone, at most SECONDS.
+wait_for_http() {
+    local url=$1 pid=$2 seconds=$3
+    local deadline=$(( SECONDS + seconds ))
+    while [ "$SECONDS" -lt "$deadline" ]; do
+        kill -0 "$pid" 2>/dev/null || return 1
+        if curl -s -o /dev/null -m 1 "$url"; then return 0; fi
+        sleep 0.1
+    done
+    return 1
+}
+
+# Waits until every file named exists, at most SECONDS; false on timeout or when a process of PIDS is gone.
+wait_for_files() {
+    local seconds=$1; shift
+    local deadline=$(( SECONDS + seconds )) f missing pid
+    while [ "$SECONDS" -lt "$deadline" ]; do
+        missing=0
+        for f in "$@"; do [ -f "$f" ] || missing=1; done
+        [ "$missing" = 0 ] && return 0
+        for pid in "${CLIENT_PIDS[@]}"; do kill -0 "$pid" 2>/dev/null || { [ "$missing" = 0 ] || return 1; }; done
+        sleep 0.2
+    done
+    return 1
+}
+
+cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+machine_ticks() {
+    awk '/^cpu / { idle = $5 + $6; total = 0; for (i = 2; i <= NF; i++) total += $i; print total - idle, total }' /proc/stat
+}
+HZ=$(getconf CLK_TCK)
+
+# Percent of the machine busy with other processes over 2 s, while nothing of ours is loaded.
+background() {
+    local b0 t0 b1 t1
+    read -r b0 t0 < <(machine_ticks)
+    sleep 2
+    read -r b1 t1 < <(machine_ticks)
+    awk -v b=$(( b1 - b0 )) -v t=$(( t1 - t0 )) 'BEGIN { printf "%.0f", t ? 100 * b / t : 0 }'
+}
+
+# Which other processes used the most CPU in the last 2 s (to say what the background was).
+busiest_others() {
+    local before after
+    before=$(for p in /proc/[0-9]*; do awk -v p="${p#/proc/}" '{ sub(/^.*\) /, ""); print p, $12 + $13 }' "$p/stat" 2>/dev/null; done | sort)
+    sleep 2
+    after=$(for p in /proc/[0-9]*; do awk -v p="${p#/proc/}" '{ sub(/^.*\) /, ""); print p, $12 + $13 }' "$p/stat" 2>/dev/null; done | sort)
+    join <(echo "$before") <(echo "$after") | awk -v hz="$HZ" '$3 - $2 > 10 { printf "%s %.0f\n", $1, 100 * ($3 - $2) / hz / 2 }' |
+        sort -k2 -nr | head -3 | while read -r pid pct; do
+            printf '%s%% %s; ' "$pct" "$(tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | cut -c1-80)"
+        done
+}
+
+# --------------------------------------------------------------------------------------------------- machine
+
+echo "== machine"
+echo "date:      $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+echo "cpus:      $(nproc) (shared with the clients: client and servers run on the same cores)"
+echo "cpu model: $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
+echo "memory:    $(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
+echo "kernel:    $(uname -r)"
+echo "python:    $(python3 -c 'import sys, websockets; print(sys.version.split()[0], "websockets", websockets.__version__)')${BENCH_EVENT_LOOP:+, event loop $BENCH_EVENT_LOOP}$( [ "$BENCH_EVENT_LOOP" = uvloop ] && python3 -c 'import uvloop; print("", uvloop.__version__)')"
+[ "$NATS" = on ] && echo "nats:      $(nats-server --version 2>&1 | head -1)"
+echo "commit:    $(git -C "$REPO_ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$REPO_ROOT" diff --quiet HEAD -- Sources 2>/dev/null || echo ' (Sources/ has uncommitted changes)')"
+echo "ulimit -n: $(ulimit -n)"
+
+# ---------------------------------------------------------------------------------------------------- binary
+
+if [ -n "${MESSAGEBRIDGE_BIN:-}" ]; then
+    SOURCE_BIN="$MESSAGEBRIDGE_BIN"
+else
+    if ! command -v swift >/dev/null && [ -x /opt/swift/usr/bin/swift ]; then export PATH="/opt/swift/usr/bin:$PATH"; fi
+    echo "== building release binary (.build-release)"
+    swift build -c release --scratch-path .build-release --product messagebridge 2>&1 | tail -3
+    SOURCE_BIN="$(swift build -c release --scratch-path .build-release --show-bin-path)/messagebridge"
+fi
+[ -x "$SOURCE_BIN" ] || { echo "no executable at $SOURCE_BIN" >&2; exit 1; }
+BIN="$WORK/messagebridge"
+cp "$SOURCE_BIN" "$BIN"
+echo "binary:    $SOURCE_BIN ($(date -u -r "$SOURCE_BIN" +%Y-%m-%dT%H:%M:%SZ)), copied to $BIN"
+
+# ---------------------------------------------------------------------------------------------------- servers
+
+SERVER_PORT=$(free_port)
+cat > "$WORK/config.yaml" <<EOF
+server:
+  host: "127.0.0.1"
+  port: $SERVER_PORT
+  max_connections: $(( IDLE + MEMBERS + 1000 ))
+  shutdown_timeout: 10s
+# serve needs a webhook route; nothing is posted to it.
+routes:
+  - path: "/webhook/unused"
+    destination: "http://127.0.0.1:9/unused"
+sqlite:
+  database_path: "$WORK/messagebridge.db"
+auth:
+  registration: open
+  bcrypt_cost: 4
+  jwt_secret: "fanout-benchmark-secret-0123456789abcdef"
+  jwt_expiration: 2h
+  login_rate_limit:
+    per_ip: {limit: 100000, period: 1s}
+    per_account: {limit: 1000, period: 1s}
+chat:
+  send_buffer_events: 4096
+logging:
+  level: warning
+  format: json
+EOF
+CLEAN_ENV=(env -u MESSAGEBRIDGE_SQLITE_DATABASE_PATH -u MESSAGEBRIDGE_SERVER_HOST -u MESSAGEBRIDGE_SERVER_PORT
+    -u MESSAGEBRIDGE_REMOTE_URL -u LOG_LEVEL)
+"${CLEAN_ENV[@]}" "$BIN" check-config "$WORK/config.yaml" > "$WORK/check-config.txt" 2>&1 || {
+    echo "the benchmark's configuration does not pass check-config:" >&2; cat "$WORK/check-config.txt" >&2; exit 1; }
+"${CLEAN_ENV[@]}" "$BIN" serve --config "$WORK/config.yaml" > "$WORK/server.log" 2>&1 &
+SERVER_PID=$!
+wait_for_http "http://127.0.0.1:$SERVER_PORT/health/ready" "$SERVER_PID" 30 || {
+    echo "messagebridge did not start:" >&2; cat "$WORK/server.log" >&2; exit 1; }
+
+if [ "$NATS" = on ]; then
+    NATS_WS_PORT=$(free_port)
+    NATS_PORT=$(free_port)
+    NATS_HTTP_PORT=$(free_port)
+    # No persistence (NATS core, no JetStream); max_pending is NATS's per-client outbound limit (64 MB default).
+    cat > "$WORK/nats.conf" <<EOF
+listen: 127.0.0.1:$NATS_PORT
+http: 127.0.0.1:$NATS_HTTP_PORT
+max_connections: $(( IDLE + MEMBERS + 1000 ))
+websocket {
+  host: 127.0.0.1
+  port: $NATS_WS_PORT
+  no_tls: true
+}
+EOF
+    nats-server -c "$WORK/nats.conf" > "$WORK/nats.log" 2>&1 &
+    NATS_PID=$!
+    wait_for_http "http://127.0.0.1:$NATS_HTTP_PORT/varz" "$NATS_PID" 10 || {
+        echo "nats-server did not start:" >&2; cat "$WORK/nats.log" >&2; exit 1; }
+fi
+
+echo "== setup"
+echo "server:    messagebridge on 127.0.0.1:$SERVER_PORT (SQLite $WORK/messagebridge.db, WAL, synchronous=FULL, every sent message committed before its fan-out), log level warning"
+[ "$NATS" = on ] && echo "baseline:  nats-server core (nothing stored) WebSocket on 127.0.0.1:$NATS_WS_PORT"
+SETUP_OUT=$(python3 "$HERE/fanout.py" setup --port "$SERVER_PORT" --users $(( MEMBERS + 1 )) --out "$WORK/tokens.json")
+echo "members:   $SETUP_OUT"
+
+# --------------------------------------------------------------------------------------------- idle memory
+
+# idle_memory TARGET PORT PID -> prints a line, sets MEM_<target>
+declare -A MEM
+idle_memory() {
+    local target=$1 port=$2 pid=$3
+    local per=$(( (IDLE + IDLE_PROCS - 1) / IDLE_PROCS )) left=$IDLE i count files=()
+    echo "== $target: memory with $IDLE idle authenticated sockets ($IDLE_PROCS client processes)"
+    sleep 2
+    local before; before=$(rss_kb "$pid")
+    for i in $(seq 0 $(( IDLE_PROCS - 1 ))); do
+        count=$(( left < per ? left : per ))
+        left=$(( left - count ))
+        [ "$count" -gt 0 ] || continue
+        rm -f "$WORK/idle-$target-$i.ready"
+        python3 "$HERE/fanout.py" idle --target "$target" --port "$port" --tokens "$WORK/tokens.json" \
+            --first $(( i * per )) --count "$count" --ready "$WORK/idle-$target-$i.ready" --timeout 600 \
+            > "$WORK/idle-$target-$i.log" 2>&1 &
+        CLIENT_PIDS+=($!)
+        files+=("$WORK/idle-$target-$i.ready")
+    done
+    if ! wait_for_files 300 "${files[@]}"; then
+        echo "   the idle clients did not all connect within 300 s:" >&2
+        tail -5 "$WORK"/idle-"$target"-*.log >&2
+        stop_clients
+        return 1
+    fi
+    local opened=0 errors=0 f
+    for f in "${files[@]}"; do
+        opened=$(( opened + $(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["sockets"])' "$f") ))
+        errors=$(( errors + $(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["error_count"])' "$f") ))
+    done
+    sleep 5   # let the server settle (lazy allocations, the first ping round)
+    local during; during=$(rss_kb "$pid")
+    local seen
+    if [ "$target" = mb ]; then
+        seen="server counts $(curl -s "http://127.0.0.1:$SERVER_PORT/stats" | python3 -c 'import json, sys; print(json.load(sys.stdin)["active_sockets"])') open sockets"
+    else
+        seen="server counts $(curl -s "http://127.0.0.1:$NATS_HTTP_PORT/varz" | python3 -c 'import json, sys; print(json.load(sys.stdin)["connections"])') connections"
+    fi
+    stop_clients
+    sleep 3
+    local after; after=$(rss_kb "$pid")
+    local per_conn; per_conn=$(awk -v b="$before" -v d="$during" -v n="$opened" 'BEGIN { printf "%.1f", n ? (d - b) / n : 0 }')
+    echo "   opened $opened (errors $errors; $seen); RSS before $before KB, with the sockets $during KB, 3 s after closing them $after KB"
+    MEM[$target]="$opened $before $during $after $per_conn"
+}
+
+if [ "$IDLE" -gt 0 ]; then
+    idle_memory mb "$SERVER_PORT" "$SERVER_PID"
+    [ "$NATS" = on ] && idle_memory nats "$NATS_WS_PORT" "$NATS_PID"
+fi
+
+# ------------------------------------------------------------------------------------------------------ fan-out
+
+# fanout TARGET PORT PID RATE -> prints progress; appends the summary line (JSON) to $WORK/results.jsonl
+fanout() {
+    local target=$1 port=$2 pid=$3 rate=$4
+    local name="$target-$rate" per=$(( (MEMBERS + CLIENT_PROCS - 1) / CLIENT_PROCS )) left=$MEMBERS i count
+    local files=() results=() send_rate=$rate
+    [ "$rate" = max ] && send_rate=0
+    local bg; bg=$(background)
+    echo "== $target at $rate msg/s: machine $bg % busy with other processes just before the run (load average $(cut -d' ' -f1-3 /proc/loadavg))"
+    if [ "$bg" -gt 10 ]; then
+        echo "   WARNING: the machine is not idle; these figures are worse than on a quiet machine. Busiest: $(busiest_others)"
+    fi
+    for i in $(seq 0 $(( CLIENT_PROCS - 1 ))); do
+        count=$(( left < per ? left : per ))
+        left=$(( left - count ))
+        [ "$count" -gt 0 ] || continue
+        rm -f "$WORK/sub-$name-$i.ready"
+        python3 "$HERE/fanout.py" subscribe --target "$target" --port "$port" --tokens "$WORK/tokens.json" \
+            --first $(( i * per )) --count "$count" --ready "$WORK/sub-$name-$i.ready" \
+            --timeout $(( WARMUP + DURATION + 60 )) --out "$WORK/sub-$name-$i.json" > "$WORK/sub-$name-$i.log" 2>&1 &
+        CLIENT_PIDS+=($!)
+        files+=("$WORK/sub-$name-$i.ready")
+        results+=("$WORK/sub-$name-$i.json")
+    done
+    if ! wait_for_files 120 "${files[@]}"; then
+        echo "   the subscribers did not all connect within 120 s:" >&2
+        tail -5 "$WORK"/sub-"$name"-*.log >&2
+        return 1
+    fi
+    sleep 1
+    local before after b0 t0 b1 t1
+    before=$(cpu_ticks "$pid")
+    read -r b0 t0 < <(machine_ticks)
+    local started=$SECONDS
+    timeout $(( WARMUP + DURATION + 60 )) python3 "$HERE/fanout.py" send --target "$target" --port "$port" \
+        --tokens "$WORK/tokens.json" --rate "$send_rate" --window "$WINDOW" --duration "$DURATION" --warmup "$WARMUP" \
+        --out "$WORK/send-$name.json" > "$WORK/send-$name.log" 2>&1 || {
+        echo "   the sender failed:" >&2; tail -5 "$WORK/send-$name.log" >&2; return 1; }
+    local pidc
+    for pidc in "${CLIENT_PIDS[@]}"; do wait "$pidc" 2>/dev/null || true; done
+    CLIENT_PIDS=()
+    after=$(cpu_ticks "$pid")
+    read -r b1 t1 < <(machine_ticks)
+    local elapsed=$(( SECONDS - started ))
+    local summary
+    summary=$(python3 "$HERE/fanout.py" summarize --name "$target" --sender "$WORK/send-$name.json" "${results[@]}")
+    # Server CPU and machine load over the sender's run (warm-up included), per delivery (warm-up included).
+    summary=$(python3 -c '
+import json, sys
+s = json.loads(sys.argv[1])
+ticks, hz, b, t = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+s["rate_label"] = sys.argv[6]
+s["server_cpu_s"] = ticks / hz
+s["machine_busy"] = 100 * b / t if t else 0
+s["window_s"] = t / hz / int(sys.argv[8])
+s["background"] = int(sys.argv[9])
+deliveries = s["received"] + s["warmup_received"]
+s["server_us_per_delivery"] = 1e6 * s["server_cpu_s"] / deliveries if deliveries else 0
+print(json.dumps(s))' "$summary" $(( after - before )) "$HZ" $(( b1 - b0 )) $(( t1 - t0 )) "$rate" "$WARMUP" "$(nproc)" "$bg")
+    echo "$summary" >> "$WORK/results.jsonl"
+    python3 -c '
+import json, sys
+s = json.loads(sys.argv[1])
+print("   sent %d msg (%.1f/s), %d sockets: %d of %d deliveries (missing %d, gaps %d, duplicates %d, unfinished %d, open errors %d, closed early %s, other frames %s)"
+      % (s["sent"], s["send_rate"], s["sockets"], s["received"], s["expected"], s["missing"], s["gaps"], s["dups"],
+         s["unfinished"], s["open_errors"], s["closed_early"] or "none", s["other_frames"] or "none"))
+print("   latency p50 %.2f ms, p90 %.2f, p99 %.2f, p99.9 %.2f, max %.2f" % (s["p50_ms"], s["p90_ms"], s["p99_ms"], s["p999_ms"], s["max_ms"]))
+if s.get("acks"):
+    print("   sender: %d acks, send->ack p50 %.2f ms, p99 %.2f ms; unacked %d; errors %s" % (s["acks"], s["ack_p50_ms"], s["ack_p99_ms"], s["unacked"], s["ack_errors"] or "none"))
+print("   CPU: server %.2f s (%.1f us per delivery), subscribers %s s in %s s, sender %.2f s; machine %.0f %% busy"
+      % (s["server_cpu_s"], s["server_us_per_delivery"], s["client_cpu_s"], s["client_wall_s"], s["sender_cpu_s"], s["machine_busy"]))
+' "$summary"
+}
+
+: > "$WORK/results.jsonl"
+for rate in $RATES; do
+    [ "$NATS" = on ] && fanout nats "$NATS_WS_PORT" "$NATS_PID" "$rate"
+    fanout mb "$SERVER_PORT" "$SERVER_PID" "$rate"
+done
+
+# --------------------------------------------------------------------------------------------------- stop
+
+STATS=$(curl -s "http://127.0.0.1:$SERVER_PORT/stats" || true)
+echo "== stopping messagebridge (SIGTERM)"
+kill -TERM "$SERVER_PID"
+server_exit=0
+wait "$SERVER_PID" || server_exit=$?
+SERVER_PID=""
+echo "   exit status $server_exit; /stats before stopping: $STATS"
+if grep -q . "$WORK/server.log"; then
+    echo "   server log (warning and above): $(wc -l < "$WORK/server.log") lines, first:"
+    head -5 "$WORK/server.log" | cut -c1-200 | sed 's/^/     /'
+fi
+
+# ------------------------------------------------------------------------------------------------------ report
+
+echo
+echo "== results: $MEMBERS members in one room, one sender, ${DURATION}s measured after ${WARMUP}s warm-up per run, $CLIENT_PROCS subscriber processes ($BENCH_EVENT_LOOP), $(nproc) x $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
+echo "   (latency: time.time_ns() in the sender just before the send, to the subscriber's read of the frame; clients and servers share the $(nproc) cores)"
+python3 - "$WORK/results.jsonl" <<'EOF'
+import json, sys
+rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
+names = {"nats": "nats (no store)", "mb": "messagebridge"}
+print("%-16s %6s %8s %12s %8s %8s %8s %8s %8s %10s %12s %8s" % (
+    "target", "rate", "msg/s", "deliveries/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "missing", "server CPU", "us/delivery", "machine"))
+for r in rows:
+    print("%-16s %6s %8.1f %12.0f %8.2f %8.2f %8.2f %8.1f %8d %9.2fc %12.1f %7.0f%%" % (
+        names[r["target"]], r["rate_label"], r["send_rate"], r["rate"], r["p50_ms"], r["p90_ms"], r["p99_ms"], r["max_ms"],
+        r["missing"], r["server_cpu_s"] / r["window_s"], r["server_us_per_delivery"], r["machine_busy"]))
+by = {}
+for r in rows:
+    by.setdefault(r["rate_label"], {})[r["target"]] = r
+for rate, pair in by.items():
+    mb = pair.get("mb")
+    if mb and mb.get("acks"):
+        print("messagebridge at %s msg/s: send->ack (stored, fsync'd) p50 %.2f ms, p99 %.2f ms" % (rate, mb["ack_p50_ms"], mb["ack_p99_ms"]))
+    if mb:
+        print("messagebridge at %s msg/s: p99 %.2f ms (goal < 20 ms: %s)" % (rate, mb["p99_ms"], "met" if mb["p99_ms"] < 20 else "missed"))
+    if mb and "nats" in pair:
+        ratio = mb["rate"] / pair["nats"]["rate"] if pair["nats"]["rate"] else 0
+        print("ratio deliveries/s messagebridge/nats at %s msg/s: %.3f (goal >= 0.5)%s" % (
+            rate, ratio, "; at a fixed rate both deliver what is offered when they keep up, so 1.0 only says neither fell behind" if rate != "max" else ""))
+    for r in pair.values():
+        cores = [round(c / w, 2) if w else 0 for c, w in zip(r["client_cpu_s"], r["client_wall_s"])]
+        print("client CPU, %s at %s msg/s: subscriber processes %s cores each (1.0 = a process saturated), sender %.2f s; background before: %d %%" % (
+            names[r["target"]], rate, cores, r["sender_cpu_s"], r["background"]))
+EOF
+if [ "$IDLE" -gt 0 ]; then
+    echo
+    echo "== memory per idle authenticated connection: VmRSS of the server with the sockets open minus before, divided by the sockets"
+    printf '%-16s %8s %12s %14s %16s %14s\n' target sockets 'RSS before' 'RSS with them' 'per connection' 'after closing'
+    for target in mb nats; do
+        [ -n "${MEM[$target]:-}" ] || continue
+        read -r opened before during after per_conn <<< "${MEM[$target]}"
+        label=messagebridge; [ "$target" = nats ] && label="nats (no store)"
+        printf '%-16s %8d %9.1f MB %11.1f MB %13.2f KB %11.1f MB\n' "$label" "$opened" "$(awk -v k="$before" 'BEGIN { print k / 1024 }')" \
+            "$(awk -v k="$during" 'BEGIN { print k / 1024 }')" "$per_conn" "$(awk -v k="$after" 'BEGIN { print k / 1024 }')"
+    done
+    read -r _ _ _ _ mb_per <<< "${MEM[mb]}"
+    awk -v p="$mb_per" 'BEGIN { printf "messagebridge: %.2f KB per idle connection (goal <= 8 KB: %s)\n", p, p <= 8 ? "met" : "missed" }'
+fi
