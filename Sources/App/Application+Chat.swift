@@ -66,10 +66,6 @@ struct Chat {
         router.addRoutes(RoomsController(store: store, authenticator: authenticator, input: input).endpoints, atPath: RouterPath(RoomsController.mountPath))
         router.addRoutes(MessagesController(store: store, authenticator: authenticator, input: input).endpoints, atPath: RouterPath(MessagesController.mountPath))
         router.addRoutes(ChatStatsController(store: store, hub: hub, statusGuard: statusGuard).endpoints)
-        // A plain GET of the socket path (no upgrade) says what to do instead of 404.
-        router.get("/ws") { _, _ -> Response in
-            throw APIError(.upgradeRequired, code: "upgrade_required", message: "/ws is a WebSocket: connect with Upgrade: websocket", headers: [.upgrade: "websocket"])
-        }
     }
 
     /// The router the server asks whether a request may become a WebSocket: only `/ws`, always (a bad token is

@@ -587,12 +587,17 @@ def cmd_summarize(args):
     sender = json.load(open(args.sender))
     subs = [json.load(open(p)) for p in args.subs]
     lat = array.array("q")
+    early, late = [], []   # per process, in arrival order: the first and the last fifth (a growing backlog shows)
     for p in args.subs:
         with open(p + ".lat", "rb") as f:
             data = f.read()
         chunk = array.array("q")
         chunk.frombytes(data)
         lat.extend(chunk)
+        fifth = len(chunk) // 5
+        if fifth:
+            early.append(pct(sorted(chunk[:fifth]), 50))
+            late.append(pct(sorted(chunk[-fifth:]), 50))
     lat = sorted(lat)
     sockets = sum(s["sockets"] for s in subs)
     received = sum(s["received"] for s in subs)
@@ -606,6 +611,7 @@ def cmd_summarize(args):
         "rate": received / span_s if span_s else 0, "span_s": span_s,
         "p50_ms": pct(lat, 50) / 1e6, "p90_ms": pct(lat, 90) / 1e6, "p99_ms": pct(lat, 99) / 1e6,
         "p999_ms": pct(lat, 99.9) / 1e6, "max_ms": (lat[-1] / 1e6 if lat else 0),
+        "p50_first_fifth_ms": max(early, default=0) / 1e6, "p50_last_fifth_ms": max(late, default=0) / 1e6,
         "gaps": sum(s["gaps"] for s in subs), "dups": sum(s["dups"] for s in subs),
         "unfinished": sum(s["unfinished"] for s in subs), "open_errors": sum(s["open_errors"] for s in subs),
         "closed_early": merge_counts(s["closed_early"] for s in subs),

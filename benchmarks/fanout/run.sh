@@ -23,6 +23,8 @@
 #   BENCH_IDLE_PROCS         processes holding them (default 4)
 #   BENCH_NATS               on (default) / off: the nats-server baseline
 #   BENCH_EVENT_LOOP         uvloop (default, when installed) / asyncio: the clients' event loop
+#   BENCH_PERF=1             also sample messagebridge with `perf record` during its measured runs and print its
+#                            hottest symbols (perturbs the figures a little; off by default)
 #   BENCH_KEEP=1             keep the temporary directory (config, database, logs, client results)
 set -euo pipefail
 
@@ -157,6 +159,14 @@ wait_for_files() {
 
 cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+# "name ticks" per thread of a process (thread names with their numbers stripped, so pools sum up).
+thread_ticks() {
+    local task name
+    for task in /proc/"$1"/task/*; do
+        name=$(tr -d '\n' < "$task/comm" 2>/dev/null | sed 's/[0-9]\+/N/g; s/ /_/g') || continue
+        awk -v n="$name" '{ sub(/^.*\) /, ""); print n, $12 + $13 }' "$task/stat" 2>/dev/null || true
+    done
+}
 machine_ticks() {
     awk '/^cpu / { idle = $5 + $6; total = 0; for (i = 2; i <= NF; i++) total += $i; print total - idle, total }' /proc/stat
 }
@@ -363,7 +373,13 @@ fanout() {
     local before after b0 t0 b1 t1
     before=$(cpu_ticks "$pid")
     read -r b0 t0 < <(machine_ticks)
-    local started=$SECONDS
+    local started=$SECONDS perf_pid=""
+    [ "$target" = mb ] && thread_ticks "$pid" > "$WORK/threads-before-$name.txt"
+    if [ "${BENCH_PERF:-0}" = 1 ] && [ "$target" = mb ] && command -v perf >/dev/null; then
+        perf record -q -F 499 -g -p "$pid" -o "$WORK/perf-$name.data" -- sleep "$(( WARMUP + DURATION ))" \
+            > "$WORK/perf-record-$name.log" 2>&1 &
+        perf_pid=$!
+    fi
     timeout $(( WARMUP + DURATION + 60 )) python3 "$HERE/fanout.py" send --target "$target" --port "$port" \
         --tokens "$WORK/tokens.json" --rate "$send_rate" --window "$WINDOW" --duration "$DURATION" --warmup "$WARMUP" \
         --out "$WORK/send-$name.json" > "$WORK/send-$name.log" 2>&1 || {
@@ -373,6 +389,7 @@ fanout() {
     CLIENT_PIDS=()
     after=$(cpu_ticks "$pid")
     read -r b1 t1 < <(machine_ticks)
+    if [ -n "$perf_pid" ]; then wait "$perf_pid" || true; fi
     local elapsed=$(( SECONDS - started ))
     local summary
     summary=$(python3 "$HERE/fanout.py" summarize --name "$target" --sender "$WORK/send-$name.json" "${results[@]}")
@@ -390,13 +407,28 @@ deliveries = s["received"] + s["warmup_received"]
 s["server_us_per_delivery"] = 1e6 * s["server_cpu_s"] / deliveries if deliveries else 0
 print(json.dumps(s))' "$summary" $(( after - before )) "$HZ" $(( b1 - b0 )) $(( t1 - t0 )) "$rate" "$WARMUP" "$(nproc)" "$bg")
     echo "$summary" >> "$WORK/results.jsonl"
+    if [ "$target" = mb ]; then
+        thread_ticks "$pid" > "$WORK/threads-after-$name.txt"
+        echo "   messagebridge threads during the run (CPU seconds, by thread name as the kernel keeps it: 15 characters):"
+        join -a1 -e0 -o 0,1.2,2.2 \
+            <(awk '{ s[$1] += $2 } END { for (n in s) print n, s[n] }' "$WORK/threads-after-$name.txt" | sort) \
+            <(awk '{ s[$1] += $2 } END { for (n in s) print n, s[n] }' "$WORK/threads-before-$name.txt" | sort) |
+            awk -v hz="$HZ" '{ d = ($2 - $3) / hz; if (d > 0) printf "%s %.2f\n", $1, d }' | sort -k2 -nr | head -8 |
+            awk '{ printf "     %-28s %6.2f s\n", $1, $2 }' || true
+    fi
+    if [ -s "$WORK/perf-$name.data" ]; then
+        echo "   perf: hottest symbols in messagebridge (self time, top 25)"
+        perf report -i "$WORK/perf-$name.data" --no-children --sort dso,symbol --stdio 2>/dev/null |
+            grep -E '^ +[0-9]' | head -25 | cut -c1-150 | sed 's/^/   /' || true
+    fi
     python3 -c '
 import json, sys
 s = json.loads(sys.argv[1])
 print("   sent %d msg (%.1f/s), %d sockets: %d of %d deliveries (missing %d, gaps %d, duplicates %d, unfinished %d, open errors %d, closed early %s, other frames %s)"
       % (s["sent"], s["send_rate"], s["sockets"], s["received"], s["expected"], s["missing"], s["gaps"], s["dups"],
          s["unfinished"], s["open_errors"], s["closed_early"] or "none", s["other_frames"] or "none"))
-print("   latency p50 %.2f ms, p90 %.2f, p99 %.2f, p99.9 %.2f, max %.2f" % (s["p50_ms"], s["p90_ms"], s["p99_ms"], s["p999_ms"], s["max_ms"]))
+print("   latency p50 %.2f ms, p90 %.2f, p99 %.2f, p99.9 %.2f, max %.2f; p50 of the first fifth of arrivals %.2f ms, of the last fifth %.2f ms"
+      % (s["p50_ms"], s["p90_ms"], s["p99_ms"], s["p999_ms"], s["max_ms"], s["p50_first_fifth_ms"], s["p50_last_fifth_ms"]))
 if s.get("acks"):
     print("   sender: %d acks, send->ack p50 %.2f ms, p99 %.2f ms; unacked %d; errors %s" % (s["acks"], s["ack_p50_ms"], s["ack_p99_ms"], s["unacked"], s["ack_errors"] or "none"))
 print("   CPU: server %.2f s (%.1f us per delivery), subscribers %s s in %s s, sender %.2f s; machine %.0f %% busy"

@@ -91,6 +91,8 @@ struct AuthController: Sendable {
         let email = try ChatInput.email(try body.string("email", required: true)!)
         let password = try ChatInput.password(try body.string("password", required: true)!)
         let displayName = try ChatInput.displayName(try body.string("display_name"))
+        // Checked in every mode, so a malformed field is a 400 whether or not this mode reads it.
+        let inviteCode = try body.string("invite_code")
         var inviteHash: String?
         switch registration {
         case .open:
@@ -98,7 +100,7 @@ struct AuthController: Sendable {
         case .closed:
             try await authenticator.keys.authenticate(request, context: context, allowed: [.admin])
         case .invite:
-            guard let code = try body.string("invite_code") else {
+            guard let code = inviteCode else {
                 throw APIError(.forbidden, code: "invite_required", message: "registration needs an invite_code")
             }
             inviteHash = Self.sha256(code)
@@ -113,7 +115,9 @@ struct AuthController: Sendable {
 
     private func login(_ request: Request, context: AppRequestContext) async throws -> TokenResponse {
         let body = try await JSONBody.read(request, allowed: ["username", "email", "password"])
-        guard let login = try body.string("username") ?? body.string("email") else { throw JSONBody.missing("username") }
+        let username = try body.string("username")
+        let email = try body.string("email")
+        guard let login = username ?? email else { throw JSONBody.missing("username") }
         let password = try body.string("password", required: true)!
         try loginLimits.check(ip: context.remoteAddress?.ipAddress ?? "unknown", account: login.lowercased())
         let account = try await store.credentials(login: login)

@@ -7,7 +7,7 @@ struct ChatInput: Sendable {
 
     static func username(_ value: String) throws -> String {
         let allowed = value.unicodeScalars.allSatisfy { CharacterSet.alphanumerics.contains($0) || "_.-".unicodeScalars.contains($0) }
-        guard (3...32).contains(value.count), allowed, value.unicodeScalars.allSatisfy(\.isASCII) else {
+        guard (3...32).contains(value.unicodeScalars.count), allowed, value.unicodeScalars.allSatisfy(\.isASCII) else {
             throw JSONBody.invalid("username", "must be 3 to 32 characters of letters, digits, _ . or -")
         }
         return value
@@ -21,10 +21,10 @@ struct ChatInput: Sendable {
         return value
     }
 
-    /// bcrypt reads 72 bytes at most; a longer password is refused rather than silently cut.
+    /// Lengths count Unicode scalars, as JSON Schema's `minLength` does.
     static func password(_ value: String, field: String = "password") throws -> String {
-        guard value.count >= 8, value.utf8.count <= 72 else {
-            throw JSONBody.invalid(field, "must be at least 8 characters and at most 72 bytes")
+        guard (8...1024).contains(value.unicodeScalars.count) else {
+            throw JSONBody.invalid(field, "must be 8 to 1024 characters")
         }
         return value
     }
@@ -32,25 +32,25 @@ struct ChatInput: Sendable {
     static func displayName(_ value: String?) throws -> String? {
         guard let value else { return nil }
         let trimmed = value.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard trimmed.count <= 64 else { throw JSONBody.invalid("display_name", "must be at most 64 characters") }
+        guard trimmed.unicodeScalars.count <= 64 else { throw JSONBody.invalid("display_name", "must be at most 64 characters") }
         return trimmed.isEmpty ? nil : trimmed
     }
 
     static func roomName(_ value: String) throws -> String {
         let trimmed = value.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard (1...100).contains(trimmed.count) else { throw JSONBody.invalid("name", "must be 1 to 100 characters") }
+        guard (1...100).contains(trimmed.unicodeScalars.count) else { throw JSONBody.invalid("name", "must be 1 to 100 characters") }
         return trimmed
     }
 
     static func topic(_ value: String?) throws -> String? {
         guard let value else { return nil }
-        guard value.count <= 500 else { throw JSONBody.invalid("topic", "must be at most 500 characters") }
+        guard value.unicodeScalars.count <= 500 else { throw JSONBody.invalid("topic", "must be at most 500 characters") }
         return value
     }
 
     static func clientID(_ value: String?) throws -> String? {
         guard let value else { return nil }
-        guard (1...64).contains(value.count), value.unicodeScalars.allSatisfy({ $0.isASCII && $0.value > 0x20 && $0.value < 0x7f })
+        guard (1...64).contains(value.unicodeScalars.count), value.unicodeScalars.allSatisfy({ $0.isASCII && $0.value > 0x20 && $0.value < 0x7f })
         else { throw JSONBody.invalid("client_id", "must be 1 to 64 visible ASCII characters") }
         return value
     }

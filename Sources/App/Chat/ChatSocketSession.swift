@@ -192,6 +192,7 @@ struct ChatSocketSession: Sendable {
         case nil:
             // Seed 004's frame: {"user_id", "username", "content"}, posted to the default room as the token's user.
             let body = try JSONBody(data: Data(text.utf8), allowed: seedFields)
+            _ = try body.string("username")
             if let claimed = try body.integer("user_id"), claimed != userID {
                 throw APIError(.forbidden, code: "forbidden", message: "user_id must be your own (\(userID))")
             }

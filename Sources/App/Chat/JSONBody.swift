@@ -83,23 +83,27 @@ struct JSONBody {
     /// True when the field is present (even as `null`).
     func has(_ name: String) -> Bool { fields[name] != nil }
 
-    /// A string field; nil when absent or null unless required.
-    func string(_ name: String, required: Bool = false) throws -> String? {
+    /// A string field; nil when absent (or `null`, where `nullable`), unless required.
+    func string(_ name: String, required: Bool = false, nullable: Bool = false) throws -> String? {
         switch fields[name] {
         case .string(let value): return value
-        case nil, .null?:
+        case nil:
             if required { throw Self.missing(name) }
+            return nil
+        case .null? where nullable && !required:
             return nil
         case let other?: throw Self.wrongType(name, expected: "a string", got: other)
         }
     }
 
-    /// An integer field.
-    func integer(_ name: String, required: Bool = false) throws -> Int64? {
+    /// An integer field; nil when absent (or `null`, where `nullable`), unless required.
+    func integer(_ name: String, required: Bool = false, nullable: Bool = false) throws -> Int64? {
         switch fields[name] {
         case .integer(let value): return value
-        case nil, .null?:
+        case nil:
             if required { throw Self.missing(name) }
+            return nil
+        case .null? where nullable && !required:
             return nil
         case let other?: throw Self.wrongType(name, expected: "an integer", got: other)
         }

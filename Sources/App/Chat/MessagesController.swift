@@ -23,6 +23,8 @@ struct MessagesController: Sendable {
             let body = try await JSONBody.read(request, allowed: ["user_id", "username", "content", "client_id"], limit: input.maxMessageBytes * 2 + 4096)
             let content = try input.content(try body.string("content", required: true)!)
             let claimed = try body.integer("user_id")
+            // Seed 004 sends the author's name too; it is checked for type and otherwise ignored (the id decides).
+            _ = try body.string("username")
             let authorID: Int64
             switch principal {
             case .user(let id, _):
@@ -32,7 +34,10 @@ struct MessagesController: Sendable {
                 }
                 authorID = id
             case .service:
-                guard let claimed else { throw JSONBody.missing("user_id") }
+                // A backend acts for a user; without one it may not post (403, as a user naming another is).
+                guard let claimed else {
+                    throw APIError(.forbidden, code: "forbidden", message: "an API key posts on behalf of a user: name the author with user_id")
+                }
                 authorID = claimed
             }
             let clientID = try ChatInput.clientID(try body.string("client_id"))

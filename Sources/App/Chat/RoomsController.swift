@@ -50,7 +50,7 @@ struct RoomsController: Sendable {
             let userID = try await authenticator.userID(request, context: context)
             let body = try await JSONBody.read(request, allowed: ["name", "topic"])
             let name = try body.string("name").map(ChatInput.roomName)
-            let topic: String?? = body.has("topic") ? .some(try ChatInput.topic(try body.string("topic"))) : .none
+            let topic: String?? = body.has("topic") ? .some(try ChatInput.topic(try body.string("topic", nullable: true))) : .none
             return try await chatCall { try await store.updateRoom(id: try Self.roomID(context), actor: userID, name: name, topic: topic) }
         }
         routes.post(":room/join") { request, context in

@@ -41,7 +41,7 @@ struct UsersController: Sendable {
         routes.patch("me") { request, context in
             let userID = try await authenticator.userID(request, context: context)
             let body = try await JSONBody.read(request, allowed: ["display_name"])
-            let name = try ChatInput.displayName(try body.string("display_name"))
+            let name = try ChatInput.displayName(try body.string("display_name", nullable: true))
             return try await chatCall { try await store.updateDisplayName(userID: userID, displayName: name) }
         }
         routes.get(":id") { request, context in
