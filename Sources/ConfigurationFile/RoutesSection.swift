@@ -5,15 +5,12 @@ import Yams
 /// `routes:` (their `verify:` and `dedup:` are in RouteSecuritySections.swift).
 extension NodeReader {
     mutating func readRoutes(_ node: Node?, configuration: MessageBridgeConfiguration) -> [RouteSettings] {
-        guard let node else {
-            problem("routes", nil, "at least one route is required")
-            return []
-        }
+        // No routes is a server for chat (and its ops endpoints) only.
+        guard let node, node.null == nil else { return [] }
         guard case .sequence(let sequence) = node else {
             problem("routes", node, "expected a list of routes")
             return []
         }
-        if sequence.isEmpty { problem("routes", node, "at least one route is required") }
         var routes: [RouteSettings] = []
         var seenPaths: Set<String> = []
         for (index, item) in sequence.enumerated() {

@@ -170,7 +170,8 @@ struct ChatSocketTests {
 
     @Test("a reader that falls too far behind is closed with 4008 while a fast one receives everything; it resumes without a gap")
     func slowReaderIsDropped() async throws {
-        let fixture = try ChatApp(extra: "\nchat:\n  send_buffer_events: 8\n")
+        // Large messages, so that few commits fill the socket buffers between server and client quickly.
+        let fixture = try ChatApp(extra: "\nchat:\n  send_buffer_events: 8\n  max_message_bytes: 262144\n  max_frame_bytes: 300000\n")
         try await fixture.build().test(.live) { client in
             let port = try #require(client.port)
             let ann = try await client.register("ann")
@@ -178,12 +179,12 @@ struct ChatSocketTests {
             let slow = SocketProbe(port: port, path: "/ws?token=\(ann.accessToken)", reading: false)
             #expect(await fast.wait { !$0.events("ready").isEmpty })
             #expect(await eventually { try await client.call(.get, "/stats").json["active_sockets"] as? Int == 2 })
-            let content = String(repeating: "z", count: 16_000)
-            let total = 600
+            let content = String(repeating: "z", count: 250_000)
+            let total = 80
             try await withThrowingTaskGroup(of: Void.self) { group in
-                for batch in 0..<8 {
+                for batch in 0..<4 {
                     group.addTask {
-                        for index in stride(from: batch, to: total, by: 8) {
+                        for index in stride(from: batch, to: total, by: 4) {
                             try await client.send("\(index) \(content)", to: 1, as: ann)
                         }
                     }

@@ -74,3 +74,44 @@ struct KeyAndMetricsConfigurationTests {
         #expect(found.first { $0.key == "metrics.enabeld" }?.message.contains("did you mean enabled?") == true)
     }
 }
+
+@Suite("auth and chat sections")
+struct AuthAndChatConfigurationTests {
+    @Test("seed 003's JWT_* variables are honoured; MESSAGEBRIDGE_AUTH_* win over them; short secrets are refused on their key")
+    func jwtEnvironment() throws {
+        let secret = String(repeating: "s", count: 40)
+        let seed = try ConfigurationLoader(environment: [
+            "JWT_SECRET": secret, "JWT_EXPIRATION": "24h", "JWT_REFRESH_SECRET": secret + "r", "JWT_REFRESH_EXPIRATION": "7d",
+        ]).parse(yaml: "")
+        #expect(seed.auth.accessKey?.secret == secret)
+        #expect(seed.auth.refreshKey?.secret == secret + "r")
+        #expect(seed.auth.accessTokenLifetime == .seconds(24 * 3600))
+        #expect(seed.auth.refreshTokenLifetime == .seconds(7 * 24 * 3600))
+        let ours = try ConfigurationLoader(environment: ["JWT_SECRET": secret, "MESSAGEBRIDGE_AUTH_JWT_SECRET": secret + "x"]).parse(yaml: "")
+        #expect(ours.auth.accessKey?.secret == secret + "x")
+        let defaults = try ConfigurationLoader(environment: [:]).parse(yaml: "")
+        #expect(defaults.auth.accessKey == nil)
+        #expect(defaults.auth.accessTokenLifetime == .seconds(900))
+        #expect(defaults.auth.registration == .open)
+        do {
+            _ = try ConfigurationLoader(environment: [:]).parse(yaml: "auth:\n  jwt_secret: short\n  registration: maybe\n")
+            Issue.record("a short secret and an unknown registration mode were accepted")
+        } catch {
+            #expect(error.problems.map(\.key) == ["auth.registration", "auth.jwt_secret"])
+            #expect(error.problems.allSatisfy { $0.line != nil })
+        }
+    }
+
+    @Test("chat limits are read and checked")
+    func chatSection() throws {
+        let configuration = try ConfigurationLoader(environment: [:]).parse(yaml: "chat:\n  max_message_bytes: 2048\n  send_buffer_events: 64\n  ping_interval: 5s\n")
+        #expect(configuration.chat.maxMessageBytes == 2048 && configuration.chat.sendBufferEvents == 64)
+        #expect(configuration.chat.pingInterval == .seconds(5))
+        do {
+            _ = try ConfigurationLoader(environment: [:]).parse(yaml: "chat:\n  max_message_bytes: 100000\n  send_bufer_events: 1\n")
+            Issue.record("bad chat settings were accepted")
+        } catch {
+            #expect(Set(error.problems.map(\.key)) == ["chat.send_bufer_events", "chat.max_frame_bytes"])
+        }
+    }
+}

@@ -23,6 +23,9 @@
 #   BENCH_IDLE_PROCS         processes holding them (default 4)
 #   BENCH_NATS               on (default) / off: the nats-server baseline
 #   BENCH_EVENT_LOOP         uvloop (default, when installed) / asyncio: the clients' event loop
+#   BENCH_WAIT_QUIET         wait up to this many seconds before each fan-out run for a 2 s stretch in which other
+#                            processes use under 10 % of the machine (default 0: do not wait; the shared
+#                            development machines run other engineers' builds and test suites)
 #   BENCH_PERF=1             also sample messagebridge with `perf record` during its measured runs and print its
 #                            hottest symbols (perturbs the figures a little; off by default)
 #   BENCH_KEEP=1             keep the temporary directory (config, database, logs, client results)
@@ -347,7 +350,13 @@ fanout() {
     local name="$target-$rate" per=$(( (MEMBERS + CLIENT_PROCS - 1) / CLIENT_PROCS )) left=$MEMBERS i count
     local files=() results=() send_rate=$rate
     [ "$rate" = max ] && send_rate=0
-    local bg; bg=$(background)
+    local bg waited=0; bg=$(background)
+    while [ "$bg" -gt 10 ] && [ "$waited" -lt "${BENCH_WAIT_QUIET:-0}" ]; do
+        sleep 3
+        waited=$(( waited + 5 ))
+        bg=$(background)
+    done
+    [ "$waited" -gt 0 ] && echo "== waited ${waited}s for the machine to quieten"
     echo "== $target at $rate msg/s: machine $bg % busy with other processes just before the run (load average $(cut -d' ' -f1-3 /proc/loadavg))"
     if [ "$bg" -gt 10 ]; then
         echo "   WARNING: the machine is not idle; these figures are worse than on a quiet machine. Busiest: $(busiest_others)"

@@ -103,12 +103,14 @@ final class SocketProbe: Sendable {
         let url = "ws://127.0.0.1:\(port)\(path)"
         task.withLock { slot in
             slot = Task { [self] in
-                let close = try? await WebSocketClient.connect(url: url, logger: quietLogger) { inbound, outbound, _ in
+                let close = try? await WebSocketClient.connect(
+                    url: url, configuration: .init(maxFrameSize: 1 << 22), logger: quietLogger
+                ) { inbound, outbound, _ in
                     self.writer.withLock { $0 = outbound }
                     while !self.isReading.withLock({ $0 }) {
                         try await Task.sleep(for: .milliseconds(10))
                     }
-                    for try await message in inbound.messages(maxSize: 1 << 20) {
+                    for try await message in inbound.messages(maxSize: 1 << 22) {
                         if case .text(let text) = message { self.frames.withLock { $0.append(text) } }
                     }
                 }
@@ -128,9 +130,6 @@ final class SocketProbe: Sendable {
 
     /// Received frames of `type`.
     func events(_ type: String) -> [[String: Any]] { events.filter { $0["type"] as? String == type } }
-
-    /// The positions of every event frame received, in order.
-    var positions: [Int64] { events.compactMap { ($0["position"] as? NSNumber)?.int64Value }.filter { _ in true } }
 
     /// The positions of log events (not the `ready` frame).
     var eventPositions: [Int64] {
