@@ -23,11 +23,14 @@ struct Chat {
         AuthController.mountPath, UsersController.mountPath, RoomsController.mountPath, MessagesController.mountPath, "/ws",
     ] + ChatStatsController.ownedPaths
 
-    init(configuration: MessageBridgeConfiguration, messageStore: any MessageStore, keys: APIKeyAuthenticator, clock: any WallClock, logger: Logger) async throws {
+    init(
+        configuration: MessageBridgeConfiguration, messageStore: any MessageStore, keys: APIKeyAuthenticator,
+        metrics: AppMetrics, clock: any WallClock, logger: Logger
+    ) async throws {
         guard let sqlite = messageStore as? SQLiteMessageStore else {
             throw ConfigurationError(problems: [.init(key: "sqlite", line: nil, message: "chat needs the SQLite store")])
         }
-        let hub = ChatHub()
+        let hub = ChatHub(metrics: metrics)
         let store = SQLiteChatStore(database: sqlite.database, bus: hub, clock: clock)
         // The default room exists before the hub loads who is where, so its membership events need no replay.
         _ = try await store.defaultRoomID()

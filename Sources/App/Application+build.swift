@@ -48,13 +48,15 @@ public func buildApplication(
     let routes = try makeIngestRoutes(configuration)
     let delivery = try Delivery(configuration: configuration, routes: routes, store: store, clock: clock, logger: logger)
     let apiKeys = APIKeyManager(store: try makeAPIKeyStore(injected: injectedKeyStore, messageStore: store), clock: clock)
+    let metrics = injectedMetrics ?? AppMetrics()
     let chat = try await Chat(
-        configuration: configuration, messageStore: store, keys: APIKeyAuthenticator(manager: apiKeys), clock: clock, logger: logger
+        configuration: configuration, messageStore: store, keys: APIKeyAuthenticator(manager: apiKeys), metrics: metrics,
+        clock: clock, logger: logger
     )
     let shutdownFlag = ShutdownFlag()
     let router = try makeRouter(
         configuration: configuration, routes: routes, store: store, delivery: delivery, chat: chat, apiKeys: apiKeys,
-        metrics: injectedMetrics ?? AppMetrics(), isShuttingDown: { shutdownFlag.isSet }, clock: clock
+        metrics: metrics, isShuttingDown: { shutdownFlag.isSet }, clock: clock
     )
 
     let connectionLimits = ConnectionLimits(

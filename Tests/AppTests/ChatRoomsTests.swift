@@ -177,6 +177,8 @@ struct ChatRoomsTests {
             let stats = try await client.call(.get, "/stats")
             #expect(stats.json["users"] as? Int == 2 && stats.json["messages"] as? Int == 2 && stats.json["rooms"] as? Int == 1)
             #expect(stats.json["active_sockets"] as? Int == 0)
+            let metrics = String(buffer: try await client.call(.get, "/metrics").body)
+            #expect(metrics.contains("\nmessages_total 2\n"), "\(metrics)")
             for path in ["/api/v1/health", "/api/v1/health/liveness", "/api/v1/health/readiness", "/api/v1/metrics"] {
                 #expect(try await client.call(.get, path).status == .ok, "\(path)")
             }

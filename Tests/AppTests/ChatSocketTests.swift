@@ -25,6 +25,8 @@ struct ChatSocketTests {
             try await bobSocket.send(#"{"type":"auth","token":"\#(bob.accessToken)"}"#)
             #expect(await annSocket.wait { !$0.events("ready").isEmpty })
             #expect(await bobSocket.wait { !$0.events("ready").isEmpty })
+            let metrics = String(buffer: try await client.call(.get, "/metrics").body)
+            #expect(metrics.contains("\nwebsocket_connections_active 2"), "\(metrics)")
 
             try await annSocket.send(#"{"type":"send","room_id":\#(room),"content":"hello bob","client_id":"a-1"}"#)
             #expect(await annSocket.wait { !$0.events("ack").isEmpty })

@@ -412,6 +412,9 @@ s["server_cpu_s"] = ticks / hz
 s["machine_busy"] = 100 * b / t if t else 0
 s["window_s"] = t / hz / int(sys.argv[8])
 s["background"] = int(sys.argv[9])
+# Other processes during the run: the machine busy time less ours (server, subscribers, sender), in cores.
+ours = s["server_cpu_s"] + sum(s["client_cpu_s"]) + s["sender_cpu_s"]
+s["others_cores"] = max(0.0, b / hz - ours) / s["window_s"] if s["window_s"] else 0
 deliveries = s["received"] + s["warmup_received"]
 s["server_us_per_delivery"] = 1e6 * s["server_cpu_s"] / deliveries if deliveries else 0
 print(json.dumps(s))' "$summary" $(( after - before )) "$HZ" $(( b1 - b0 )) $(( t1 - t0 )) "$rate" "$WARMUP" "$(nproc)" "$bg")
@@ -440,8 +443,8 @@ print("   latency p50 %.2f ms, p90 %.2f, p99 %.2f, p99.9 %.2f, max %.2f; p50 of 
       % (s["p50_ms"], s["p90_ms"], s["p99_ms"], s["p999_ms"], s["max_ms"], s["p50_first_fifth_ms"], s["p50_last_fifth_ms"]))
 if s.get("acks"):
     print("   sender: %d acks, send->ack p50 %.2f ms, p99 %.2f ms; unacked %d; errors %s" % (s["acks"], s["ack_p50_ms"], s["ack_p99_ms"], s["unacked"], s["ack_errors"] or "none"))
-print("   CPU: server %.2f s (%.1f us per delivery), subscribers %s s in %s s, sender %.2f s; machine %.0f %% busy"
-      % (s["server_cpu_s"], s["server_us_per_delivery"], s["client_cpu_s"], s["client_wall_s"], s["sender_cpu_s"], s["machine_busy"]))
+print("   CPU: server %.2f s (%.1f us per delivery), subscribers %s s in %s s, sender %.2f s; machine %.0f %% busy, of which other processes ~%.2f cores"
+      % (s["server_cpu_s"], s["server_us_per_delivery"], s["client_cpu_s"], s["client_wall_s"], s["sender_cpu_s"], s["machine_busy"], s["others_cores"]))
 ' "$summary"
 }
 
@@ -474,12 +477,14 @@ python3 - "$WORK/results.jsonl" <<'EOF'
 import json, sys
 rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
 names = {"nats": "nats (no store)", "mb": "messagebridge"}
-print("%-16s %6s %8s %12s %8s %8s %8s %8s %8s %10s %12s %8s" % (
-    "target", "rate", "msg/s", "deliveries/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "missing", "server CPU", "us/delivery", "machine"))
+print("%-16s %6s %8s %12s %8s %8s %8s %8s %8s %10s %12s %8s %7s" % (
+    "target", "rate", "msg/s", "deliveries/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "missing", "server CPU", "us/delivery", "machine", "others"))
 for r in rows:
-    print("%-16s %6s %8.1f %12.0f %8.2f %8.2f %8.2f %8.1f %8d %9.2fc %12.1f %7.0f%%" % (
+    print("%-16s %6s %8.1f %12.0f %8.2f %8.2f %8.2f %8.1f %8d %9.2fc %12.1f %7.0f%% %6.2fc" % (
         names[r["target"]], r["rate_label"], r["send_rate"], r["rate"], r["p50_ms"], r["p90_ms"], r["p99_ms"], r["max_ms"],
-        r["missing"], r["server_cpu_s"] / r["window_s"], r["server_us_per_delivery"], r["machine_busy"]))
+        r["missing"], r["server_cpu_s"] / r["window_s"], r["server_us_per_delivery"], r["machine_busy"], r["others_cores"]))
+print("(server CPU in cores over the run; us/delivery: server CPU per delivery, warm-up included; others: cores used by")
+print(" processes not of this benchmark during the run, the machine's busy time less ours)")
 by = {}
 for r in rows:
     by.setdefault(r["rate_label"], {})[r["target"]] = r

@@ -18,6 +18,12 @@ final class ChatHub: ChatEventBus {
     }
 
     private let state = Mutex(State())
+    private let metrics: AppMetrics
+
+    /// A hub that counts sockets and stored messages in `metrics`.
+    init(metrics: AppMetrics) {
+        self.metrics = metrics
+    }
 
     /// Replaces the membership cache (at start, before any socket connects).
     func load(memberships: [(roomID: Int64, userID: Int64)]) {
@@ -36,6 +42,7 @@ final class ChatHub: ChatEventBus {
         state.withLock { state in
             state.sockets[outbox.userID, default: [:]][ObjectIdentifier(outbox)] = outbox
             state.socketCount += 1
+            metrics.websocketConnections.set(to: Double(state.socketCount))
         }
     }
 
@@ -45,11 +52,13 @@ final class ChatHub: ChatEventBus {
             guard state.sockets[outbox.userID]?.removeValue(forKey: ObjectIdentifier(outbox)) != nil else { return }
             if state.sockets[outbox.userID]?.isEmpty == true { state.sockets[outbox.userID] = nil }
             state.socketCount -= 1
+            metrics.websocketConnections.set(to: Double(state.socketCount))
         }
     }
 
     func publish(_ events: [ChatEvent]) {
         var deliveries: [(ChatSocketOutbox, ChatSocketOutbox.Item)] = []
+        metrics.chatMessages.increment(by: Int64(events.count { $0.type == .messageCreated }))
         state.withLock { state in
             for event in events {
                 switch event.membershipChange {

@@ -36,6 +36,8 @@ public final class AppMetrics: Sendable {
 
     /// Open WebSocket connections (none are served yet, so it stays 0).
     public let websocketConnections: Prometheus.Gauge
+    /// Chat messages stored (seed 004's `messages_total`).
+    public let chatMessages: Prometheus.Counter
     private let backlog: [MessageStatus: Prometheus.Gauge]
     private let backlogRefreshedAt = Mutex<ContinuousClock.Instant?>(nil)
 
@@ -43,6 +45,9 @@ public final class AppMetrics: Sendable {
     public init(registry: PrometheusCollectorRegistry) {
         self.registry = registry
         websocketConnections = registry.makeGauge(descriptor: Self.websocketDescriptor)
+        chatMessages = registry.makeCounter(descriptor: MetricNameDescriptor(
+            metricName: "messages", unitName: "total", helpText: "Chat messages stored."
+        ))
         var backlog: [MessageStatus: Prometheus.Gauge] = [:]
         for status in MessageStatus.allCases {
             backlog[status] = registry.makeGauge(descriptor: Self.backlogDescriptor, labels: [("status", status.rawValue)])
