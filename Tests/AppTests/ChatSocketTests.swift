@@ -227,4 +227,35 @@ struct ChatSocketTests {
             await socket.close()
         }
     }
+
+    @Test("a socket that stops answering pings is closed by the server (1001), while an answering one stays open")
+    func deadSocketsAreDropped() async throws {
+        let fixture = try ChatApp(extra: "\nchat:\n  ping_interval: 2s\n")
+        try await fixture.build().test(.live) { client in
+            let port = try #require(client.port)
+            let ann = try await client.register("ann")
+            // A real client answers pings by itself.
+            let alive = SocketProbe(port: port, path: "/ws?token=\(ann.accessToken)")
+            #expect(await alive.wait { !$0.events("ready").isEmpty })
+            // A raw connection completes the handshake and then never answers.
+            let dead = try await RawConnection.connect(port: port)
+            try await dead.send(
+                "GET /ws?token=\(ann.accessToken) HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                    + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            )
+            #expect(await dead.waitForResponse { $0.hasPrefix("HTTP/1.1 101") })
+            // After its unanswered ping (opcode 9): a close frame (opcode 8) with code 1001, going away, and the end
+            // of the connection.
+            #expect(await dead.waitForClose(timeout: .seconds(30)))
+            let bytes = dead.receivedBytes
+            #expect(bytes.contains(0x89))
+            #expect(bytes.indices.contains { index in
+                index + 3 < bytes.count && bytes[index] == 0x88 && bytes[index + 2] == 0x03 && bytes[index + 3] == 0xE9
+            })
+            #expect(!alive.hasEnded)
+            await dead.close()
+            await alive.close()
+        }
+    }
+
 }

@@ -46,6 +46,9 @@ final class RawConnection: Sendable {
     /// Everything the server has sent so far, as text.
     var received: String { String(decoding: collector.bytes.withLock { $0 }, as: UTF8.self) }
 
+    /// Everything the server has sent so far, as bytes.
+    var receivedBytes: [UInt8] { collector.bytes.withLock { $0 } }
+
     /// Whether the server has closed the connection.
     var isClosed: Bool { !channel.isActive }
 
