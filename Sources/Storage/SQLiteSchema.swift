@@ -172,6 +172,13 @@ enum SQLiteSchema {
                     deleted_at INTEGER
                 );
                 CREATE INDEX chat_messages_room ON chat_messages(room_id, id);
+                CREATE TABLE chat_reactions (
+                    message_id INTEGER NOT NULL REFERENCES chat_messages(id),
+                    user_id INTEGER NOT NULL REFERENCES chat_users(id),
+                    emoji TEXT NOT NULL,
+                    created_at INTEGER NOT NULL,
+                    PRIMARY KEY (message_id, user_id, emoji)
+                ) WITHOUT ROWID;
                 CREATE UNIQUE INDEX chat_messages_client ON chat_messages(user_id, client_id) WHERE client_id IS NOT NULL;
                 -- The event log. AUTOINCREMENT: a position is never reused, also after old events are purged.
                 CREATE TABLE chat_events (

@@ -387,10 +387,16 @@ def _text(frame):
     return frame.decode() if isinstance(frame, (bytes, bytearray)) else frame
 
 
+# client_id must be new for every message of every run: the server answers a client_id it has stored already as a
+# retry (the stored message again, `"repeat":true`, no new event), so a second run on the same database with the
+# same ids would deliver nothing.
+RUN_TAG = f"{os.getpid()}{time.time_ns() % 10**9}"
+
+
 def mb_send_frame(room_id, seq, phase):
     t = time.time_ns()
     return t, json.dumps({"type": "send", "room_id": room_id, "content": content(seq, phase, t),
-                          "client_id": f"b{seq}"}, separators=(",", ":"))
+                          "client_id": f"b{seq}x{RUN_TAG}"}, separators=(",", ":"))
 
 
 # The NATS payload: MessageBridge's event frame with the same content (same shape and length), so both servers
@@ -431,6 +437,7 @@ async def run_send(args):
     acks = array.array("q")
     ack_errors = {}
     answered = [0]                     # acks and errors received
+    repeats = [0]                      # acks of a client_id the server had stored already (must stay 0)
     progress = asyncio.Event()         # set on every ack / error / PONG
     pongs = [0]
 
@@ -447,9 +454,11 @@ async def run_send(args):
                 continue
             if text.startswith('{"type":"ack"'):
                 i = text.find('"ref":"b') + 8
-                t = sent_at.pop(int(text[i:text.index('"', i)]), None)
+                t = sent_at.pop(int(text[i:text.index('x', i)]), None)
                 if t is not None:
                     acks.append(now - t)
+                if '"repeat":true' in text:
+                    repeats[0] += 1
                 answered[0] += 1
                 progress.set()
             elif text.startswith('{"type":"error"'):
@@ -526,7 +535,7 @@ async def run_send(args):
     result = {
         "warmup_sent": counts.get("w", 0), "sent": counts["m"], "first_send_ns": spans["m"][0],
         "last_send_ns": spans["m"][1], "send_s": (spans["m"][1] - spans["m"][0]) / 1e9, "cpu_s": cpu,
-        "acks": len(acks), "ack_errors": ack_errors, "unacked": len(sent_at) - (1 if seq in sent_at else 0),
+        "acks": len(acks), "ack_repeats": repeats[0], "ack_errors": ack_errors, "unacked": len(sent_at) - (1 if seq in sent_at else 0),
         "ack_p50_ms": pct(acks_sorted, 50) / 1e6 if acks_sorted else None,
         "ack_p99_ms": pct(acks_sorted, 99) / 1e6 if acks_sorted else None,
     }
@@ -619,6 +628,7 @@ def cmd_summarize(args):
         "client_cpu_s": [round(s["cpu_s"], 2) for s in subs], "client_wall_s": [round(s["wall_s"], 2) for s in subs],
         "sender_cpu_s": round(sender["cpu_s"], 2), "ack_p50_ms": sender.get("ack_p50_ms"),
         "ack_p99_ms": sender.get("ack_p99_ms"), "acks": sender.get("acks"), "unacked": sender.get("unacked"),
+        "ack_repeats": sender.get("ack_repeats"),
         "ack_errors": sender.get("ack_errors"),
     }
     json.dump(out, sys.stdout)

@@ -291,7 +291,7 @@ echo "members:   $SETUP_OUT"
 
 # --------------------------------------------------------------------------------------------- idle memory
 
-# idle_memory TARGET PORT PID -> prints a line, sets MEM_<target>
+# idle_memory TARGET PORT PID -> prints a line, sets MEM[TARGET] to "opened before during after per_connection" (KB)
 declare -A MEM
 idle_memory() {
     local target=$1 port=$2 pid=$3
@@ -442,7 +442,8 @@ print("   sent %d msg (%.1f/s), %d sockets: %d of %d deliveries (missing %d, gap
 print("   latency p50 %.2f ms, p90 %.2f, p99 %.2f, p99.9 %.2f, max %.2f; p50 of the first fifth of arrivals %.2f ms, of the last fifth %.2f ms"
       % (s["p50_ms"], s["p90_ms"], s["p99_ms"], s["p999_ms"], s["max_ms"], s["p50_first_fifth_ms"], s["p50_last_fifth_ms"]))
 if s.get("acks"):
-    print("   sender: %d acks, send->ack p50 %.2f ms, p99 %.2f ms; unacked %d; errors %s" % (s["acks"], s["ack_p50_ms"], s["ack_p99_ms"], s["unacked"], s["ack_errors"] or "none"))
+    print("   sender: %d acks (%d of them repeats), send->ack p50 %.2f ms, p99 %.2f ms; unacked %d; errors %s"
+          % (s["acks"], s["ack_repeats"], s["ack_p50_ms"], s["ack_p99_ms"], s["unacked"], s["ack_errors"] or "none"))
 print("   CPU: server %.2f s (%.1f us per delivery), subscribers %s s in %s s, sender %.2f s; machine %.0f %% busy, of which other processes ~%.2f cores"
       % (s["server_cpu_s"], s["server_us_per_delivery"], s["client_cpu_s"], s["client_wall_s"], s["sender_cpu_s"], s["machine_busy"], s["others_cores"]))
 ' "$summary"

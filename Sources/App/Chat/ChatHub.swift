@@ -154,6 +154,11 @@ enum ChatFrames {
         return #"{"type":"ack","ref":\#(ref.map(jsonString) ?? "null"),"position":\#(position.map(String.init) ?? "null"),"repeat":\#(isRepeat),"data":\#(data)}"#
     }
 
+    static func receipt(ref: String?, _ receipt: ReadReceipt) -> String {
+        let data = (try? ChatJSON.encoder().encode(receipt)).map { String(decoding: $0, as: UTF8.self) } ?? "null"
+        return #"{"type":"ack","ref":\#(ref.map(jsonString) ?? "null"),"position":null,"repeat":false,"data":\#(data)}"#
+    }
+
     static func error(code: String, message: String, ref: String?) -> String {
         #"{"type":"error","code":\#(jsonString(code)),"message":\#(jsonString(message)),"ref":\#(ref.map(jsonString) ?? "null")}"#
     }

@@ -66,6 +66,19 @@ struct ChatInput: Sendable {
         return value
     }
 
+    /// One emoji: a single grapheme that is drawn as an emoji (an emoji-presentation scalar, a text symbol with
+    /// U+FE0F, a keycap, a flag or a ZWJ sequence of them). `1` or `A` is not.
+    static func emoji(_ value: String) throws -> String {
+        guard value.count == 1, value.utf8.count <= 64, let character = value.first else {
+            throw JSONBody.invalid("emoji", "must be a single emoji")
+        }
+        let scalars = character.unicodeScalars
+        let isEmoji = scalars.contains { $0.properties.isEmojiPresentation }
+            || (scalars.contains { $0.properties.isEmoji } && scalars.contains { $0.value == 0xFE0F || $0.value == 0x20E3 })
+        guard isEmoji else { throw JSONBody.invalid("emoji", "must be a single emoji") }
+        return value
+    }
+
     static func role(_ value: String?) throws -> MemberRole? {
         guard let value else { return nil }
         guard let role = MemberRole(rawValue: value) else { throw JSONBody.invalid("role", "must be owner, admin or member") }

@@ -218,6 +218,20 @@ struct ChatSocketSession: Sendable {
             let body = try JSONBody(data: Data(text.utf8), allowed: ["type", "ref", "message_id"])
             let message = try await store.deleteMessage(id: try body.integer("message_id", required: true)!, actor: userID)
             return ChatFrames.ack(ref: ref, message: message, position: nil, isRepeat: false)
+        case "react"?, "unreact"?:
+            let body = try JSONBody(data: Data(text.utf8), allowed: ["type", "ref", "message_id", "emoji"])
+            let messageID = try body.integer("message_id", required: true)!
+            let emoji = try ChatInput.emoji(try body.string("emoji", required: true)!)
+            let message = type == "react"
+                ? try await store.addReaction(messageID: messageID, userID: userID, emoji: emoji)
+                : try await store.removeReaction(messageID: messageID, userID: userID, emoji: emoji)
+            return ChatFrames.ack(ref: ref, message: message, position: nil, isRepeat: false)
+        case "read"?:
+            let body = try JSONBody(data: Data(text.utf8), allowed: ["type", "ref", "room_id", "message_id"])
+            let receipt = try await store.markRead(
+                roomID: try body.integer("room_id", required: true)!, userID: userID, messageID: try body.integer("message_id", required: true)!
+            )
+            return ChatFrames.receipt(ref: ref, receipt)
         case "resume"?:
             let body = try JSONBody(data: Data(text.utf8), allowed: ["type", "ref", "since"])
             let since = try body.integer("since", required: true)!
@@ -229,12 +243,12 @@ struct ChatSocketSession: Sendable {
         case "auth"?:
             throw APIError(.badRequest, code: "already_authenticated", message: "this socket is signed in already")
         case let other?:
-            throw APIError(.badRequest, code: "unknown_type", message: "unknown frame type \(other); known: send, edit, delete, resume, ping")
+            throw APIError(.badRequest, code: "unknown_type", message: "unknown frame type \(other); known: send, edit, delete, react, unreact, read, resume, ping")
         }
     }
 
     private static let allFields: Set<String> = [
-        "type", "ref", "room_id", "content", "client_id", "reply_to", "message_id", "since", "user_id", "username", "token",
+        "type", "ref", "room_id", "content", "client_id", "reply_to", "message_id", "since", "user_id", "username", "token", "emoji",
     ]
 
     private func close(_ outbound: WebSocketOutboundWriter, _ code: ChatCloseCode, _ reason: String) async {

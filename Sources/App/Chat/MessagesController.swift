@@ -58,6 +58,18 @@ struct MessagesController: Sendable {
             let content = try input.content(try body.string("content", required: true)!)
             return try await chatCall { try await store.editMessage(id: try Self.messageID(context), actor: userID, content: content) }
         }
+        routes.post(":message/reactions") { request, context in
+            let userID = try await authenticator.userID(request, context: context)
+            let body = try await JSONBody.read(request, allowed: ["emoji"])
+            let emoji = try ChatInput.emoji(try body.string("emoji", required: true)!)
+            return try await chatCall { try await store.addReaction(messageID: try Self.messageID(context), userID: userID, emoji: emoji) }
+        }
+        routes.delete(":message/reactions") { request, context in
+            let userID = try await authenticator.userID(request, context: context)
+            guard let text = request.uri.queryParameters["emoji"].map(String.init) else { throw JSONBody.missing("emoji") }
+            let emoji = try ChatInput.emoji(text)
+            return try await chatCall { try await store.removeReaction(messageID: try Self.messageID(context), userID: userID, emoji: emoji) }
+        }
         routes.delete(":message") { request, context in
             let userID = try await authenticator.userID(request, context: context)
             return try await chatCall { try await store.deleteMessage(id: try Self.messageID(context), actor: userID) }

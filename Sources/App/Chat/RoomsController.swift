@@ -89,6 +89,16 @@ struct RoomsController: Sendable {
             try await chatCall { try await store.removeMember(roomID: try Self.roomID(context), actor: userID, userID: member) }
             return Response(status: .noContent)
         }
+        routes.post(":room/read") { request, context in
+            let userID = try await authenticator.userID(request, context: context)
+            let body = try await JSONBody.read(request, allowed: ["message_id"])
+            let messageID = try body.integer("message_id", required: true)!
+            return try await chatCall { try await store.markRead(roomID: try Self.roomID(context), userID: userID, messageID: messageID) }
+        }
+        routes.get(":room/receipts") { request, context in
+            let userID = try await authenticator.userID(request, context: context)
+            return try await chatCall { try await store.receipts(roomID: try Self.roomID(context), visibleTo: userID) }
+        }
         routes.get(":room/messages") { request, context in
             let userID = try await authenticator.userID(request, context: context)
             let (cursor, limit) = try Self.historyQuery(request)
@@ -144,3 +154,4 @@ extension ChatUser: ResponseEncodable {}
 extension RoomMember: ResponseEncodable {}
 extension ChatMessage: ResponseEncodable {}
 extension RoomSummary: ResponseEncodable {}
+extension ReadReceipt: ResponseEncodable {}

@@ -18,6 +18,12 @@ public enum ChatEventType: String, Codable, Sendable, CaseIterable {
     case memberLeft = "room.member_left"
     /// A member's role changed; data: the member.
     case memberUpdated = "room.member_updated"
+    /// Someone reacted to a message; data: the reaction.
+    case reactionAdded = "reaction.added"
+    /// Someone took their reaction back; data: the reaction.
+    case reactionRemoved = "reaction.removed"
+    /// A member read a room up to a message; data: the receipt.
+    case roomRead = "room.read"
 }
 
 /// One entry of the durable event log: what changed, in which room (or for which user), at which position.

@@ -159,6 +159,8 @@ public struct ChatMessage: Codable, Sendable, Equatable {
     public var editedAt: Date?
     /// When it was deleted (soft: the row stays, the content goes).
     public var deletedAt: Date?
+    /// Reactions, one entry per emoji in the order first used.
+    public var reactions: [ReactionCount] = []
 
     /// Makes a message value.
     public init(
@@ -190,6 +192,23 @@ public struct ChatMessage: Codable, Sendable, Equatable {
         case replyTo = "reply_to"
         case editedAt = "edited_at"
         case deletedAt = "deleted_at"
+        case reactions
+    }
+
+    /// Decodes a message; `reactions` may be absent.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        id = try container.decode(Int64.self, forKey: .id)
+        userID = try container.decode(Int64.self, forKey: .userID)
+        username = try container.decode(String.self, forKey: .username)
+        content = try container.decode(String.self, forKey: .content)
+        createdAt = try container.decode(Date.self, forKey: .createdAt)
+        roomID = try container.decode(Int64.self, forKey: .roomID)
+        clientID = try container.decodeIfPresent(String.self, forKey: .clientID)
+        replyTo = try container.decodeIfPresent(Int64.self, forKey: .replyTo)
+        editedAt = try container.decodeIfPresent(Date.self, forKey: .editedAt)
+        deletedAt = try container.decodeIfPresent(Date.self, forKey: .deletedAt)
+        reactions = try container.decodeIfPresent([ReactionCount].self, forKey: .reactions) ?? []
     }
 
     /// Encodes every key, `null` included, so clients see one fixed shape.
@@ -205,6 +224,86 @@ public struct ChatMessage: Codable, Sendable, Equatable {
         try container.encode(replyTo, forKey: .replyTo)
         try container.encode(editedAt, forKey: .editedAt)
         try container.encode(deletedAt, forKey: .deletedAt)
+        try container.encode(reactions, forKey: .reactions)
+    }
+}
+
+/// One emoji's reactions on a message.
+public struct ReactionCount: Codable, Sendable, Equatable {
+    /// The emoji.
+    public var emoji: String
+    /// How many reacted with it.
+    public var count: Int
+    /// Who, in the order they reacted.
+    public var userIDs: [Int64]
+
+    /// Makes a count.
+    public init(emoji: String, count: Int, userIDs: [Int64]) {
+        self.emoji = emoji
+        self.count = count
+        self.userIDs = userIDs
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case emoji, count
+        case userIDs = "user_ids"
+    }
+}
+
+/// A reaction as its event carries it.
+public struct Reaction: Codable, Sendable, Equatable {
+    /// The message.
+    public var messageID: Int64
+    /// Its room.
+    public var roomID: Int64
+    /// Who reacted.
+    public var userID: Int64
+    /// Their username.
+    public var username: String
+    /// The emoji.
+    public var emoji: String
+
+    /// Makes a reaction.
+    public init(messageID: Int64, roomID: Int64, userID: Int64, username: String, emoji: String) {
+        self.messageID = messageID
+        self.roomID = roomID
+        self.userID = userID
+        self.username = username
+        self.emoji = emoji
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case messageID = "message_id"
+        case roomID = "room_id"
+        case userID = "user_id"
+        case username, emoji
+    }
+}
+
+/// How far a member has read a room: the "seen by" of its messages.
+public struct ReadReceipt: Codable, Sendable, Equatable {
+    /// The room.
+    public var roomID: Int64
+    /// The member.
+    public var userID: Int64
+    /// Their username.
+    public var username: String
+    /// The newest message they have read (0: none).
+    public var lastReadMessageID: Int64
+
+    /// Makes a receipt.
+    public init(roomID: Int64, userID: Int64, username: String, lastReadMessageID: Int64) {
+        self.roomID = roomID
+        self.userID = userID
+        self.username = username
+        self.lastReadMessageID = lastReadMessageID
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case roomID = "room_id"
+        case userID = "user_id"
+        case username
+        case lastReadMessageID = "last_read_message_id"
     }
 }
 

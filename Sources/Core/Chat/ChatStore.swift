@@ -211,6 +211,17 @@ public protocol ChatStore: Sendable {
     /// Seed 004's `GET /messages`: the default room's newest messages, newest first, `limit` after `offset`.
     func defaultRoomMessages(limit: Int, offset: Int) async throws -> [ChatMessage]
 
+    // MARK: Reactions and receipts
+
+    /// Adds `emoji` from `userID` to a message (a member's, once per user and emoji: again is a no-op).
+    func addReaction(messageID: Int64, userID: Int64, emoji: String) async throws -> ChatMessage
+    /// Takes it back (not there: a no-op).
+    func removeReaction(messageID: Int64, userID: Int64, emoji: String) async throws -> ChatMessage
+    /// Marks the room read up to `messageID` (never backwards) and returns the member's receipt.
+    func markRead(roomID: Int64, userID: Int64, messageID: Int64) async throws -> ReadReceipt
+    /// Every member's read position in a room the caller may see.
+    func receipts(roomID: Int64, visibleTo userID: Int64) async throws -> [ReadReceipt]
+
     // MARK: The event log
 
     /// Events after `position` that `userID` may see, in order, at most `limit`.

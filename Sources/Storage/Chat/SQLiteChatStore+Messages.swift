@@ -17,8 +17,36 @@ extension SQLiteChatStore {
         )
     }
 
-    private static func fetchMessage(_ db: Database, id: Int64) throws -> ChatMessage? {
-        try Row.fetchOne(db, sql: "\(messageSelect) WHERE x.id = ?", arguments: [id]).map(message)
+    static func fetchMessage(_ db: Database, id: Int64) throws -> ChatMessage? {
+        try Row.fetchOne(db, sql: "\(messageSelect) WHERE x.id = ?", arguments: [id]).map(message).map { try withReactions([$0], db: db)[0] }
+    }
+
+    /// The messages with their reactions filled in: one query for the whole page.
+    static func withReactions(_ messages: [ChatMessage], db: Database) throws -> [ChatMessage] {
+        guard !messages.isEmpty else { return messages }
+        let ids = messages.map(\.id)
+        let rows = try Row.fetchAll(db, sql: """
+            SELECT message_id, emoji, user_id FROM chat_reactions
+            WHERE message_id IN (\(ids.map { _ in "?" }.joined(separator: ",")))
+            ORDER BY created_at, user_id
+            """, arguments: StatementArguments(ids))
+        var counts: [Int64: [ReactionCount]] = [:]
+        for row in rows {
+            let messageID: Int64 = row[0]
+            let emoji: String = row[1]
+            let userID: Int64 = row[2]
+            if let index = counts[messageID]?.firstIndex(where: { $0.emoji == emoji }) {
+                counts[messageID]![index].count += 1
+                counts[messageID]![index].userIDs.append(userID)
+            } else {
+                counts[messageID, default: []].append(ReactionCount(emoji: emoji, count: 1, userIDs: [userID]))
+            }
+        }
+        return messages.map { message in
+            var message = message
+            message.reactions = counts[message.id] ?? []
+            return message
+        }
     }
 
     public func sendMessage(
@@ -134,27 +162,30 @@ extension SQLiteChatStore {
                     arguments: arguments
                 ).map(Self.message)
             }
+            let messages: [ChatMessage]
             switch cursor {
             case .latest:
-                return try page("", "DESC", nil, limit).reversed()
+                messages = try page("", "DESC", nil, limit).reversed()
             case .before(let id):
-                return try page("AND x.id < ?", "DESC", id, limit).reversed()
+                messages = try page("AND x.id < ?", "DESC", id, limit).reversed()
             case .after(let id):
-                return try page("AND x.id > ?", "ASC", id, limit)
+                messages = try page("AND x.id > ?", "ASC", id, limit)
             case .around(let id):
                 let older = try page("AND x.id < ?", "DESC", id, limit / 2).reversed()
                 let newer = try page("AND x.id >= ?", "ASC", id, limit - older.count)
-                return Array(older) + newer
+                messages = Array(older) + newer
             }
+            return try Self.withReactions(messages, db: db)
         }
     }
 
     public func defaultRoomMessages(limit: Int, offset: Int) async throws -> [ChatMessage] {
         try await writer.read { db in
-            try Row.fetchAll(db, sql: """
+            let page = try Row.fetchAll(db, sql: """
                 \(Self.messageSelect) WHERE x.room_id = (SELECT id FROM chat_rooms WHERE is_default = 1)
                 AND x.deleted_at IS NULL ORDER BY x.id DESC LIMIT ? OFFSET ?
                 """, arguments: [limit, offset]).map(Self.message)
+            return try Self.withReactions(page, db: db)
         }
     }
 }
