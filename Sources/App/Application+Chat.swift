@@ -20,7 +20,8 @@ struct Chat {
 
     /// The paths chat serves; no webhook route may use one.
     static let ownedPaths = [
-        AuthController.mountPath, UsersController.mountPath, RoomsController.mountPath, MessagesController.mountPath, "/ws",
+        AuthController.mountPath, UsersController.mountPath, RoomsController.mountPath, MessagesController.mountPath,
+        SearchController.mountPath, "/ws",
     ] + ChatStatsController.ownedPaths
 
     init(
@@ -68,6 +69,7 @@ struct Chat {
         router.addRoutes(UsersController(store: store, authenticator: authenticator).endpoints, atPath: RouterPath(UsersController.mountPath))
         router.addRoutes(RoomsController(store: store, authenticator: authenticator, input: input).endpoints, atPath: RouterPath(RoomsController.mountPath))
         router.addRoutes(MessagesController(store: store, authenticator: authenticator, input: input).endpoints, atPath: RouterPath(MessagesController.mountPath))
+        router.addRoutes(SearchController(store: store, authenticator: authenticator).endpoints, atPath: RouterPath(SearchController.mountPath))
         router.addRoutes(ChatStatsController(store: store, hub: hub, statusGuard: statusGuard).endpoints)
     }
 

@@ -191,6 +191,23 @@ enum SQLiteSchema {
                 );
                 CREATE INDEX chat_events_room ON chat_events(room_id, position) WHERE room_id IS NOT NULL;
                 CREATE INDEX chat_events_user ON chat_events(user_id, position) WHERE user_id IS NOT NULL;
+                -- Search: words (unicode61, diacritics folded) and trigrams (Chinese, Japanese, word fragments), both
+                -- over chat_messages' content and kept in step by triggers, in the same transaction as every send,
+                -- edit and delete (a deleted message's content is empty, so it is found no more).
+                CREATE VIRTUAL TABLE chat_search_words USING fts5(
+                    content, content='chat_messages', content_rowid='id', tokenize='unicode61 remove_diacritics 2');
+                CREATE VIRTUAL TABLE chat_search_trigrams USING fts5(
+                    content, content='chat_messages', content_rowid='id', tokenize='trigram');
+                CREATE TRIGGER chat_messages_search_insert AFTER INSERT ON chat_messages BEGIN
+                    INSERT INTO chat_search_words(rowid, content) VALUES (new.id, new.content);
+                    INSERT INTO chat_search_trigrams(rowid, content) VALUES (new.id, new.content);
+                END;
+                CREATE TRIGGER chat_messages_search_update AFTER UPDATE OF content ON chat_messages BEGIN
+                    INSERT INTO chat_search_words(chat_search_words, rowid, content) VALUES ('delete', old.id, old.content);
+                    INSERT INTO chat_search_trigrams(chat_search_trigrams, rowid, content) VALUES ('delete', old.id, old.content);
+                    INSERT INTO chat_search_words(rowid, content) VALUES (new.id, new.content);
+                    INSERT INTO chat_search_trigrams(rowid, content) VALUES (new.id, new.content);
+                END;
                 -- Secrets the server made itself (the token signing key when the config names none).
                 CREATE TABLE server_secrets (
                     name TEXT PRIMARY KEY,

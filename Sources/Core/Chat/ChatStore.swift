@@ -119,6 +119,21 @@ public struct ChatCounts: Sendable, Equatable {
     }
 }
 
+/// One search result: the message and a snippet of its content around the match, the matches between the
+/// markers U+0001 and U+0002.
+public struct SearchHit: Sendable, Equatable {
+    /// The message.
+    public var message: ChatMessage
+    /// Up to a dozen words around the match.
+    public var snippet: String
+
+    /// Makes a hit.
+    public init(message: ChatMessage, snippet: String) {
+        self.message = message
+        self.snippet = snippet
+    }
+}
+
 /// A message send: its result, and whether it repeated an earlier send with the same `client_id`.
 public struct SentMessage: Sendable, Equatable {
     /// The message as stored (the first one, for a repeated send).
@@ -221,6 +236,12 @@ public protocol ChatStore: Sendable {
     func markRead(roomID: Int64, userID: Int64, messageID: Int64) async throws -> ReadReceipt
     /// Every member's read position in a room the caller may see.
     func receipts(roomID: Int64, visibleTo userID: Int64) async throws -> [ReadReceipt]
+
+    // MARK: Search
+
+    /// Messages matching `query` in the rooms `userID` belongs to (or in `roomID`, if given and theirs), best first,
+    /// `limit` after `offset`.
+    func search(_ query: String, visibleTo userID: Int64, roomID: Int64?, limit: Int, offset: Int) async throws -> [SearchHit]
 
     // MARK: The event log
 
