@@ -17,6 +17,7 @@ struct Chat {
     let auth: AuthSettings
     let loginLimits: LoginLimits
     let decoyHash: String
+    let clock: any WallClock
 
     /// The paths chat serves; no webhook route may use one.
     static let ownedPaths = [
@@ -52,6 +53,7 @@ struct Chat {
         self.hub = hub
         settings = configuration.chat
         auth = configuration.auth
+        self.clock = clock
     }
 
     var input: ChatInput { ChatInput(maxMessageBytes: settings.maxMessageBytes) }
@@ -66,7 +68,7 @@ struct Chat {
             ).endpoints,
             atPath: RouterPath(AuthController.mountPath)
         )
-        router.addRoutes(UsersController(store: store, authenticator: authenticator).endpoints, atPath: RouterPath(UsersController.mountPath))
+        router.addRoutes(UsersController(store: store, authenticator: authenticator, hub: hub).endpoints, atPath: RouterPath(UsersController.mountPath))
         router.addRoutes(RoomsController(store: store, authenticator: authenticator, input: input).endpoints, atPath: RouterPath(RoomsController.mountPath))
         router.addRoutes(MessagesController(store: store, authenticator: authenticator, input: input).endpoints, atPath: RouterPath(MessagesController.mountPath))
         router.addRoutes(SearchController(store: store, authenticator: authenticator).endpoints, atPath: RouterPath(SearchController.mountPath))
@@ -77,7 +79,7 @@ struct Chat {
     /// answered on the socket, with close code 4001, because browsers cannot read the status of a refused
     /// upgrade).
     func makeSocketRouter(logger: Logger) -> Router<AppRequestContext> {
-        let session = ChatSocketSession(store: store, hub: hub, authenticator: authenticator, settings: settings, input: input)
+        let session = ChatSocketSession(store: store, hub: hub, authenticator: authenticator, settings: settings, input: input, clock: clock)
         let router = Router(context: AppRequestContext.self)
         router.ws("/ws") { inbound, outbound, context in
             await session.run(inbound: inbound, outbound: outbound, request: context.request, logger: context.logger)

@@ -102,4 +102,45 @@ struct ChatReactionsTests {
             await bobSocket.close()
         }
     }
+
+    @Test("typing reaches the other members only, limited per socket; presence goes online and offline for those who share a room")
+    func typingAndPresence() async throws {
+        let fixture = try ChatApp()
+        try await fixture.build().test(.live) { client in
+            let port = try #require(client.port)
+            let ann = try await client.register("ann")
+            let bob = try await client.register("bob")
+            let room = try await client.createRoom("den", visibility: "private", as: ann)
+            _ = try await client.call(.post, "/api/v1/rooms/\(room)/members", headers: ann.bearer, body: #"{"user_id":\#(bob.id)}"#)
+            let annSocket = SocketProbe(port: port, path: "/ws?token=\(ann.accessToken)")
+            #expect(await annSocket.wait { !$0.events("ready").isEmpty })
+            let bobSocket = SocketProbe(port: port, path: "/ws?token=\(bob.accessToken)")
+            #expect(await bobSocket.wait { !$0.events("ready").isEmpty })
+            // Ann shares rooms with Bob (general and den): she hears him come online.
+            #expect(await annSocket.wait { $0.events("presence").contains { ($0["user_id"] as? NSNumber)?.int64Value == bob.id && $0["status"] as? String == "online" } })
+            let presence = try await client.call(.get, "/api/v1/users/presence?user_ids=\(ann.id),\(bob.id),9999", headers: ann.bearer).jsonArray
+            #expect(presence.map { $0["status"] as? String } == ["online", "online"])
+            for _ in 0..<5 { try await bobSocket.send(#"{"type":"typing","room_id":\#(room)}"#) }
+            #expect(await annSocket.wait { !$0.events("typing").isEmpty })
+            try await bobSocket.send(#"{"type":"ping","ref":"after-typing"}"#)
+            #expect(await bobSocket.wait { !$0.events("pong").isEmpty })
+            // Five in a burst (well within a second, unless the machine stalls): fewer passed on; none to the sender;
+            // nothing stored.
+            #expect(annSocket.events("typing").count < 5)
+            #expect(bobSocket.events("typing").isEmpty)
+            #expect(try await client.call(.get, "/api/v1/rooms/\(room)/messages", headers: ann.bearer).jsonArray.isEmpty)
+            // Typing into a room one is not in is refused.
+            let eve = try await client.register("eve")
+            let eveSocket = SocketProbe(port: port, path: "/ws?token=\(eve.accessToken)")
+            try await eveSocket.send(#"{"type":"typing","room_id":\#(room),"ref":"t"}"#)
+            #expect(await eveSocket.wait { $0.events("error").contains { $0["ref"] as? String == "t" } })
+            await bobSocket.close()
+            #expect(await annSocket.wait { $0.events("presence").contains { ($0["user_id"] as? NSNumber)?.int64Value == bob.id && $0["status"] as? String == "offline" && $0["last_seen_at"] is String } })
+            let after = try await client.call(.get, "/api/v1/users/presence?user_ids=\(bob.id)", headers: ann.bearer).jsonArray
+            #expect(after.first?["status"] as? String == "offline" && after.first?["last_seen_at"] is String)
+            await annSocket.close()
+            await eveSocket.close()
+        }
+    }
+
 }

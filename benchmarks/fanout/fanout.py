@@ -412,11 +412,31 @@ def nats_pub(seq, phase):
     return t, b"PUB room %d\r\n%s\r\n" % (len(payload), payload)
 
 
+def parse_nats(buf):
+    """Splits NATS protocol text: (MSG payloads, control lines, the unparsed rest)."""
+    msgs, lines, pos = [], [], 0
+    while True:
+        eol = buf.find(b"\r\n", pos)
+        if eol < 0:
+            break
+        if buf.startswith(b"MSG ", pos):
+            size = int(buf[buf.rfind(b" ", pos, eol) + 1:eol])
+            if len(buf) < eol + 2 + size + 2:
+                break
+            msgs.append(buf[eol + 2:eol + 2 + size])
+            pos = eol + 2 + size + 2
+        else:
+            lines.append(buf[pos:eol])
+            pos = eol + 2
+    return msgs, lines, buf[pos:]
+
+
 async def run_send(args):
-    """One socket. MessageBridge: `send` frames on /ws as the room's creator, each acknowledged once stored (the
-    ack latency is reported too); NATS: PUB frames. At --rate > 0 the sends follow a fixed schedule (open loop);
-    at --rate 0 they go as fast as the server takes them, --window at a time (MessageBridge: unacknowledged
-    sends; NATS: PUBs between two PING/PONG round trips)."""
+    """One socket, itself a subscriber of the room like every member (MessageBridge: the room's creator; NATS: SUB
+    room), so both servers deliver members + 1 copies of each message. MessageBridge: `send` frames on /ws, each
+    answered by an ack once stored; NATS: PUB frames, and the sender's own copy of each message stands for the ack
+    (NATS has none). The send->ack latency is reported for both. At --rate > 0 the sends follow a fixed schedule
+    (open loop); at --rate 0 (max) they go as fast as the server answers, at most --window unanswered."""
     loop = asyncio.get_running_loop()
     if args.target == "mb":
         setup = json.load(open(args.tokens))
@@ -432,26 +452,43 @@ async def run_send(args):
     else:
         if not first.startswith("INFO "):
             raise SystemExit(f"sender: expected INFO, got {first[:200]!r}")
-        await ws.send(b'CONNECT {"verbose":false,"pedantic":false}\r\n')   # the publisher subscribes to nothing
-    sent_at = {}                       # MessageBridge: seq -> send time, for the ack latency
+        await ws.send(b'CONNECT {"verbose":false,"pedantic":false}\r\nSUB room 2\r\nPING\r\n')
+        buffered = b""
+        while b"PONG\r\n" not in buffered:
+            frame = await asyncio.wait_for(ws.recv(), 30)
+            buffered += frame if isinstance(frame, bytes) else frame.encode()
+    sent_at = {}                       # seq -> send time, for the ack latency
     acks = array.array("q")
     ack_errors = {}
-    answered = [0]                     # acks and errors received
+    answered = [0]                     # acks (NATS: own copies) and errors received
     repeats = [0]                      # acks of a client_id the server had stored already (must stay 0)
-    progress = asyncio.Event()         # set on every ack / error / PONG
-    pongs = [0]
+    progress = asyncio.Event()         # set on every answer
 
     async def reader():
+        pending = b""
         async for frame in ws:
             now = time.time_ns()
-            text = _text(frame)
             if args.target == "nats":
-                if "PING\r\n" in text:
+                pending += frame if isinstance(frame, bytes) else frame.encode()
+                msgs, lines, pending = parse_nats(pending)
+                if b"PING" in lines:
                     await ws.send(b"PONG\r\n")
-                if "PONG\r\n" in text:
-                    pongs[0] += text.count("PONG\r\n")
+                for line in lines:
+                    if line.startswith(b"-ERR"):
+                        key = line.decode(errors="replace")[:160]
+                        ack_errors[key] = ack_errors.get(key, 0) + 1
+                for payload in msgs:
+                    i = payload.find(MARK_B) + len(MARK_B)
+                    k = payload.index(b" ", i)
+                    seq = int(payload[k + 3:payload.index(b" ", k + 3)])
+                    t = sent_at.pop(seq, None)
+                    if t is not None:
+                        acks.append(now - t)
+                    answered[0] += 1
+                if msgs:
                     progress.set()
                 continue
+            text = _text(frame)
             if text.startswith('{"type":"ack"'):
                 i = text.find('"ref":"b') + 8
                 t = sent_at.pop(int(text[i:text.index('x', i)]), None)
@@ -493,22 +530,16 @@ async def run_send(args):
                 delay = due - loop.time()
                 if delay > 0:
                     await asyncio.sleep(delay)
-            elif args.target == "mb":
-                if not await wait_for(lambda: seq - answered[0] < args.window, 10):
-                    break
+            elif not await wait_for(lambda: seq - answered[0] < args.window, 10):
+                break
             if args.target == "mb":
                 t, frame = mb_send_frame(room_id, seq, phase)
-                sent_at[seq] = t
             else:
                 t, frame = nats_pub(seq, phase)
+            sent_at[seq] = t
             await ws.send(frame)
             seq += 1
             n += 1
-            if args.rate == 0 and args.target == "nats" and n % args.window == 0:
-                target_pongs = pongs[0] + 1
-                await ws.send(b"PING\r\n")
-                if not await wait_for(lambda: pongs[0] >= target_pongs, 10):
-                    break
         counts[phase] = n
         spans[phase] = (first_ns, time.time_ns())
 
@@ -517,17 +548,10 @@ async def run_send(args):
         await phase_run("w", args.warmup)
     await phase_run("m", args.duration)
     cpu = cpu_seconds() - cpu0
-    # The end marker; then MessageBridge: wait (bounded) for every ack; NATS: a PING/PONG round trip, after which
-    # the server has processed every PUB.
-    if args.target == "mb":
-        _, frame = mb_send_frame(room_id, seq, "e")
-        await ws.send(frame)
-        await wait_for(lambda: answered[0] >= seq + 1, 30)
-    else:
-        _, frame = nats_pub(seq, "e")
-        target_pongs = pongs[0] + 1
-        await ws.send(frame + b"PING\r\n")
-        await wait_for(lambda: pongs[0] >= target_pongs, 30)
+    # The end marker; then wait (bounded) for every answer.
+    _, frame = mb_send_frame(room_id, seq, "e") if args.target == "mb" else nats_pub(seq, "e")
+    await ws.send(frame)
+    await wait_for(lambda: answered[0] >= seq + 1, 30)
     reader_task.cancel()
     await asyncio.gather(reader_task, return_exceptions=True)
     await ws.close()
@@ -535,7 +559,7 @@ async def run_send(args):
     result = {
         "warmup_sent": counts.get("w", 0), "sent": counts["m"], "first_send_ns": spans["m"][0],
         "last_send_ns": spans["m"][1], "send_s": (spans["m"][1] - spans["m"][0]) / 1e9, "cpu_s": cpu,
-        "acks": len(acks), "ack_repeats": repeats[0], "ack_errors": ack_errors, "unacked": len(sent_at) - (1 if seq in sent_at else 0),
+        "acks": len(acks), "ack_repeats": repeats[0], "ack_errors": ack_errors, "unacked": len(sent_at),
         "ack_p50_ms": pct(acks_sorted, 50) / 1e6 if acks_sorted else None,
         "ack_p99_ms": pct(acks_sorted, 99) / 1e6 if acks_sorted else None,
     }

@@ -15,6 +15,8 @@ final class ChatHub: ChatEventBus {
         /// User → their open sockets.
         var sockets: [Int64: [ObjectIdentifier: ChatSocketOutbox]] = [:]
         var socketCount = 0
+        /// When each user's last socket closed, since this server started.
+        var lastSeen: [Int64: Date] = [:]
     }
 
     private let state = Mutex(State())
@@ -37,23 +39,60 @@ final class ChatHub: ChatEventBus {
     /// Open sockets, for `/stats` and metrics.
     var socketCount: Int { state.withLock { $0.socketCount } }
 
-    /// Starts delivering to `outbox`: every event published from now on that its user may see.
+    /// Starts delivering to `outbox`: every event published from now on that its user may see. A user's first
+    /// socket makes them online: the users who share a room with them are told.
     func register(_ outbox: ChatSocketOutbox) {
-        state.withLock { state in
+        let deliveries = state.withLock { state -> [(ChatSocketOutbox, ChatSocketOutbox.Item)] in
+            let isFirst = state.sockets[outbox.userID]?.isEmpty ?? true
             state.sockets[outbox.userID, default: [:]][ObjectIdentifier(outbox)] = outbox
             state.socketCount += 1
             metrics.websocketConnections.set(to: Double(state.socketCount))
+            guard isFirst else { return [] }
+            let frame = ChatFrames.presence(userID: outbox.userID, isOnline: true, lastSeen: nil)
+            return Self.peers(of: outbox.userID, in: state).map { ($0, .reply(frame)) }
+        }
+        for (peer, item) in deliveries { peer.deliver(item) }
+    }
+
+    /// Stops delivering to `outbox`. A user's last socket closing makes them offline, seen last at `now`.
+    func unregister(_ outbox: ChatSocketOutbox, now: Date) {
+        let deliveries = state.withLock { state -> [(ChatSocketOutbox, ChatSocketOutbox.Item)] in
+            guard state.sockets[outbox.userID]?.removeValue(forKey: ObjectIdentifier(outbox)) != nil else { return [] }
+            state.socketCount -= 1
+            metrics.websocketConnections.set(to: Double(state.socketCount))
+            guard state.sockets[outbox.userID]?.isEmpty == true else { return [] }
+            state.sockets[outbox.userID] = nil
+            state.lastSeen[outbox.userID] = now
+            let frame = ChatFrames.presence(userID: outbox.userID, isOnline: false, lastSeen: now)
+            return Self.peers(of: outbox.userID, in: state).map { ($0, .reply(frame)) }
+        }
+        for (peer, item) in deliveries { peer.deliver(item) }
+    }
+
+    /// The open sockets of everyone who shares a room with `userID` (not their own).
+    private static func peers(of userID: Int64, in state: State) -> [ChatSocketOutbox] {
+        var users: Set<Int64> = []
+        for members in state.members.values where members.contains(userID) { users.formUnion(members) }
+        users.remove(userID)
+        return users.flatMap { state.sockets[$0].map { Array($0.values) } ?? [] }
+    }
+
+    /// Whether each of `userIDs` that shares a room with `viewer` (or is the viewer) is online, and when they were
+    /// last seen by this server (since it started).
+    func presence(of userIDs: [Int64], viewer: Int64) -> [(userID: Int64, isOnline: Bool, lastSeen: Date?)] {
+        state.withLock { state in
+            var visible: Set<Int64> = [viewer]
+            for members in state.members.values where members.contains(viewer) { visible.formUnion(members) }
+            return userIDs.filter(visible.contains).map { ($0, state.sockets[$0] != nil, state.lastSeen[$0]) }
         }
     }
 
-    /// Stops delivering to `outbox`.
-    func unregister(_ outbox: ChatSocketOutbox) {
-        state.withLock { state in
-            guard state.sockets[outbox.userID]?.removeValue(forKey: ObjectIdentifier(outbox)) != nil else { return }
-            if state.sockets[outbox.userID]?.isEmpty == true { state.sockets[outbox.userID] = nil }
-            state.socketCount -= 1
-            metrics.websocketConnections.set(to: Double(state.socketCount))
+    /// Sends a frame that is not an event (typing) to the sockets of a room's members, except `sender`'s.
+    func broadcast(_ frame: String, toRoom roomID: Int64, except sender: Int64) {
+        let targets = state.withLock { state -> [ChatSocketOutbox] in
+            (state.members[roomID] ?? []).subtracting([sender]).flatMap { state.sockets[$0].map { Array($0.values) } ?? [] }
         }
+        for outbox in targets { outbox.deliver(.reply(frame)) }
     }
 
     func publish(_ events: [ChatEvent]) {
@@ -103,6 +142,8 @@ final class ChatSocketOutbox: Sendable {
 
     let userID: Int64
     let items: AsyncStream<Item>
+    /// When this socket last passed on a typing frame, per room (see ``ChatSocketSession``).
+    let typingSent = Mutex<[Int64: ContinuousClock.Instant]>([:])
     private let continuation: AsyncStream<Item>.Continuation
     private let overflowed = Atomic(false)
 
@@ -161,6 +202,15 @@ enum ChatFrames {
 
     static func error(code: String, message: String, ref: String?) -> String {
         #"{"type":"error","code":\#(jsonString(code)),"message":\#(jsonString(message)),"ref":\#(ref.map(jsonString) ?? "null")}"#
+    }
+
+    static func presence(userID: Int64, isOnline: Bool, lastSeen: Date?) -> String {
+        let seen = lastSeen.map { jsonString(Timestamp.rfc3339Milliseconds($0)) } ?? "null"
+        return #"{"type":"presence","user_id":\#(userID),"status":"\#(isOnline ? "online" : "offline")","last_seen_at":\#(seen)}"#
+    }
+
+    static func typing(roomID: Int64, userID: Int64) -> String {
+        #"{"type":"typing","room_id":\#(roomID),"user_id":\#(userID)}"#
     }
 
     static func pong(ref: String?) -> String {

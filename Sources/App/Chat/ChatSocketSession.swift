@@ -16,6 +16,9 @@ struct ChatSocketSession: Sendable {
     let authenticator: ChatAuthenticator
     let settings: ChatSettings
     let input: ChatInput
+    let clock: any WallClock
+    /// Typing frames per socket and room: at most one per this interval is passed on; the rest are dropped.
+    static let typingInterval: Duration = .seconds(1)
 
     /// Backlog events per store read.
     static let backlogPage = 500
@@ -50,7 +53,7 @@ struct ChatSocketSession: Sendable {
         // Registered before the backlog is read: every event committed from here on is in the outbox, every
         // earlier one in the backlog, and the writer drops what it sees twice by position.
         hub.register(outbox)
-        defer { hub.unregister(outbox) }
+        defer { hub.unregister(outbox, now: clock.now) }
         await withTaskGroup(of: Void.self) { [since, logger] group in
             group.addTask {
                 await write(outbox: outbox, to: outbound, since: since, userID: userID, logger: logger)
@@ -232,6 +235,20 @@ struct ChatSocketSession: Sendable {
                 roomID: try body.integer("room_id", required: true)!, userID: userID, messageID: try body.integer("message_id", required: true)!
             )
             return ChatFrames.receipt(ref: ref, receipt)
+        case "typing"?:
+            let body = try JSONBody(data: Data(text.utf8), allowed: ["type", "ref", "room_id"])
+            let roomID = try body.integer("room_id", required: true)!
+            guard hub.isMember(userID, of: roomID) else { throw ChatError(.forbidden, "not a member of room \(roomID)") }
+            // Never stored; limited per socket and room, the excess dropped (an indicator is best effort).
+            let now = clock.instant
+            if outbox.typingSent.withLock({ sent in
+                if let last = sent[roomID], now - last < Self.typingInterval { return false }
+                sent[roomID] = now
+                return true
+            }) {
+                hub.broadcast(ChatFrames.typing(roomID: roomID, userID: userID), toRoom: roomID, except: userID)
+            }
+            return nil
         case "resume"?:
             let body = try JSONBody(data: Data(text.utf8), allowed: ["type", "ref", "since"])
             let since = try body.integer("since", required: true)!
@@ -243,7 +260,7 @@ struct ChatSocketSession: Sendable {
         case "auth"?:
             throw APIError(.badRequest, code: "already_authenticated", message: "this socket is signed in already")
         case let other?:
-            throw APIError(.badRequest, code: "unknown_type", message: "unknown frame type \(other); known: send, edit, delete, react, unreact, read, resume, ping")
+            throw APIError(.badRequest, code: "unknown_type", message: "unknown frame type \(other); known: send, edit, delete, react, unreact, read, typing, resume, ping")
         }
     }
 

@@ -9,6 +9,27 @@ struct UsersController: Sendable {
 
     let store: any ChatStore
     let authenticator: ChatAuthenticator
+    let hub: ChatHub
+
+    /// Whether a user is online (has an open socket) and when this server last saw them.
+    struct Presence: Encodable {
+        var userID: Int64
+        var status: String
+        var lastSeenAt: Date?
+
+        enum CodingKeys: String, CodingKey {
+            case userID = "user_id"
+            case status
+            case lastSeenAt = "last_seen_at"
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(userID, forKey: .userID)
+            try container.encode(status, forKey: .status)
+            try container.encode(lastSeenAt, forKey: .lastSeenAt)
+        }
+    }
 
     var endpoints: RouteCollection<AppRequestContext> {
         let routes = RouteCollection(context: AppRequestContext.self)
@@ -43,6 +64,19 @@ struct UsersController: Sendable {
             let body = try await JSONBody.read(request, allowed: ["display_name"])
             let name = try ChatInput.displayName(try body.string("display_name", nullable: true))
             return try await chatCall { try await store.updateDisplayName(userID: userID, displayName: name) }
+        }
+        // Presence of the users who share a room with the caller; others are left out.
+        routes.get("presence") { request, context -> [Presence] in
+            let userID = try await authenticator.userID(request, context: context)
+            let text = request.uri.queryParameters["user_ids"].map(String.init) ?? ""
+            let ids = try text.split(separator: ",").map { part -> Int64 in
+                guard let id = Int64(part) else { throw APIError(.badRequest, code: "invalid_query", message: "user_ids must be user ids separated by commas") }
+                return id
+            }
+            guard ids.count <= 200 else { throw APIError(.badRequest, code: "invalid_query", message: "at most 200 user_ids") }
+            return hub.presence(of: ids, viewer: userID).map {
+                Presence(userID: $0.userID, status: $0.isOnline ? "online" : "offline", lastSeenAt: $0.lastSeen)
+            }
         }
         routes.get(":id") { request, context in
             _ = try await authenticator.principal(request, context: context)
