@@ -18,11 +18,12 @@ struct Chat {
     let loginLimits: LoginLimits
     let decoyHash: String
     let clock: any WallClock
+    let files: AttachmentFiles
 
     /// The paths chat serves; no webhook route may use one.
     static let ownedPaths = [
         AuthController.mountPath, UsersController.mountPath, RoomsController.mountPath, MessagesController.mountPath,
-        SearchController.mountPath, "/ws",
+        SearchController.mountPath, AttachmentsController.mountPath, "/ws",
     ] + ChatStatsController.ownedPaths
 
     init(
@@ -54,6 +55,11 @@ struct Chat {
         settings = configuration.chat
         auth = configuration.auth
         self.clock = clock
+        let databaseDirectory = (configuration.sqlite.databasePath as NSString).deletingLastPathComponent
+        files = AttachmentFiles(
+            directory: configuration.chat.attachmentsDirectory ?? (databaseDirectory.isEmpty ? "." : databaseDirectory) + "/attachments",
+            maxBytes: configuration.chat.maxAttachmentBytes
+        )
     }
 
     var input: ChatInput { ChatInput(maxMessageBytes: settings.maxMessageBytes) }
@@ -69,7 +75,8 @@ struct Chat {
             atPath: RouterPath(AuthController.mountPath)
         )
         router.addRoutes(UsersController(store: store, authenticator: authenticator, hub: hub).endpoints, atPath: RouterPath(UsersController.mountPath))
-        router.addRoutes(RoomsController(store: store, authenticator: authenticator, input: input).endpoints, atPath: RouterPath(RoomsController.mountPath))
+        router.addRoutes(RoomsController(store: store, authenticator: authenticator, input: input, files: files).endpoints, atPath: RouterPath(RoomsController.mountPath))
+        router.addRoutes(AttachmentsController(store: store, authenticator: authenticator, files: files).endpoints, atPath: RouterPath(AttachmentsController.mountPath))
         router.addRoutes(MessagesController(store: store, authenticator: authenticator, input: input).endpoints, atPath: RouterPath(MessagesController.mountPath))
         router.addRoutes(SearchController(store: store, authenticator: authenticator).endpoints, atPath: RouterPath(SearchController.mountPath))
         router.addRoutes(ChatStatsController(store: store, hub: hub, statusGuard: statusGuard).endpoints)

@@ -84,7 +84,15 @@ extension NodeReader {
         let key = "chat"
         let entries = mapping(node, key: key, known: [
             "max_message_bytes", "send_buffer_events", "max_frame_bytes", "ping_interval", "auth_timeout", "max_frame_errors",
+            "max_attachment_bytes", "attachments_directory",
         ])
+        if let value = int(entries["max_attachment_bytes"], key: "\(key).max_attachment_bytes", range: 1...(1 << 31)) {
+            settings.maxAttachmentBytes = value
+        }
+        if let value = string(entries["attachments_directory"], key: "\(key).attachments_directory") {
+            if value.isEmpty { problem("\(key).attachments_directory", entries["attachments_directory"], "must not be empty") }
+            settings.attachmentsDirectory = value.isEmpty ? nil : value
+        }
         if let value = int(entries["max_message_bytes"], key: "\(key).max_message_bytes", range: 1...(1 << 24)) {
             settings.maxMessageBytes = value
         }

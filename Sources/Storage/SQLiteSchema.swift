@@ -191,6 +191,21 @@ enum SQLiteSchema {
                 );
                 CREATE INDEX chat_events_room ON chat_events(room_id, position) WHERE room_id IS NOT NULL;
                 CREATE INDEX chat_events_user ON chat_events(user_id, position) WHERE user_id IS NOT NULL;
+                -- Uploaded files: the bytes are in the attachments directory under storage_name (never the
+                -- client's file name), written and fsync'd before this row commits.
+                CREATE TABLE chat_attachments (
+                    id INTEGER PRIMARY KEY,
+                    room_id INTEGER NOT NULL REFERENCES chat_rooms(id),
+                    user_id INTEGER NOT NULL REFERENCES chat_users(id),
+                    message_id INTEGER REFERENCES chat_messages(id),
+                    filename TEXT NOT NULL,
+                    content_type TEXT NOT NULL,
+                    size INTEGER NOT NULL,
+                    sha256 TEXT NOT NULL,
+                    storage_name TEXT NOT NULL UNIQUE,
+                    created_at INTEGER NOT NULL
+                );
+                CREATE INDEX chat_attachments_message ON chat_attachments(message_id) WHERE message_id IS NOT NULL;
                 -- Search: words (unicode61, diacritics folded) and trigrams (Chinese, Japanese, word fragments), both
                 -- over chat_messages' content and kept in step by triggers, in the same transaction as every send,
                 -- edit and delete (a deleted message's content is empty, so it is found no more).

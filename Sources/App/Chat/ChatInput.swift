@@ -55,12 +55,12 @@ struct ChatInput: Sendable {
         return value
     }
 
-    /// Message text: not blank, at most `maxMessageBytes` of UTF-8 (more is 413).
-    func content(_ value: String) throws -> String {
+    /// Message text: not blank (unless files go with it), at most `maxMessageBytes` of UTF-8 (more is 413).
+    func content(_ value: String, hasAttachments: Bool = false) throws -> String {
         guard value.utf8.count <= maxMessageBytes else {
             throw APIError(.contentTooLarge, code: "message_too_large", message: "content is larger than \(maxMessageBytes) bytes")
         }
-        guard !value.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+        guard hasAttachments || !value.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
             throw JSONBody.invalid("content", "must not be empty")
         }
         return value
@@ -76,6 +76,16 @@ struct ChatInput: Sendable {
         let isEmoji = scalars.contains { $0.properties.isEmojiPresentation }
             || (scalars.contains { $0.properties.isEmoji } && scalars.contains { $0.value == 0xFE0F || $0.value == 0x20E3 })
         guard isEmoji else { throw JSONBody.invalid("emoji", "must be a single emoji") }
+        return value
+    }
+
+    /// An upload's file name: shown and offered back on download, never used as a path. Required, 1 to 255
+    /// characters, no control characters, no path separators.
+    static func filename(_ value: String?) throws -> String {
+        guard let value else { throw APIError(.badRequest, code: "missing_field", message: "filename is required (a query parameter)") }
+        guard (1...255).contains(value.unicodeScalars.count),
+              !value.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7f || $0 == "/" || $0 == "\\" })
+        else { throw JSONBody.invalid("filename", "must be 1 to 255 characters without control characters or slashes") }
         return value
     }
 

@@ -201,7 +201,7 @@ struct ChatSocketSession: Sendable {
             }
             let content = try input.content(try body.string("content", required: true)!)
             let room = try await store.defaultRoomID()
-            let sent = try await store.sendMessage(roomID: room, authorID: userID, content: content, clientID: nil, replyTo: nil)
+            let sent = try await store.sendMessage(roomID: room, authorID: userID, content: content, clientID: nil, replyTo: nil, attachmentIDs: [])
             return ChatFrames.ack(ref: ref, message: sent.message, position: sent.position, isRepeat: sent.isRepeat)
         case "send"?:
             let body = try JSONBody(data: Data(text.utf8), allowed: ["type", "ref", "room_id", "content", "client_id", "reply_to"])
@@ -209,7 +209,8 @@ struct ChatSocketSession: Sendable {
             let content = try input.content(try body.string("content", required: true)!)
             let clientID = try ChatInput.clientID(try body.string("client_id"))
             let sent = try await store.sendMessage(
-                roomID: roomID, authorID: userID, content: content, clientID: clientID, replyTo: try body.integer("reply_to")
+                roomID: roomID, authorID: userID, content: content, clientID: clientID, replyTo: try body.integer("reply_to"),
+                attachmentIDs: []
             )
             return ChatFrames.ack(ref: ref ?? clientID, message: sent.message, position: sent.position, isRepeat: sent.isRepeat)
         case "edit"?:

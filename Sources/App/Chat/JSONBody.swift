@@ -109,6 +109,19 @@ struct JSONBody {
         }
     }
 
+    /// An array of integers; empty when absent.
+    func integers(_ name: String) throws -> [Int64] {
+        switch fields[name] {
+        case nil: return []
+        case .array(let items)?:
+            return try items.map { item in
+                guard case .integer(let value) = item else { throw Self.wrongType(name, expected: "an array of integers", got: item) }
+                return value
+            }
+        case let other?: throw Self.wrongType(name, expected: "an array of integers", got: other)
+        }
+    }
+
     static func missing(_ name: String) -> APIError {
         APIError(.badRequest, code: "missing_field", message: "\(name) is required")
     }

@@ -44,7 +44,7 @@ struct MessagesController: Sendable {
             let sent = try await chatCall {
                 guard try await store.user(id: authorID) != nil else { throw ChatError(.notFound, field: "user_id", "no user \(authorID)") }
                 let room = try await store.defaultRoomID()
-                return try await store.sendMessage(roomID: room, authorID: authorID, content: content, clientID: clientID, replyTo: nil)
+                return try await store.sendMessage(roomID: room, authorID: authorID, content: content, clientID: clientID, replyTo: nil, attachmentIDs: [])
             }
             return EditedResponse(status: sent.isRepeat ? .ok : .created, response: sent.message)
         }

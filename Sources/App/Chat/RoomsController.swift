@@ -9,6 +9,7 @@ struct RoomsController: Sendable {
     let store: any ChatStore
     let authenticator: ChatAuthenticator
     let input: ChatInput
+    let files: AttachmentFiles
 
     /// A room with the caller's role in it.
     struct RoomDetail: ResponseEncodable {
@@ -89,6 +90,30 @@ struct RoomsController: Sendable {
             try await chatCall { try await store.removeMember(roomID: try Self.roomID(context), actor: userID, userID: member) }
             return Response(status: .noContent)
         }
+        routes.post(":room/attachments") { request, context in
+            let userID = try await authenticator.userID(request, context: context)
+            let roomID = try Self.roomID(context)
+            let filename = try ChatInput.filename(request.uri.queryParameters["filename"].map(String.init))
+            let contentType = request.headers[.contentType] ?? "application/octet-stream"
+            // Membership first: an outsider's upload is refused before a byte is written.
+            guard try await chatCall({ try await store.room(id: roomID, visibleTo: userID) }).role != nil else {
+                throw APIError(ChatError(.forbidden, "join room \(roomID) first"))
+            }
+            let body: ByteBuffer
+            do {
+                body = try await request.body.collect(upTo: files.maxBytes)
+            } catch {
+                throw APIError(.contentTooLarge, code: "attachment_too_large", message: "files are at most \(files.maxBytes) bytes")
+            }
+            let stored = try await files.write(body)
+            let attachment = try await chatCall {
+                try await store.createAttachment(
+                    roomID: roomID, userID: userID, filename: filename, contentType: contentType, size: Int64(body.readableBytes),
+                    sha256: stored.sha256, storageName: stored.name
+                )
+            }
+            return EditedResponse(status: .created, response: attachment)
+        }
         routes.post(":room/read") { request, context in
             let userID = try await authenticator.userID(request, context: context)
             let body = try await JSONBody.read(request, allowed: ["message_id"])
@@ -108,13 +133,15 @@ struct RoomsController: Sendable {
         }
         routes.post(":room/messages") { request, context in
             let userID = try await authenticator.userID(request, context: context)
-            let body = try await JSONBody.read(request, allowed: ["content", "client_id", "reply_to"], limit: input.maxMessageBytes * 2 + 4096)
-            let content = try input.content(try body.string("content", required: true)!)
+            let body = try await JSONBody.read(request, allowed: ["content", "client_id", "reply_to", "attachment_ids"], limit: input.maxMessageBytes * 2 + 4096)
+            let attachmentIDs = try body.integers("attachment_ids")
+            guard attachmentIDs.count <= 20 else { throw JSONBody.invalid("attachment_ids", "holds at most 20 ids") }
+            let content = try input.content(try body.string("content", required: true)!, hasAttachments: !attachmentIDs.isEmpty)
             let clientID = try ChatInput.clientID(try body.string("client_id"))
             let sent = try await chatCall {
                 try await store.sendMessage(
                     roomID: try Self.roomID(context), authorID: userID, content: content, clientID: clientID,
-                    replyTo: try body.integer("reply_to")
+                    replyTo: try body.integer("reply_to"), attachmentIDs: attachmentIDs
                 )
             }
             // A repeated send answers like the first did, but 200: nothing new was made.
@@ -155,3 +182,4 @@ extension RoomMember: ResponseEncodable {}
 extension ChatMessage: ResponseEncodable {}
 extension RoomSummary: ResponseEncodable {}
 extension ReadReceipt: ResponseEncodable {}
+extension ChatAttachment: ResponseEncodable {}

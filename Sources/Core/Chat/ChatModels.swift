@@ -161,6 +161,8 @@ public struct ChatMessage: Codable, Sendable, Equatable {
     public var deletedAt: Date?
     /// Reactions, one entry per emoji in the order first used.
     public var reactions: [ReactionCount] = []
+    /// Files sent with it.
+    public var attachments: [ChatAttachment] = []
 
     /// Makes a message value.
     public init(
@@ -192,7 +194,7 @@ public struct ChatMessage: Codable, Sendable, Equatable {
         case replyTo = "reply_to"
         case editedAt = "edited_at"
         case deletedAt = "deleted_at"
-        case reactions
+        case reactions, attachments
     }
 
     /// Decodes a message; `reactions` may be absent.
@@ -209,6 +211,7 @@ public struct ChatMessage: Codable, Sendable, Equatable {
         editedAt = try container.decodeIfPresent(Date.self, forKey: .editedAt)
         deletedAt = try container.decodeIfPresent(Date.self, forKey: .deletedAt)
         reactions = try container.decodeIfPresent([ReactionCount].self, forKey: .reactions) ?? []
+        attachments = try container.decodeIfPresent([ChatAttachment].self, forKey: .attachments) ?? []
     }
 
     /// Encodes every key, `null` included, so clients see one fixed shape.
@@ -225,6 +228,7 @@ public struct ChatMessage: Codable, Sendable, Equatable {
         try container.encode(editedAt, forKey: .editedAt)
         try container.encode(deletedAt, forKey: .deletedAt)
         try container.encode(reactions, forKey: .reactions)
+        try container.encode(attachments, forKey: .attachments)
     }
 }
 
@@ -334,5 +338,54 @@ public struct RoomSummary: Codable, Sendable, Equatable {
         case lastMessage = "last_message"
         case unreadCount = "unread_count"
         case memberCount = "member_count"
+    }
+}
+
+/// A file uploaded to a room, shown on the message it was sent with.
+public struct ChatAttachment: Codable, Sendable, Equatable {
+    /// The attachment's id (download: `GET /api/v1/attachments/{id}`).
+    public var id: Int64
+    /// The room it was uploaded to.
+    public var roomID: Int64
+    /// Who uploaded it.
+    public var userID: Int64
+    /// The message it belongs to, once sent.
+    public var messageID: Int64?
+    /// The client's file name (shown and offered on download; never a path on the server).
+    public var filename: String
+    /// The type the uploader declared.
+    public var contentType: String
+    /// Bytes.
+    public var size: Int64
+    /// Lower-case hex SHA-256 of the bytes.
+    public var sha256: String
+    /// When it was stored.
+    public var createdAt: Date
+
+    /// Makes an attachment value.
+    public init(
+        id: Int64, roomID: Int64, userID: Int64, messageID: Int64?, filename: String, contentType: String, size: Int64,
+        sha256: String, createdAt: Date
+    ) {
+        self.id = id
+        self.roomID = roomID
+        self.userID = userID
+        self.messageID = messageID
+        self.filename = filename
+        self.contentType = contentType
+        self.size = size
+        self.sha256 = sha256
+        self.createdAt = createdAt
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id
+        case roomID = "room_id"
+        case userID = "user_id"
+        case messageID = "message_id"
+        case filename
+        case contentType = "content_type"
+        case size, sha256
+        case createdAt = "created_at"
     }
 }

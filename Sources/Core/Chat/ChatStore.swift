@@ -214,7 +214,16 @@ public protocol ChatStore: Sendable {
     // MARK: Messages
 
     /// Stores a message from a member; a repeated `clientID` of the same author returns the first result.
-    func sendMessage(roomID: Int64, authorID: Int64, content: String, clientID: String?, replyTo: Int64?) async throws -> SentMessage
+    /// `attachmentIDs` are the author's unsent uploads to this room, sent with it.
+    func sendMessage(
+        roomID: Int64, authorID: Int64, content: String, clientID: String?, replyTo: Int64?, attachmentIDs: [Int64]
+    ) async throws -> SentMessage
+    /// Records a file already written durably under `storageName`, uploaded by a member of the room.
+    func createAttachment(
+        roomID: Int64, userID: Int64, filename: String, contentType: String, size: Int64, sha256: String, storageName: String
+    ) async throws -> ChatAttachment
+    /// An attachment the caller may see (a member of its room), and where its bytes are.
+    func attachment(id: Int64, visibleTo userID: Int64) async throws -> (attachment: ChatAttachment, storageName: String)
     /// Replaces the content (author only).
     func editMessage(id: Int64, actor: Int64, content: String) async throws -> ChatMessage
     /// Deletes softly (author, or a room owner or admin).

@@ -67,6 +67,10 @@ public struct ChatSettings: Sendable {
     public var authTimeout: Duration = .seconds(10)
     /// Bad frames a socket may send before it is closed with 4002. 10.
     public var maxFrameErrors: Int = 10
+    /// Largest uploaded file; more is 413. 10 MiB.
+    public var maxAttachmentBytes: Int = 10 << 20
+    /// Where uploaded files are kept; nil: `attachments/` beside the database file.
+    public var attachmentsDirectory: String?
 
     /// Defaults as documented on each property.
     public init() {}

@@ -21,7 +21,7 @@ extension SQLiteChatStore {
         try Row.fetchOne(db, sql: "\(messageSelect) WHERE x.id = ?", arguments: [id]).map(message).map { try withReactions([$0], db: db)[0] }
     }
 
-    /// The messages with their reactions filled in: one query for the whole page.
+    /// The messages with their reactions and attachments filled in: two queries for the whole page.
     static func withReactions(_ messages: [ChatMessage], db: Database) throws -> [ChatMessage] {
         guard !messages.isEmpty else { return messages }
         let ids = messages.map(\.id)
@@ -42,15 +42,25 @@ extension SQLiteChatStore {
                 counts[messageID, default: []].append(ReactionCount(emoji: emoji, count: 1, userIDs: [userID]))
             }
         }
+        var files: [Int64: [ChatAttachment]] = [:]
+        for row in try Row.fetchAll(db, sql: """
+            SELECT \(attachmentColumns) FROM chat_attachments a
+            WHERE a.message_id IN (\(ids.map { _ in "?" }.joined(separator: ","))) ORDER BY a.id
+            """, arguments: StatementArguments(ids)) {
+            let attachment = Self.attachment(row)
+            files[attachment.messageID ?? 0, default: []].append(attachment)
+        }
         return messages.map { message in
             var message = message
             message.reactions = counts[message.id] ?? []
+            // A deleted message keeps no files in view.
+            message.attachments = message.isDeleted ? [] : files[message.id] ?? []
             return message
         }
     }
 
     public func sendMessage(
-        roomID: Int64, authorID: Int64, content: String, clientID: String?, replyTo: Int64?
+        roomID: Int64, authorID: Int64, content: String, clientID: String?, replyTo: Int64?, attachmentIDs: [Int64] = []
     ) async throws -> SentMessage {
         try await write { transaction in
             let db = transaction.db
@@ -76,15 +86,24 @@ extension SQLiteChatStore {
                 VALUES (?, ?, ?, ?, ?, ?)
                 """, arguments: [roomID, authorID, clientID, content, replyTo, now])
             let id = db.lastInsertedRowID
+            for attachmentID in Set(attachmentIDs) {
+                try db.execute(sql: """
+                    UPDATE chat_attachments SET message_id = ? WHERE id = ? AND user_id = ? AND room_id = ? AND message_id IS NULL
+                    """, arguments: [id, attachmentID, authorID, roomID])
+                guard db.changesCount == 1 else {
+                    throw ChatError(.invalid, field: "attachment_ids", "attachment \(attachmentID) is not an unsent upload of yours to room \(roomID)")
+                }
+            }
             // The author has read everything up to their own message.
             try db.execute(
                 sql: "UPDATE chat_members SET last_read_message_id = ? WHERE room_id = ? AND user_id = ?",
                 arguments: [id, roomID, authorID]
             )
-            let message = ChatMessage(
+            var message = ChatMessage(
                 id: id, userID: authorID, username: try Self.username(db, userID: authorID), content: content,
                 createdAt: transaction.now, roomID: roomID, clientID: clientID, replyTo: replyTo, editedAt: nil, deletedAt: nil
             )
+            if !attachmentIDs.isEmpty { message = try Self.withReactions([message], db: db)[0] }
             let position = try transaction.record(.messageCreated, roomID: roomID, userID: nil, payload: message)
             return SentMessage(message: message, position: position, isRepeat: false)
         }
