@@ -49,14 +49,28 @@ struct ChatSocketSession: Sendable {
         var logger = logger
         logger[metadataKey: "user_id"] = "\(userID)"
 
+        // Without `since`, the socket starts at the log's head as it is now, read before registering: whatever is
+        // committed after this read is either in the backlog (read after registering) or in the outbox.
+        let start: Int64
+        if let since {
+            start = since
+        } else {
+            do {
+                start = try await store.headPosition()
+            } catch {
+                logger.error("cannot read the event log", metadata: ["error": "\(error)"])
+                try? await outbound.close(.unexpectedServerError, reason: "retry later")
+                return
+            }
+        }
         let outbox = ChatSocketOutbox(userID: userID, capacity: settings.sendBufferEvents)
         // Registered before the backlog is read: every event committed from here on is in the outbox, every
         // earlier one in the backlog, and the writer drops what it sees twice by position.
         hub.register(outbox)
         defer { hub.unregister(outbox, now: clock.now) }
-        await withTaskGroup(of: Void.self) { [since, logger] group in
+        await withTaskGroup(of: Void.self) { [logger] group in
             group.addTask {
-                await write(outbox: outbox, to: outbound, since: since, userID: userID, logger: logger)
+                await write(outbox: outbox, to: outbound, since: start, userID: userID, logger: logger)
             }
             let end = await read(&frames, userID: userID, outbox: outbox, logger: logger)
             outbox.finish()
@@ -84,12 +98,10 @@ struct ChatSocketSession: Sendable {
 
     // MARK: Writer
 
-    private func write(outbox: ChatSocketOutbox, to outbound: WebSocketOutboundWriter, since: Int64?, userID: Int64, logger: Logger) async {
+    private func write(outbox: ChatSocketOutbox, to outbound: WebSocketOutboundWriter, since: Int64, userID: Int64, logger: Logger) async {
         do {
-            let head = try await store.headPosition()
-            try await outbound.write(.text(ChatFrames.ready(userID: userID, position: since ?? head)))
-            var lastSent = head
-            if let since { lastSent = try await sendBacklog(after: since, userID: userID, to: outbound) }
+            try await outbound.write(.text(ChatFrames.ready(userID: userID, position: since)))
+            var lastSent = try await sendBacklog(after: since, userID: userID, to: outbound)
             for await item in outbox.items {
                 switch item {
                 case .event(let position, let frame):
