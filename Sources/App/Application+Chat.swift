@@ -94,6 +94,11 @@ struct Chat {
         return router
     }
 
+    /// The service that removes old attachment files.
+    func makeAttachmentPurge(logger: Logger) -> AttachmentPurgeService {
+        AttachmentPurgeService(store: store, files: files, retention: settings.attachmentRetention, clock: clock, logger: logger)
+    }
+
     /// The socket server's settings: frames up to four times the frame limit reach the session (which answers a
     /// frame over the limit with an `error` event); larger ones close the socket with 1009. Pings keep idle sockets
     /// alive and drop dead ones.

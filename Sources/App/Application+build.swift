@@ -113,6 +113,7 @@ public func buildApplication(
         },
         delivery.retryWorker,
         APIKeyExpiryWarningService(keys: apiKeys, logger: logger),
+        chat.makeAttachmentPurge(logger: logger),
         ResourceService(name: "shutdown flag", logger: logger) {
             shutdownFlag.set()
         }

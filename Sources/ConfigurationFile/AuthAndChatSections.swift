@@ -84,8 +84,11 @@ extension NodeReader {
         let key = "chat"
         let entries = mapping(node, key: key, known: [
             "max_message_bytes", "send_buffer_events", "max_frame_bytes", "ping_interval", "auth_timeout", "max_frame_errors",
-            "max_attachment_bytes", "attachments_directory",
+            "max_attachment_bytes", "attachments_directory", "attachment_retention",
         ])
+        if let value = duration(entries["attachment_retention"], key: "\(key).attachment_retention", minimum: .seconds(1)) {
+            settings.attachmentRetention = value
+        }
         if let value = int(entries["max_attachment_bytes"], key: "\(key).max_attachment_bytes", range: 1...(1 << 31)) {
             settings.maxAttachmentBytes = value
         }

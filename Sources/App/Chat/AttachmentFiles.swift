@@ -5,6 +5,8 @@ import Foundation
 import Hummingbird
 import NIOCore
 import NIOPosix
+import Logging
+import ServiceLifecycle
 
 /// Uploaded files on disk: each under a name the server makes (never the client's), written to a temporary name,
 /// fsync'd, renamed and the directory fsync'd, all before the database row that points at it commits. Blocking
@@ -89,5 +91,47 @@ struct AttachmentsController: Sendable {
         let fallback = String(filename.unicodeScalars.map { $0.isASCII && $0 != "\"" && $0 != "\\" ? Character($0) : "_" })
         let encoded = filename.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "file"
         return "attachment; filename=\"\(fallback)\"; filename*=UTF-8''\(encoded)"
+    }
+}
+
+extension AttachmentFiles {
+    /// Removes the files named (ignoring ones already gone).
+    func remove(_ names: [String]) async throws {
+        let directory = self.directory
+        try await NIOThreadPool.singleton.runIfActive {
+            for name in names { try? FileManager.default.removeItem(atPath: "\(directory)/\(name)") }
+        }
+    }
+}
+
+/// Removes, every ten minutes, the files of messages deleted longer ago than `chat.attachment_retention` and of
+/// uploads never sent in that time: the rows go first, in one transaction, then the files.
+struct AttachmentPurgeService: Service {
+    let store: any ChatStore
+    let files: AttachmentFiles
+    let retention: Duration
+    let clock: any WallClock
+    let logger: Logger
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do {
+                    try await purge()
+                } catch {
+                    logger.warning("attachment purge failed", metadata: ["error": "\(error)"])
+                }
+                try? await Task.sleep(for: .seconds(600))
+            }
+        }
+    }
+
+    /// One pass; returns how many files went.
+    @discardableResult
+    func purge() async throws -> Int {
+        let names = try await store.purgeAttachments(before: clock.now.addingTimeInterval(-retention.seconds))
+        try await files.remove(names)
+        if !names.isEmpty { logger.info("purged attachments", metadata: ["count": "\(names.count)"]) }
+        return names.count
     }
 }

@@ -222,6 +222,9 @@ public protocol ChatStore: Sendable {
     func createAttachment(
         roomID: Int64, userID: Int64, filename: String, contentType: String, size: Int64, sha256: String, storageName: String
     ) async throws -> ChatAttachment
+    /// Forgets attachments whose message was deleted before `cutoff`, and uploads never sent that were made before
+    /// it; returns their storage names, whose files the caller removes.
+    func purgeAttachments(before cutoff: Date) async throws -> [String]
     /// An attachment the caller may see (a member of its room), and where its bytes are.
     func attachment(id: Int64, visibleTo userID: Int64) async throws -> (attachment: ChatAttachment, storageName: String)
     /// Replaces the content (author only).

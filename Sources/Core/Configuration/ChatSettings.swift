@@ -71,6 +71,8 @@ public struct ChatSettings: Sendable {
     public var maxAttachmentBytes: Int = 10 << 20
     /// Where uploaded files are kept; nil: `attachments/` beside the database file.
     public var attachmentsDirectory: String?
+    /// How long the files of a deleted message (and uploads never sent) are kept before they are removed. 7 days.
+    public var attachmentRetention: Duration = .seconds(7 * 86_400)
 
     /// Defaults as documented on each property.
     public init() {}

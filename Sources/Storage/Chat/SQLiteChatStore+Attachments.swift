@@ -46,4 +46,18 @@ extension SQLiteChatStore {
             return (attachment, row[9])
         }
     }
+
+    public func purgeAttachments(before cutoff: Date) async throws -> [String] {
+        try await write { transaction in
+            let db = transaction.db
+            let limit = StoredTime.milliseconds(cutoff)
+            let condition = """
+                (a.message_id IS NULL AND a.created_at < ?1)
+                OR a.message_id IN (SELECT id FROM chat_messages WHERE deleted_at IS NOT NULL AND deleted_at < ?1)
+                """
+            let names = try String.fetchAll(db, sql: "SELECT a.storage_name FROM chat_attachments a WHERE \(condition)", arguments: [limit])
+            try db.execute(sql: "DELETE FROM chat_attachments AS a WHERE \(condition)", arguments: [limit])
+            return names
+        }
+    }
 }
