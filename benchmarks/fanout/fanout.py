@@ -5,13 +5,13 @@ Subcommands (run.sh drives them; see benchmarks/README.md, "Chat fan-out"):
 
   setup      register users over REST, create one public room, join every user; writes the tokens as JSON
   subscribe  open N WebSocket subscribers in this process, record every measured message's send->receive latency
-  send       one sender at a fixed rate (or as fast as the server takes them), then an end marker
-  idle       open N idle authenticated sockets and hold them until SIGTERM
+  send       one sender at a fixed rate (or as fast as the server answers), then an end marker
+  idle       open N idle sockets (authenticated; or --kind upgraded / tcp) and hold them until SIGTERM
   summarize  merge the subscribers' and the sender's result files into one line of figures per target
 
 Every message's content carries its send time: "fanout t=<time.time_ns()> s=<seq> p=<m|w|e>" (measured, warm-up,
 end), padded with 'x' to a fixed length. For MessageBridge the subscribers find it inside the JSON event frame by
-string search (no JSON parsing, which would cost the client more than the server's fan-out); for NATS the payload
+string search (parsing the JSON would add to the clients' CPU, which the servers share); for NATS the payload
 is a JSON text of the same shape and length as MessageBridge's event frame, so both deliver the same bytes.
 
 Only 127.0.0.1 is ever connected to. Every loop is bounded in time.
@@ -127,6 +127,7 @@ class Conn(asyncio.Protocol):
         self.buffered = b""                  # NATS: protocol text not parsed yet
         self.last_seq = -1
         self.state = None                    # per-target handshake state
+        self.ready_on_upgrade = False        # ready once upgraded, before any frame (idle --kind upgraded)
 
     def connection_made(self, transport):
         self.transport = transport
@@ -150,6 +151,8 @@ class Conn(asyncio.Protocol):
                     self.handler(self, payload, now)
             elif self.proto.handshake_exc is not None and not self.ready.done():
                 self.ready.set_exception(self.proto.handshake_exc)
+            elif self.ready_on_upgrade and not self.ready.done():
+                self.ready.set_result(None)
         self.flush()
 
     def send(self, data):
@@ -176,17 +179,47 @@ class Conn(asyncio.Protocol):
             self.closed.set_result(self.proto.close_code)
 
 
-class Target:
-    """How to open a socket and recognise a message, per server."""
+class TCPConn(asyncio.Protocol):
+    """A TCP connection that sends nothing (idle --kind tcp)."""
 
-    def __init__(self, kind, port):
+    def __init__(self):
+        loop = asyncio.get_running_loop()
+        self.ready = loop.create_future()
+        self.closed = loop.create_future()
+        self.transport = None
+
+    def connection_made(self, transport):
+        self.transport = transport
+        self.ready.set_result(None)
+
+    def connection_lost(self, exc):
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+
+class Target:
+    """How to open a socket and recognise a message, per server. socket_kind (idle only): authenticated (the
+    default: MessageBridge's `ready` frame, NATS's PONG after SUB), upgraded (MessageBridge: a WebSocket with no
+    token that has not sent its auth frame yet), tcp (a TCP connection that has sent nothing)."""
+
+    def __init__(self, kind, port, socket_kind="authenticated"):
         self.kind = kind
         self.port = port
+        self.socket_kind = socket_kind
 
     def url(self, token=None):
         if self.kind == "mb":
+            if self.socket_kind == "upgraded":
+                return f"ws://127.0.0.1:{self.port}/ws"
             return f"ws://127.0.0.1:{self.port}/ws?token={token}"
         return f"ws://127.0.0.1:{self.port}/"
+
+    def protocol(self, url, handler):
+        if self.socket_kind == "tcp":
+            return TCPConn()
+        conn = Conn(url, handler)
+        conn.ready_on_upgrade = self.socket_kind == "upgraded"
+        return conn
 
     def handshake(self, conn, payload):
         """Consumes frames until the socket is ready to receive: MessageBridge's `ready` frame; for NATS the PONG
@@ -254,7 +287,7 @@ async def open_all(target, tokens, n, make_handler):
                 try:
                     url = target.url(tokens[i % len(tokens)] if tokens else None)
                     _, conn = await asyncio.wait_for(
-                        loop.create_connection(lambda: Conn(url, make_handler()), "127.0.0.1", target.port), 30)
+                        loop.create_connection(lambda: target.protocol(url, make_handler()), "127.0.0.1", target.port), 30)
                     await asyncio.wait_for(conn.ready, 30)
                     return conn
                 except Exception as e:  # noqa: BLE001 - any failure is reported and retried
@@ -356,7 +389,7 @@ async def run_subscribe(args):
     deadline = time.monotonic() + args.timeout
     while not all_done.done() and time.monotonic() < deadline:
         open_left = sum(1 for c in conns if not c.closed.done())
-        if stats.finished + 0 >= len(conns) or open_left == 0:
+        if stats.finished >= len(conns) or open_left == 0:
             break
         await asyncio.wait([all_done], timeout=0.2)
     cpu = cpu_seconds() - cpu0
@@ -592,7 +625,7 @@ async def run_idle(args):
         tokens = json.load(open(args.tokens))["subscribers"]
         # Offset the round-robin so that several processes spread over all users.
         tokens = tokens[args.first % len(tokens):] + tokens[:args.first % len(tokens)]
-    target = Target(args.target, args.port)
+    target = Target(args.target, args.port, args.kind)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
@@ -698,6 +731,8 @@ def main():
             s.add_argument("--count", type=int, required=True)
             s.add_argument("--ready", required=True)
             s.add_argument("--timeout", type=float, required=True)
+        if name == "idle":
+            s.add_argument("--kind", choices=["authenticated", "upgraded", "tcp"], default="authenticated")
         if name == "send":
             s.add_argument("--rate", type=float, required=True, help="messages per second; 0: as fast as acked")
             s.add_argument("--window", type=int, default=32, help="sends in flight at rate 0")

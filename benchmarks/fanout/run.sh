@@ -21,6 +21,8 @@
 #   BENCH_CLIENT_PROCS       subscriber processes, the members split evenly (default 2)
 #   BENCH_IDLE               idle authenticated sockets for the memory figure (default 10000; 0 skips it)
 #   BENCH_IDLE_PROCS         processes holding them (default 4)
+#   BENCH_MEMORY_SPLIT=1     also measure, each on a fresh server, idle TCP connections that sent nothing and
+#                            WebSockets that sent no auth frame yet (where the per-connection memory goes)
 #   BENCH_NATS               on (default) / off: the nats-server baseline
 #   BENCH_EVENT_LOOP         uvloop (default, when installed) / asyncio: the clients' event loop
 #   BENCH_WAIT_QUIET         wait up to this many seconds before each fan-out run for a 2 s stretch in which other
@@ -76,6 +78,7 @@ fi
 WORK="$(mktemp -d -t mb-fanout-bench.XXXXXX)"
 SERVER_PID=""
 NATS_PID=""
+SPLIT_PID=""
 CLIENT_PIDS=()
 
 stop_clients() {
@@ -98,6 +101,7 @@ cleanup() {
         for _ in $(seq 1 100); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
         kill -KILL "$SERVER_PID" 2>/dev/null || true
     fi
+    if [ -n "$SPLIT_PID" ] && kill -0 "$SPLIT_PID" 2>/dev/null; then kill -KILL "$SPLIT_PID" 2>/dev/null || true; fi
     if [ -n "$NATS_PID" ] && kill -0 "$NATS_PID" 2>/dev/null; then
         kill -TERM "$NATS_PID" 2>/dev/null || true
         for _ in $(seq 1 50); do kill -0 "$NATS_PID" 2>/dev/null || break; sleep 0.1; done
@@ -226,19 +230,28 @@ echo "binary:    $SOURCE_BIN ($(date -u -r "$SOURCE_BIN" +%Y-%m-%dT%H:%M:%SZ)), 
 
 # ---------------------------------------------------------------------------------------------------- servers
 
-SERVER_PORT=$(free_port)
-cat > "$WORK/config.yaml" <<EOF
+# write_config FILE PORT DATABASE [TIMEOUTS]: the server's configuration; with TIMEOUTS=long, connections that send
+# no request head and sockets that send no auth frame are kept for 10 minutes (for BENCH_MEMORY_SPLIT).
+write_config() {
+    local file=$1 port=$2 db=$3 timeouts=${4:-}
+    local server_extra="" chat_extra=""
+    if [ "$timeouts" = long ]; then
+        server_extra="  request_head_timeout: 10m"
+        chat_extra="  auth_timeout: 10m"
+    fi
+    cat > "$file" <<EOF
 server:
   host: "127.0.0.1"
-  port: $SERVER_PORT
+  port: $port
   max_connections: $(( IDLE + MEMBERS + 1000 ))
   shutdown_timeout: 10s
+$server_extra
 # serve needs a webhook route; nothing is posted to it.
 routes:
   - path: "/webhook/unused"
     destination: "http://127.0.0.1:9/unused"
 sqlite:
-  database_path: "$WORK/messagebridge.db"
+  database_path: "$db"
 auth:
   registration: open
   bcrypt_cost: 4
@@ -249,18 +262,35 @@ auth:
     per_account: {limit: 1000, period: 1s}
 chat:
   send_buffer_events: 4096
+$chat_extra
 logging:
   level: warning
   format: json
 EOF
+}
 CLEAN_ENV=(env -u MESSAGEBRIDGE_SQLITE_DATABASE_PATH -u MESSAGEBRIDGE_SERVER_HOST -u MESSAGEBRIDGE_SERVER_PORT
     -u MESSAGEBRIDGE_REMOTE_URL -u LOG_LEVEL)
-"${CLEAN_ENV[@]}" "$BIN" check-config "$WORK/config.yaml" > "$WORK/check-config.txt" 2>&1 || {
-    echo "the benchmark's configuration does not pass check-config:" >&2; cat "$WORK/check-config.txt" >&2; exit 1; }
-"${CLEAN_ENV[@]}" "$BIN" serve --config "$WORK/config.yaml" > "$WORK/server.log" 2>&1 &
-SERVER_PID=$!
-wait_for_http "http://127.0.0.1:$SERVER_PORT/health/ready" "$SERVER_PID" 30 || {
-    echo "messagebridge did not start:" >&2; cat "$WORK/server.log" >&2; exit 1; }
+# start_server CONFIG LOG PORT -> sets STARTED_PID
+start_server() {
+    "${CLEAN_ENV[@]}" "$BIN" check-config "$1" > "$WORK/check-config.txt" 2>&1 || {
+        echo "the benchmark's configuration does not pass check-config:" >&2; cat "$WORK/check-config.txt" >&2; exit 1; }
+    "${CLEAN_ENV[@]}" "$BIN" serve --config "$1" > "$2" 2>&1 &
+    STARTED_PID=$!
+    wait_for_http "http://127.0.0.1:$3/health/ready" "$STARTED_PID" 30 || {
+        echo "messagebridge did not start:" >&2; cat "$2" >&2; exit 1; }
+}
+stop_server() {
+    local pid=$1
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+}
+
+SERVER_PORT=$(free_port)
+write_config "$WORK/config.yaml" "$SERVER_PORT" "$WORK/messagebridge.db"
+start_server "$WORK/config.yaml" "$WORK/server.log" "$SERVER_PORT"
+SERVER_PID=$STARTED_PID
 
 if [ "$NATS" = on ]; then
     NATS_WS_PORT=$(free_port)
@@ -291,28 +321,30 @@ echo "members:   $SETUP_OUT"
 
 # --------------------------------------------------------------------------------------------- idle memory
 
-# idle_memory TARGET PORT PID -> prints a line, sets MEM[TARGET] to "opened before during after per_connection" (KB)
+# idle_memory TARGET PORT PID [KIND] -> prints a line, sets MEM[TARGET or TARGET-KIND] to
+# "opened before during after per_connection" (KB). KIND: authenticated (default), upgraded, tcp (see fanout.py).
 declare -A MEM
 idle_memory() {
-    local target=$1 port=$2 pid=$3
+    local target=$1 port=$2 pid=$3 kind=${4:-authenticated}
     local per=$(( (IDLE + IDLE_PROCS - 1) / IDLE_PROCS )) left=$IDLE i count files=()
-    echo "== $target: memory with $IDLE idle authenticated sockets ($IDLE_PROCS client processes)"
+    local key=$target; [ "$kind" = authenticated ] || key="$target-$kind"
+    echo "== $target: memory with $IDLE idle $kind sockets ($IDLE_PROCS client processes)"
     sleep 2
     local before; before=$(rss_kb "$pid")
     for i in $(seq 0 $(( IDLE_PROCS - 1 ))); do
         count=$(( left < per ? left : per ))
         left=$(( left - count ))
         [ "$count" -gt 0 ] || continue
-        rm -f "$WORK/idle-$target-$i.ready"
-        python3 "$HERE/fanout.py" idle --target "$target" --port "$port" --tokens "$WORK/tokens.json" \
-            --first $(( i * per )) --count "$count" --ready "$WORK/idle-$target-$i.ready" --timeout 600 \
-            > "$WORK/idle-$target-$i.log" 2>&1 &
+        rm -f "$WORK/idle-$key-$i.ready"
+        python3 "$HERE/fanout.py" idle --target "$target" --kind "$kind" --port "$port" --tokens "$WORK/tokens.json" \
+            --first $(( i * per )) --count "$count" --ready "$WORK/idle-$key-$i.ready" --timeout 600 \
+            > "$WORK/idle-$key-$i.log" 2>&1 &
         CLIENT_PIDS+=($!)
-        files+=("$WORK/idle-$target-$i.ready")
+        files+=("$WORK/idle-$key-$i.ready")
     done
     if ! wait_for_files 300 "${files[@]}"; then
         echo "   the idle clients did not all connect within 300 s:" >&2
-        tail -5 "$WORK"/idle-"$target"-*.log >&2
+        tail -5 "$WORK"/idle-"$key"-*.log >&2
         stop_clients
         return 1
     fi
@@ -324,8 +356,10 @@ idle_memory() {
     sleep 5   # let the server settle (lazy allocations, the first ping round)
     local during; during=$(rss_kb "$pid")
     local seen
-    if [ "$target" = mb ]; then
-        seen="server counts $(curl -s "http://127.0.0.1:$SERVER_PORT/stats" | python3 -c 'import json, sys; print(json.load(sys.stdin)["active_sockets"])') open sockets"
+    if [ "$target" = mb ] && [ "$kind" = authenticated ]; then
+        seen="server counts $(curl -s "http://127.0.0.1:$port/stats" | python3 -c 'import json, sys; print(json.load(sys.stdin)["active_sockets"])') open sockets"
+    elif [ "$target" = mb ]; then
+        seen="$(ss -Htn state established "sport = :$port" | wc -l) established on the server port"
     else
         seen="server counts $(curl -s "http://127.0.0.1:$NATS_HTTP_PORT/varz" | python3 -c 'import json, sys; print(json.load(sys.stdin)["connections"])') connections"
     fi
@@ -334,12 +368,25 @@ idle_memory() {
     local after; after=$(rss_kb "$pid")
     local per_conn; per_conn=$(awk -v b="$before" -v d="$during" -v n="$opened" 'BEGIN { printf "%.1f", n ? (d - b) / n : 0 }')
     echo "   opened $opened (errors $errors; $seen); RSS before $before KB, with the sockets $during KB, 3 s after closing them $after KB"
-    MEM[$target]="$opened $before $during $after $per_conn"
+    MEM[$key]="$opened $before $during $after $per_conn"
 }
 
 if [ "$IDLE" -gt 0 ]; then
     idle_memory mb "$SERVER_PORT" "$SERVER_PID"
     [ "$NATS" = on ] && idle_memory nats "$NATS_WS_PORT" "$NATS_PID"
+    if [ "${BENCH_MEMORY_SPLIT:-0}" = 1 ]; then
+        # Each on a server of its own: memory freed by closed sockets stays in the process (RSS does not fall), and
+        # new sockets would reuse it.
+        for kind in tcp upgraded; do
+            SPLIT_PORT=$(free_port)
+            write_config "$WORK/config-$kind.yaml" "$SPLIT_PORT" "$WORK/split-$kind.db" long
+            start_server "$WORK/config-$kind.yaml" "$WORK/server-$kind.log" "$SPLIT_PORT"
+            SPLIT_PID=$STARTED_PID
+            idle_memory mb "$SPLIT_PORT" "$SPLIT_PID" "$kind"
+            stop_server "$SPLIT_PID"
+            SPLIT_PID=""
+        done
+    fi
 fi
 
 # ------------------------------------------------------------------------------------------------------ fan-out
@@ -511,13 +558,22 @@ if [ "$IDLE" -gt 0 ]; then
     echo
     echo "== memory per idle authenticated connection: VmRSS of the server with the sockets open minus before, divided by the sockets"
     printf '%-16s %8s %12s %14s %16s %14s\n' target sockets 'RSS before' 'RSS with them' 'per connection' 'after closing'
-    for target in mb nats; do
+    for target in mb nats mb-upgraded mb-tcp; do
         [ -n "${MEM[$target]:-}" ] || continue
         read -r opened before during after per_conn <<< "${MEM[$target]}"
-        label=messagebridge; [ "$target" = nats ] && label="nats (no store)"
+        case $target in
+            mb) label=messagebridge ;;
+            nats) label="nats (no store)" ;;
+            mb-upgraded) label="mb: upgraded" ;;
+            mb-tcp) label="mb: tcp only" ;;
+        esac
         printf '%-16s %8d %9.1f MB %11.1f MB %13.2f KB %11.1f MB\n' "$label" "$opened" "$(awk -v k="$before" 'BEGIN { print k / 1024 }')" \
             "$(awk -v k="$during" 'BEGIN { print k / 1024 }')" "$per_conn" "$(awk -v k="$after" 'BEGIN { print k / 1024 }')"
     done
     read -r _ _ _ _ mb_per <<< "${MEM[mb]}"
     awk -v p="$mb_per" 'BEGIN { printf "messagebridge: %.2f KB per idle connection (goal <= 8 KB: %s)\n", p, p <= 8 ? "met" : "missed" }'
+    if [ -n "${MEM[mb-tcp]:-}" ]; then
+        echo "(mb: tcp only = a connection that has sent no request head; mb: upgraded = a WebSocket that has sent no auth"
+        echo " frame yet; each on a fresh server with request_head_timeout and auth_timeout 10m)"
+    fi
 fi
