@@ -17,6 +17,7 @@ struct Chat {
     let auth: AuthSettings
     let loginLimits: LoginLimits
     let decoyHash: String
+    let hasher: PasswordHasher
     let clock: any WallClock
     let files: AttachmentFiles
 
@@ -47,7 +48,7 @@ struct Chat {
         }
         tokens = await TokenService(settings: configuration.auth, generatedSecret: generated, clock: clock)
         authenticator = ChatAuthenticator(tokens: tokens, keys: keys)
-        let hasher = PasswordHasher(cost: UInt8(configuration.auth.bcryptCost))
+        hasher = PasswordHasher(cost: UInt8(configuration.auth.bcryptCost))
         decoyHash = try await hasher.hash(UUID().uuidString)
         loginLimits = try LoginLimits(settings: configuration.auth, clock: clock)
         self.store = store
@@ -66,7 +67,6 @@ struct Chat {
 
     /// Adds chat's REST endpoints to `router`.
     func addRoutes(to router: Router<AppRequestContext>, statusGuard: EndpointGuard) {
-        let hasher = PasswordHasher(cost: UInt8(auth.bcryptCost))
         router.addRoutes(
             AuthController(
                 store: store, tokens: tokens, hasher: hasher, authenticator: authenticator, registration: auth.registration,

@@ -190,14 +190,10 @@ enum ChatFrames {
         #"{"type":"ready","user_id":\#(userID),"position":\#(position)}"#
     }
 
-    static func ack(ref: String?, message: ChatMessage, position: Int64?, isRepeat: Bool) -> String {
-        let data = (try? ChatJSON.encoder().encode(message)).map { String(decoding: $0, as: UTF8.self) } ?? "null"
-        return #"{"type":"ack","ref":\#(ref.map(jsonString) ?? "null"),"position":\#(position.map(String.init) ?? "null"),"repeat":\#(isRepeat),"data":\#(data)}"#
-    }
-
-    static func receipt(ref: String?, _ receipt: ReadReceipt) -> String {
-        let data = (try? ChatJSON.encoder().encode(receipt)).map { String(decoding: $0, as: UTF8.self) } ?? "null"
-        return #"{"type":"ack","ref":\#(ref.map(jsonString) ?? "null"),"position":null,"repeat":false,"data":\#(data)}"#
+    /// The answer to a client frame: `data` is what the frame made or changed (a message, a receipt).
+    static func ack(ref: String?, data: some Encodable, position: Int64? = nil, isRepeat: Bool = false) -> String {
+        let json = (try? ChatJSON.encoder().encode(data)).map { String(decoding: $0, as: UTF8.self) } ?? "null"
+        return #"{"type":"ack","ref":\#(ref.map(jsonString) ?? "null"),"position":\#(position.map(String.init) ?? "null"),"repeat":\#(isRepeat),"data":\#(json)}"#
     }
 
     static func error(code: String, message: String, ref: String?) -> String {

@@ -5,6 +5,9 @@ import Foundation
 struct ChatInput: Sendable {
     let maxMessageBytes: Int
 
+    /// The largest request body that can carry a message of the largest size (JSON escapes may double it).
+    var messageBodyLimit: Int { maxMessageBytes * 2 + 4096 }
+
     static func username(_ value: String) throws -> String {
         let allowed = value.unicodeScalars.allSatisfy { CharacterSet.alphanumerics.contains($0) || "_.-".unicodeScalars.contains($0) }
         guard (3...32).contains(value.unicodeScalars.count), allowed, value.unicodeScalars.allSatisfy(\.isASCII) else {

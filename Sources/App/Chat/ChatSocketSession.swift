@@ -214,7 +214,7 @@ struct ChatSocketSession: Sendable {
             let content = try input.content(try body.string("content", required: true)!)
             let room = try await store.defaultRoomID()
             let sent = try await store.sendMessage(roomID: room, authorID: userID, content: content, clientID: nil, replyTo: nil, attachmentIDs: [])
-            return ChatFrames.ack(ref: ref, message: sent.message, position: sent.position, isRepeat: sent.isRepeat)
+            return ChatFrames.ack(ref: ref, data: sent.message, position: sent.position, isRepeat: sent.isRepeat)
         case "send"?:
             let body = try JSONBody(data: Data(text.utf8), allowed: ["type", "ref", "room_id", "content", "client_id", "reply_to"])
             let roomID = try body.integer("room_id", required: true)!
@@ -224,16 +224,16 @@ struct ChatSocketSession: Sendable {
                 roomID: roomID, authorID: userID, content: content, clientID: clientID, replyTo: try body.integer("reply_to"),
                 attachmentIDs: []
             )
-            return ChatFrames.ack(ref: ref ?? clientID, message: sent.message, position: sent.position, isRepeat: sent.isRepeat)
+            return ChatFrames.ack(ref: ref ?? clientID, data: sent.message, position: sent.position, isRepeat: sent.isRepeat)
         case "edit"?:
             let body = try JSONBody(data: Data(text.utf8), allowed: ["type", "ref", "message_id", "content"])
             let content = try input.content(try body.string("content", required: true)!)
             let message = try await store.editMessage(id: try body.integer("message_id", required: true)!, actor: userID, content: content)
-            return ChatFrames.ack(ref: ref, message: message, position: nil, isRepeat: false)
+            return ChatFrames.ack(ref: ref, data: message)
         case "delete"?:
             let body = try JSONBody(data: Data(text.utf8), allowed: ["type", "ref", "message_id"])
             let message = try await store.deleteMessage(id: try body.integer("message_id", required: true)!, actor: userID)
-            return ChatFrames.ack(ref: ref, message: message, position: nil, isRepeat: false)
+            return ChatFrames.ack(ref: ref, data: message)
         case "react"?, "unreact"?:
             let body = try JSONBody(data: Data(text.utf8), allowed: ["type", "ref", "message_id", "emoji"])
             let messageID = try body.integer("message_id", required: true)!
@@ -241,13 +241,13 @@ struct ChatSocketSession: Sendable {
             let message = type == "react"
                 ? try await store.addReaction(messageID: messageID, userID: userID, emoji: emoji)
                 : try await store.removeReaction(messageID: messageID, userID: userID, emoji: emoji)
-            return ChatFrames.ack(ref: ref, message: message, position: nil, isRepeat: false)
+            return ChatFrames.ack(ref: ref, data: message)
         case "read"?:
             let body = try JSONBody(data: Data(text.utf8), allowed: ["type", "ref", "room_id", "message_id"])
             let receipt = try await store.markRead(
                 roomID: try body.integer("room_id", required: true)!, userID: userID, messageID: try body.integer("message_id", required: true)!
             )
-            return ChatFrames.receipt(ref: ref, receipt)
+            return ChatFrames.ack(ref: ref, data: receipt)
         case "typing"?:
             let body = try JSONBody(data: Data(text.utf8), allowed: ["type", "ref", "room_id"])
             let roomID = try body.integer("room_id", required: true)!

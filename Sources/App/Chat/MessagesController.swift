@@ -20,7 +20,7 @@ struct MessagesController: Sendable {
         }
         routes.post { request, context in
             let principal = try await authenticator.principal(request, context: context)
-            let body = try await JSONBody.read(request, allowed: ["user_id", "username", "content", "client_id"], limit: input.maxMessageBytes * 2 + 4096)
+            let body = try await JSONBody.read(request, allowed: ["user_id", "username", "content", "client_id"], limit: input.messageBodyLimit)
             let content = try input.content(try body.string("content", required: true)!)
             let claimed = try body.integer("user_id")
             // Seed 004 sends the author's name too; it is checked for type and otherwise ignored (the id decides).
@@ -54,7 +54,7 @@ struct MessagesController: Sendable {
         }
         routes.patch(":message") { request, context in
             let userID = try await authenticator.userID(request, context: context)
-            let body = try await JSONBody.read(request, allowed: ["content"], limit: input.maxMessageBytes * 2 + 4096)
+            let body = try await JSONBody.read(request, allowed: ["content"], limit: input.messageBodyLimit)
             let content = try input.content(try body.string("content", required: true)!)
             return try await chatCall { try await store.editMessage(id: try Self.messageID(context), actor: userID, content: content) }
         }

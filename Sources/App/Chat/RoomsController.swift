@@ -133,7 +133,7 @@ struct RoomsController: Sendable {
         }
         routes.post(":room/messages") { request, context in
             let userID = try await authenticator.userID(request, context: context)
-            let body = try await JSONBody.read(request, allowed: ["content", "client_id", "reply_to", "attachment_ids"], limit: input.maxMessageBytes * 2 + 4096)
+            let body = try await JSONBody.read(request, allowed: ["content", "client_id", "reply_to", "attachment_ids"], limit: input.messageBodyLimit)
             let attachmentIDs = try body.integers("attachment_ids")
             guard attachmentIDs.count <= 20 else { throw JSONBody.invalid("attachment_ids", "holds at most 20 ids") }
             let content = try input.content(try body.string("content", required: true)!, hasAttachments: !attachmentIDs.isEmpty)

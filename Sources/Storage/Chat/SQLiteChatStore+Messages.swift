@@ -21,6 +21,17 @@ extension SQLiteChatStore {
         try Row.fetchOne(db, sql: "\(messageSelect) WHERE x.id = ?", arguments: [id]).map(message).map { try withReactions([$0], db: db)[0] }
     }
 
+    /// A message and the actor's role in its room; not found also when the room is one the actor may not see
+    /// (a public room the actor has not joined is forbidden).
+    static func memberMessage(_ db: Database, id: Int64, userID: Int64) throws -> (message: ChatMessage, role: MemberRole) {
+        guard let message = try fetchMessage(db, id: id) else { throw ChatError.messageNotFound(id) }
+        do {
+            return (message, try requireMember(db, roomID: message.roomID, userID: userID).role)
+        } catch let error as ChatError where error.code == .notFound {
+            throw ChatError.messageNotFound(id)
+        }
+    }
+
     /// The messages with their reactions and attachments filled in: two queries for the whole page.
     static func withReactions(_ messages: [ChatMessage], db: Database) throws -> [ChatMessage] {
         guard !messages.isEmpty else { return messages }
@@ -112,12 +123,7 @@ extension SQLiteChatStore {
     public func editMessage(id: Int64, actor: Int64, content: String) async throws -> ChatMessage {
         try await write { transaction in
             let db = transaction.db
-            guard var message = try Self.fetchMessage(db, id: id) else { throw ChatError.messageNotFound(id) }
-            do {
-                _ = try Self.requireMember(db, roomID: message.roomID, userID: actor)
-            } catch let error as ChatError where error.code == .notFound {
-                throw ChatError.messageNotFound(id)
-            }
+            var (message, _) = try Self.memberMessage(db, id: id, userID: actor)
             guard message.userID == actor else { throw ChatError(.forbidden, "only the author may edit a message") }
             guard !message.isDeleted else { throw ChatError(.conflict, "message \(id) is deleted") }
             message.content = content
@@ -134,13 +140,7 @@ extension SQLiteChatStore {
     public func deleteMessage(id: Int64, actor: Int64) async throws -> ChatMessage {
         try await write { transaction in
             let db = transaction.db
-            guard var message = try Self.fetchMessage(db, id: id) else { throw ChatError.messageNotFound(id) }
-            let role: MemberRole
-            do {
-                role = try Self.requireMember(db, roomID: message.roomID, userID: actor).role
-            } catch let error as ChatError where error.code == .notFound {
-                throw ChatError.messageNotFound(id)
-            }
+            var (message, role) = try Self.memberMessage(db, id: id, userID: actor)
             guard message.userID == actor || role.canModerate else {
                 throw ChatError(.forbidden, "only the author or a room owner or admin may delete a message")
             }

@@ -3,49 +3,48 @@ import Foundation
 import GRDB
 
 extension SQLiteChatStore {
-    /// The message and the actor's membership of its room, or not found (also for a room the actor may not see).
-    private static func memberMessage(_ db: Database, messageID: Int64, userID: Int64) throws -> ChatMessage {
-        guard let message = try fetchMessage(db, id: messageID) else { throw ChatError.messageNotFound(messageID) }
-        do {
-            _ = try requireMember(db, roomID: message.roomID, userID: userID)
-        } catch let error as ChatError where error.code == .notFound {
-            throw ChatError.messageNotFound(messageID)
-        }
+    /// A message the user may react to: in a room they are in, not deleted.
+    private static func reactableMessage(_ db: Database, messageID: Int64, userID: Int64) throws -> ChatMessage {
+        let message = try memberMessage(db, id: messageID, userID: userID).message
         guard !message.isDeleted else { throw ChatError(.conflict, "message \(messageID) is deleted") }
         return message
+    }
+
+    /// Records a reaction event when the change took (`changed`), and returns the message as it is now.
+    private static func reacted(
+        _ type: ChatEventType, message: ChatMessage, userID: Int64, emoji: String, changed: Bool, in transaction: inout ChatTransaction
+    ) throws -> ChatMessage {
+        let db = transaction.db
+        if changed {
+            let reaction = Reaction(messageID: message.id, roomID: message.roomID, userID: userID, username: try username(db, userID: userID), emoji: emoji)
+            try transaction.record(type, roomID: message.roomID, userID: nil, payload: reaction)
+        }
+        // The message exists: it was read in this transaction.
+        return try fetchMessage(db, id: message.id)!
     }
 
     public func addReaction(messageID: Int64, userID: Int64, emoji: String) async throws -> ChatMessage {
         try await write { transaction in
             let db = transaction.db
-            let message = try Self.memberMessage(db, messageID: messageID, userID: userID)
+            let message = try Self.reactableMessage(db, messageID: messageID, userID: userID)
             try db.execute(sql: """
                 INSERT INTO chat_reactions (message_id, user_id, emoji, created_at) VALUES (?, ?, ?, ?)
                 ON CONFLICT DO NOTHING
                 """, arguments: [messageID, userID, emoji, transaction.nowMilliseconds])
             // Reacting twice with the same emoji changes nothing and records nothing.
-            if db.changesCount == 1 {
-                let reaction = Reaction(messageID: messageID, roomID: message.roomID, userID: userID, username: try Self.username(db, userID: userID), emoji: emoji)
-                try transaction.record(.reactionAdded, roomID: message.roomID, userID: nil, payload: reaction)
-            }
-            return try Self.fetchMessage(db, id: messageID)!
+            return try Self.reacted(.reactionAdded, message: message, userID: userID, emoji: emoji, changed: db.changesCount == 1, in: &transaction)
         }
     }
 
     public func removeReaction(messageID: Int64, userID: Int64, emoji: String) async throws -> ChatMessage {
         try await write { transaction in
             let db = transaction.db
-            let message = try Self.memberMessage(db, messageID: messageID, userID: userID)
+            let message = try Self.reactableMessage(db, messageID: messageID, userID: userID)
             try db.execute(
                 sql: "DELETE FROM chat_reactions WHERE message_id = ? AND user_id = ? AND emoji = ?",
                 arguments: [messageID, userID, emoji]
             )
-            if db.changesCount == 1 {
-                let reaction = Reaction(messageID: messageID, roomID: message.roomID, userID: userID, username: try Self.username(db, userID: userID), emoji: emoji)
-                try transaction.record(.reactionRemoved, roomID: message.roomID, userID: nil, payload: reaction)
-            }
-            // The message exists: it was read above in this transaction.
-            return try Self.fetchMessage(db, id: messageID)!
+            return try Self.reacted(.reactionRemoved, message: message, userID: userID, emoji: emoji, changed: db.changesCount == 1, in: &transaction)
         }
     }
 

@@ -93,13 +93,15 @@ final class SocketProbe: Sendable {
     private let writer = Mutex<WebSocketOutboundWriter?>(nil)
     private let closeFrame = Mutex<WebSocketCloseFrame?>(nil)
     private let ended = Mutex(false)
-    /// While false, the client does not read: the server's writes back up (a slow reader).
-    private let isReading: Mutex<Bool>
+    /// Ends when the client may read; until then it does not, and the server's writes back up (a slow reader).
+    private let readGate: AsyncStream<Void>
+    private let openReadGate: AsyncStream<Void>.Continuation
     private let task = Mutex<Task<Void, Never>?>(nil)
 
     /// Connects to `path` (e.g. `/ws?token=...`) on `port`.
     init(port: Int, path: String, reading: Bool = true) {
-        isReading = Mutex(reading)
+        (readGate, openReadGate) = AsyncStream.makeStream(of: Void.self)
+        if reading { openReadGate.finish() }
         let url = "ws://127.0.0.1:\(port)\(path)"
         task.withLock { slot in
             slot = Task { [self] in
@@ -107,9 +109,7 @@ final class SocketProbe: Sendable {
                     url: url, configuration: .init(maxFrameSize: 1 << 22), logger: quietLogger
                 ) { inbound, outbound, _ in
                     self.writer.withLock { $0 = outbound }
-                    while !self.isReading.withLock({ $0 }) {
-                        try await Task.sleep(for: .milliseconds(10))
-                    }
+                    for await _ in self.readGate {}
                     for try await message in inbound.messages(maxSize: 1 << 22) {
                         if case .text(let text) = message { self.frames.withLock { $0.append(text) } }
                     }
@@ -121,7 +121,7 @@ final class SocketProbe: Sendable {
     }
 
     /// Starts reading (for a probe made with `reading: false`).
-    func startReading() { isReading.withLock { $0 = true } }
+    func startReading() { openReadGate.finish() }
 
     /// The frames received so far, parsed.
     var events: [[String: Any]] {
