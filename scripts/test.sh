@@ -17,7 +17,12 @@ LOGS="$(mktemp -d)"
 trap 'rm -rf "$LOGS"' EXIT
 
 echo "== all suites (Debian's librdkafka, mock cluster; real-broker suites skip here and run below)" >&2
-swift test --skip-build --disable-xctest --scratch-path "$SCRATCH_PATH" 2>&1 | tee "$LOGS/main.log"
+swift test --skip-build --disable-xctest --scratch-path "$SCRATCH_PATH" --skip BrokerOutage 2>&1 | tee "$LOGS/main.log"
+
+# librdkafka 2.0's mock broker, set down, closes its listener and binds the same port again at once, aborting the
+# process if another socket took the port in between: the suites that take brokers down run alone, one at a time.
+echo "== broker outage suites (mock cluster brokers down and up; alone, one test at a time)" >&2
+swift test --skip-build --disable-xctest --scratch-path "$SCRATCH_PATH" --filter BrokerOutage --no-parallel 2>&1 | tee "$LOGS/outage.log"
 
 echo "== Schemathesis against the debug binary (served /openapi.yaml, --checks all)" >&2
 SCRATCH_PATH="$SCRATCH_PATH" scripts/schemathesis.sh
@@ -25,6 +30,6 @@ SCRATCH_PATH="$SCRATCH_PATH" scripts/schemathesis.sh
 echo "== real broker suites (Tansu on 127.0.0.1, librdkafka from the confluent-kafka wheel)" >&2
 SCRATCH_PATH="$SCRATCH_PATH" scripts/kafka/run-real-broker-tests.sh 2>&1 | tee "$LOGS/broker.log"
 
-# Both runs passed (pipefail would have stopped the script otherwise): one closing line for the two of them.
+# Every run passed (pipefail would have stopped the script otherwise): one closing line for all of them.
 count() { sed -n 's/.*Test run with \([0-9]*\) tests\{0,1\} in .* passed.*/\1/p' "$1" | tail -1; }
-echo "tests: $(( $(count "$LOGS/main.log") + $(count "$LOGS/broker.log") )) passed, 0 failed"
+echo "tests: $(( $(count "$LOGS/main.log") + $(count "$LOGS/outage.log") + $(count "$LOGS/broker.log") )) passed, 0 failed"

@@ -16,7 +16,6 @@ struct Chat {
     let settings: ChatSettings
     let auth: AuthSettings
     let loginLimits: LoginLimits
-    let decoyHash: String
     let hasher: PasswordHasher
     let clock: any WallClock
     let files: AttachmentFiles
@@ -49,7 +48,6 @@ struct Chat {
         tokens = await TokenService(settings: configuration.auth, generatedSecret: generated, clock: clock)
         authenticator = ChatAuthenticator(tokens: tokens, keys: keys)
         hasher = PasswordHasher(cost: UInt8(configuration.auth.bcryptCost))
-        decoyHash = try await hasher.hash(UUID().uuidString)
         loginLimits = try LoginLimits(settings: configuration.auth, clock: clock)
         self.store = store
         self.hub = hub
@@ -70,7 +68,7 @@ struct Chat {
         router.addRoutes(
             AuthController(
                 store: store, tokens: tokens, hasher: hasher, authenticator: authenticator, registration: auth.registration,
-                loginLimits: loginLimits, decoyHash: decoyHash
+                loginLimits: loginLimits
             ).endpoints,
             atPath: RouterPath(AuthController.mountPath)
         )

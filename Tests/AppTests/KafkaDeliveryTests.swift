@@ -14,32 +14,6 @@ import Testing
 
 @Suite("Kafka delivery through the dispatcher (librdkafka mock cluster)")
 struct KafkaDeliveryTests {
-    func kafkaYAML(directory: TestDirectory, bootstraps: String, topic: String, kafkaKey: String = "", extraKafka: String = "") -> String {
-        """
-        server:
-          host: 127.0.0.1
-          port: 0
-        routes:
-          - path: "/webhook/stripe"
-            queue: "\(topic)"
-        \(kafkaKey)
-        kafka:
-          brokers: [\(bootstraps.split(separator: ",").map { "\"\($0)\"" }.joined(separator: ", "))]
-          timeout: 30s
-        \(extraKafka)
-        sqlite:
-          database_path: "\(directory.databasePath)"
-        worker:
-          retry_interval: 200ms
-          initial_backoff: 100ms
-          max_backoff: 500ms
-        circuit_breaker:
-          enabled: false
-        logging:
-          level: warning
-        """
-    }
-
     @Test("accepted webhooks become records with the message id as key and every header but credentials; delivered only on the report")
     func producesRecords() async throws {
         let cluster = try MockCluster()
@@ -107,48 +81,6 @@ struct KafkaDeliveryTests {
             let records = try await consumeRecords(bootstraps: cluster.bootstraps, topic: topic, partitions: 3, expectedCount: 2)
             let keys = Set(records.compactMap { $0.key.map { String(decoding: $0, as: UTF8.self) } })
             #expect(keys == ["cus_42", unkeyedID])
-        }
-    }
-
-    @Test("brokers down: messages stay retrying; brokers up: all delivered")
-    func brokerOutage() async throws {
-        let cluster = try MockCluster()
-        let topic = uniqueTopicName("outage")
-        try cluster.createTopic(topic)
-        let directory = TestDirectory()
-        let (app, store) = try await makeTestApp(
-            kafkaYAML(directory: directory, bootstraps: cluster.bootstraps, topic: topic, extraKafka: "  properties:\n    message.timeout.ms: \"1000\""),
-            directory: directory
-        )
-        try await app.test(.live) { client in
-            // Warm the producer's metadata, then take every broker down.
-            _ = try await client.postWebhook("/webhook/stripe", body: "{}")
-            #expect(await eventually { try await store.statusCounts()[.delivered] == 1 })
-            cluster.setAllBrokers(up: false)
-            for index in 0..<10 {
-                let response = try await client.postWebhook("/webhook/stripe", body: #"{"n":\#(index)}"#)
-                #expect(response.status == .accepted, "ingest does not depend on the broker")
-            }
-            #expect(await eventually { try await store.statusCounts()[.retrying] ?? 0 > 0 })
-            #expect(try await store.statusCounts()[.delivered] == 1)
-            let attempts = try await store.messages(matching: MessageQuery(status: .retrying, limit: 1))
-            if let message = attempts.first {
-                let recorded = try await store.attempts(messageID: message.message.id)
-                #expect(recorded.first?.error?.contains("TIMED_OUT") == true)
-            }
-            // The destination's health counts the failed records (a batch's results recorded together).
-            let destination = { (status: TestResponse) in (status.json["destinations"] as? [String: Any])?["kafka:\(topic)"] as? [String: Any] }
-            let failing = try await destination(client.execute(uri: "/status", method: .get) { $0 })
-            #expect(failing?["status"] as? String == "failing")
-            #expect(failing?["consecutive_failures"] as? Int ?? 0 > 0)
-            #expect((failing?["last_error"] as? String)?.contains("TIMED_OUT") == true)
-            cluster.setAllBrokers(up: true)
-            #expect(await eventually(timeout: .seconds(30)) { try await store.statusCounts()[.delivered] == 11 })
-            let recovered = try await destination(client.execute(uri: "/status", method: .get) { $0 })
-            #expect(recovered?["status"] as? String == "ok" && recovered?["consecutive_failures"] as? Int == 0)
-            #expect(recovered?["last_success_at"] is String && recovered?["last_failure_at"] is String)
-            let records = try await consumeRecords(bootstraps: cluster.bootstraps, topic: topic, expectedCount: 11)
-            #expect(Set(records.compactMap(\.key)).count == 11)
         }
     }
 
@@ -297,4 +229,31 @@ struct KafkaDeliveryTests {
         #expect(unknown.status == 1)
         #expect(unknown.output.contains("no.such.thing"))
     }
+}
+
+/// A configuration with one route to `topic` on the mock cluster at `bootstraps`.
+func kafkaYAML(directory: TestDirectory, bootstraps: String, topic: String, kafkaKey: String = "", extraKafka: String = "") -> String {
+    """
+    server:
+      host: 127.0.0.1
+      port: 0
+    routes:
+      - path: "/webhook/stripe"
+        queue: "\(topic)"
+    \(kafkaKey)
+    kafka:
+      brokers: [\(bootstraps.split(separator: ",").map { "\"\($0)\"" }.joined(separator: ", "))]
+      timeout: 30s
+    \(extraKafka)
+    sqlite:
+      database_path: "\(directory.databasePath)"
+    worker:
+      retry_interval: 200ms
+      initial_backoff: 100ms
+      max_backoff: 500ms
+    circuit_breaker:
+      enabled: false
+    logging:
+      level: warning
+    """
 }

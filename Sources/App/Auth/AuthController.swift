@@ -15,8 +15,6 @@ struct AuthController: Sendable {
     let authenticator: ChatAuthenticator
     let registration: AuthSettings.Registration
     let loginLimits: LoginLimits
-    /// A hash at the configured cost that matches nothing, checked when the account does not exist.
-    let decoyHash: String
 
     /// The tokens of a login, seed 003's shape plus the standard OAuth fields.
     struct TokenResponse: ResponseEncodable {
@@ -121,7 +119,7 @@ struct AuthController: Sendable {
         let password = try body.string("password", required: true)!
         try loginLimits.check(ip: context.remoteAddress?.ipAddress ?? "unknown", account: login.lowercased())
         let account = try await store.credentials(login: login)
-        let isValid = try await hasher.verify(password, hash: account?.passwordHash ?? decoyHash)
+        let isValid = try await hasher.verify(password, hash: account?.passwordHash)
         guard let account, account.passwordHash != nil, isValid else {
             context.logger.notice("chat login refused")
             throw APIError(.unauthorized, code: "invalid_credentials", message: "the username or password is wrong")

@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import HummingbirdBcrypt
 import NIOPosix
+import Synchronization
 
 /// bcrypt, run on NIO's blocking thread pool: a hash at cost 12 takes a few hundred milliseconds of CPU, which
 /// must not hold a thread of the cooperative pool.
@@ -10,6 +11,11 @@ import NIOPosix
 /// password is not silently cut to its first 72 bytes, and every character counts.
 struct PasswordHasher: Sendable {
     let cost: UInt8
+    private let decoy = Decoy()
+
+    init(cost: UInt8) {
+        self.cost = cost
+    }
 
     func hash(_ password: String) async throws -> String {
         let cost = self.cost
@@ -17,16 +23,34 @@ struct PasswordHasher: Sendable {
         return try await NIOThreadPool.singleton.runIfActive { Bcrypt.hash(input, cost: cost) }
     }
 
-    func verify(_ password: String, hash: String) async throws -> Bool {
+    /// Whether `password` matches `hash`. Without a hash (no such account) it is checked against a decoy at the
+    /// same cost, so a wrong username costs as long as a wrong password and the timing does not tell which
+    /// accounts exist.
+    func verify(_ password: String, hash: String?) async throws -> Bool {
+        let stored: String
+        if let hash { stored = hash } else { stored = try await decoy.hash(by: self) }
         let input = Self.reduced(password)
-        return try await NIOThreadPool.singleton.runIfActive { Bcrypt.verify(input, hash: hash) }
+        let matches = try await NIOThreadPool.singleton.runIfActive { Bcrypt.verify(input, hash: stored) }
+        return hash != nil && matches
     }
 
     private static func reduced(_ password: String) -> String {
         Data(SHA256.hash(data: Data(password.utf8))).base64EncodedString()
     }
 
-    /// A hash to compare against when the account does not exist, so a wrong username costs as long as a wrong
-    /// password and the timing does not tell which accounts exist.
-    static let decoyHash = "$2b$12$C6UzMDM.H6dfI/f/IKxGhuGhIXH4xCRfRqWAxlHNEPIdQXLVHS0tK"
+    /// The decoy hash of a random password, made on the first login that needs it rather than at start: a server
+    /// (or a test suite of many) that never sees an unknown account never pays for it.
+    private final class Decoy: Sendable {
+        private let task = Mutex<Task<String, any Error>?>(nil)
+
+        func hash(by hasher: PasswordHasher) async throws -> String {
+            let task = task.withLock { slot in
+                if let task = slot { return task }
+                let made = Task { try await hasher.hash(UUID().uuidString) }
+                slot = made
+                return made
+            }
+            return try await task.value
+        }
+    }
 }

@@ -136,8 +136,8 @@ final class ChatSocketOutbox: Sendable {
         case event(position: Int64, frame: String)
         /// A reply to the client (ready, ack, error), written as is.
         case reply(String)
-        /// The client asked to be sent everything after this position again.
-        case resume(since: Int64)
+        /// The client asked to be sent everything after this position again (its frame's `ref`, if any).
+        case resume(since: Int64, ref: String?)
     }
 
     let userID: Int64
@@ -186,8 +186,10 @@ enum ChatFrames {
             + String(decoding: event.payload, as: UTF8.self) + "}"
     }
 
-    static func ready(userID: Int64, position: Int64) -> String {
-        #"{"type":"ready","user_id":\#(userID),"position":\#(position)}"#
+    /// The start of a stream: every event after `position` follows, in order. Sent when the socket opens, and
+    /// again (with the `resume` frame's `ref`) where a resume takes effect.
+    static func ready(userID: Int64, position: Int64, ref: String? = nil) -> String {
+        #"{"type":"ready","user_id":\#(userID),"position":\#(position),"ref":\#(ref.map(jsonString) ?? "null")}"#
     }
 
     /// The answer to a client frame: `data` is what the frame made or changed (a message, a receipt).

@@ -110,7 +110,9 @@ struct ChatSocketSession: Sendable {
                     lastSent = position
                 case .reply(let frame):
                     try await outbound.write(.text(frame))
-                case .resume(let position):
+                case .resume(let position, let ref):
+                    // Where the resume takes effect: what was sent before this frame may come again after it.
+                    try await outbound.write(.text(ChatFrames.ready(userID: userID, position: position, ref: ref)))
                     lastSent = try await sendBacklog(after: position, userID: userID, to: outbound)
                 }
             }
@@ -266,7 +268,7 @@ struct ChatSocketSession: Sendable {
             let body = try JSONBody(data: Data(text.utf8), allowed: ["type", "ref", "since"])
             let since = try body.integer("since", required: true)!
             guard since >= 0 else { throw JSONBody.invalid("since", "must be a position (0 or more)") }
-            outbox.deliver(.resume(since: since))
+            outbox.deliver(.resume(since: since, ref: ref))
             return nil
         case "ping"?:
             return ChatFrames.pong(ref: ref)

@@ -35,6 +35,14 @@ struct ChatApp {
     }
 }
 
+/// A test request that failed, naming the request and how long it waited.
+struct CallFailure: Error, CustomStringConvertible {
+    var request: String
+    var elapsed: Duration
+    var error: any Error
+    var description: String { "\(request) failed after \(elapsed): \(error)" }
+}
+
 /// A signed-in test user.
 struct ChatUserSession {
     var id: Int64
@@ -48,7 +56,12 @@ struct ChatUserSession {
 extension TestClientProtocol {
     /// Sends `body` (JSON text) with `headers` and returns the response.
     func call(_ method: HTTPRequest.Method, _ uri: String, headers: HTTPFields = [.contentType: "application/json"], body: String? = nil) async throws -> TestResponse {
-        try await execute(uri: uri, method: method, headers: headers, body: body.map { ByteBuffer(string: $0) }) { $0 }
+        let start = ContinuousClock.now
+        do {
+            return try await execute(uri: uri, method: method, headers: headers, body: body.map { ByteBuffer(string: $0) }) { $0 }
+        } catch {
+            throw CallFailure(request: "\(method) \(uri)", elapsed: ContinuousClock.now - start, error: error)
+        }
     }
 
     /// Registers `username` (password `correct horse`) and returns the signed-in session.

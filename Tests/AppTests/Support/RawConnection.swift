@@ -76,6 +76,24 @@ final class RawConnection: Sendable {
         await waitUntil(timeout: timeout) { condition(self.received) }
     }
 
+    /// Sends a WebSocket upgrade request for `path`.
+    func sendWebSocketUpgrade(path: String) async throws {
+        try await send(
+            "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+    }
+
+    /// The close code of the first WebSocket frame after the response head, once a close frame (opcode 8, with a
+    /// code) has arrived there; nil until then or if the first frame is another one.
+    var webSocketCloseCode: UInt16? {
+        let bytes = receivedBytes
+        guard let end = bytes.indices.dropLast(3).first(where: { bytes[$0..<$0 + 4].elementsEqual([13, 10, 13, 10]) }) else { return nil }
+        let frame = bytes[(end + 4)...]
+        guard frame.count >= 4, frame[frame.startIndex] == 0x88, frame[frame.startIndex + 1] & 0x7F >= 2 else { return nil }
+        return UInt16(frame[frame.startIndex + 2]) << 8 | UInt16(frame[frame.startIndex + 3])
+    }
+
     /// Closes the connection from this side.
     func close() async {
         try? await channel.close()

@@ -79,9 +79,10 @@ func writeConfiguration(_ yaml: String, to directory: TestDirectory) throws -> M
     return try ConfigurationLoader(environment: [:]).load(path: directory.configPath)
 }
 
+/// Errors only; `MESSAGEBRIDGE_TEST_LOG_LEVEL=debug` (or any level) shows more when chasing a failure.
 var quietLogger: Logger {
     var logger = Logger(label: "messagebridge-test")
-    logger.logLevel = .error
+    logger.logLevel = ProcessInfo.processInfo.environment["MESSAGEBRIDGE_TEST_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .error
     return logger
 }
 
