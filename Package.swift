@@ -97,8 +97,9 @@ let package = Package(
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
                 .product(name: "JWTKit", package: "jwt-kit"),
             ],
-            // The OpenAPI document, served at /openapi.yaml (OpenAPIDocument); copied as is, read with Bundle.module.
-            resources: [.copy("Resources/openapi.yaml")]
+            // The OpenAPI document, served at /openapi.yaml (OpenAPIDocument), and the web client's files, served at
+            // / and /app/ (WebClientController); copied as they are, read with Bundle.module.
+            resources: [.copy("Resources/openapi.yaml"), .copy("Resources/web")]
         ),
         // The command line only.
         .executableTarget(

@@ -17,16 +17,8 @@ BIN="${MESSAGEBRIDGE_BINARY:-$SCRATCH_PATH/debug/messagebridge}"
 [ -x "$BIN" ] || { echo "schemathesis: $BIN not found; run swift build first" >&2; exit 1; }
 command -v schemathesis >/dev/null || { echo "schemathesis: not installed (scripts/setup.sh installs it)" >&2; exit 1; }
 
-WORK="$(mktemp -d)"
-SERVER_PID=""
-cleanup() {
-    if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
-        kill -TERM "$SERVER_PID" 2>/dev/null || true
-        wait "$SERVER_PID" 2>/dev/null || true
-    fi
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
+# shellcheck source=lib/serve.sh
+. scripts/lib/serve.sh
 
 # Port 0: the server picks a free port and logs it. The route delivers to a closed port with hour-long backoff, so
 # accepted webhooks stay stored and retrying without the run waiting on deliveries.
@@ -58,16 +50,7 @@ EOF
 KEY="$("$BIN" keys create --config "$WORK/config.yaml" --name schemathesis --scope admin | sed -n 's/^key: *//p')"
 [ -n "$KEY" ] || { echo "schemathesis: keys create printed no key" >&2; exit 1; }
 
-"$BIN" serve --config "$WORK/config.yaml" >"$WORK/server.log" 2>&1 &
-SERVER_PID=$!
-PORT=""
-for _ in $(seq 1 200); do
-    PORT="$(sed -n 's/.*"msg":"server listening".*"port":"\([0-9]*\)".*/\1/p' "$WORK/server.log" | head -1)"
-    [ -n "$PORT" ] && break
-    kill -0 "$SERVER_PID" 2>/dev/null || { echo "schemathesis: the server exited:" >&2; cat "$WORK/server.log" >&2; exit 1; }
-    sleep 0.1
-done
-[ -n "$PORT" ] || { echo "schemathesis: the server did not start:" >&2; cat "$WORK/server.log" >&2; exit 1; }
+serve_in_background "$BIN" "$WORK/config.yaml" "$WORK/server.log"
 echo "schemathesis: $BIN serving on 127.0.0.1:$PORT" >&2
 
 # The ingest template `/{route}` stands for the configured routes: test the one this server has. A path parameter

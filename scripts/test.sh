@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # One command from a fresh Debian machine to a full test run: installs what is missing, builds, runs every test
 # (SQLite files, HTTP servers on loopback, the real binary as a child process, librdkafka's in-process mock
-# cluster), checks the OpenAPI document against the running binary with Schemathesis, then starts a real
-# Kafka-compatible broker (Tansu) on 127.0.0.1 and runs the suites that need it.
+# cluster), checks the OpenAPI document against the running binary with Schemathesis, drives the web client in two
+# headless Chromium windows (scripts/browser-test.sh), then starts a real Kafka-compatible broker (Tansu) on
+# 127.0.0.1 and runs the suites that need it.
 #
 # Environment: SCRATCH_PATH (default .build), the build directory every step uses.
 set -euo pipefail
@@ -27,9 +28,13 @@ swift test --skip-build --disable-xctest --scratch-path "$SCRATCH_PATH" --filter
 echo "== Schemathesis against the debug binary (served /openapi.yaml, --checks all)" >&2
 SCRATCH_PATH="$SCRATCH_PATH" scripts/schemathesis.sh
 
+echo "== browser: two users in headless Chromium through the web client (screenshots in \$SCRATCH_PATH/browser-artifacts)" >&2
+SCRATCH_PATH="$SCRATCH_PATH" scripts/browser-test.sh
+
 echo "== real broker suites (Tansu on 127.0.0.1, librdkafka from the confluent-kafka wheel)" >&2
 SCRATCH_PATH="$SCRATCH_PATH" scripts/kafka/run-real-broker-tests.sh 2>&1 | tee "$LOGS/broker.log"
 
 # Every run passed (pipefail would have stopped the script otherwise): one closing line for all of them.
 count() { sed -n 's/.*Test run with \([0-9]*\) tests\{0,1\} in .* passed.*/\1/p' "$1" | tail -1; }
-echo "tests: $(( $(count "$LOGS/main.log") + $(count "$LOGS/outage.log") + $(count "$LOGS/broker.log") )) passed, 0 failed"
+# The browser test is one more (it passed, or set -e had stopped the script).
+echo "tests: $(( $(count "$LOGS/main.log") + $(count "$LOGS/outage.log") + 1 + $(count "$LOGS/broker.log") )) passed, 0 failed"

@@ -64,6 +64,7 @@ func makeRouter(
     router.addRoutes(admin.endpoints, atPath: RouterPath(AdminController.mountPath))
     router.addRoutes(metricsEndpoint.endpoints)
     router.addRoutes(OpenAPIController().endpoints)
+    router.addRoutes(WebClientController().endpoints)
     chat.addRoutes(to: router, statusGuard: statusGuard)
     routeMethods.load(from: router)
     // Tests that hold the OpenAPI document to the served routes read them here (a no-op in a real server).

@@ -18,7 +18,7 @@ import WebhookSecurity
 /// one). `ConfigurationLoader(reservedPaths:)` reports such a route on its key and line.
 public let reservedServerPaths: [String] =
     HealthController.ownedPaths + MetricsController.ownedPaths + AdminController.ownedPaths + OpenAPIController.ownedPaths
-        + Chat.ownedPaths
+        + WebClientController.ownedPaths + Chat.ownedPaths
 
 /// The one composition root: `messagebridge serve` and every test build the server here, in four steps: the store,
 /// delivery (sinks, dispatcher, intake, retry worker), the router (middleware and one controller per feature), and
