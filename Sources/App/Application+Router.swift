@@ -49,6 +49,7 @@ func makeRouter(
         breakers: delivery.breakers,
         kafkaProducer: delivery.kafkaProducer,
         startedAt: clock.now,
+        clock: clock,
         nodeID: delivery.dispatcher.owner,
         isShuttingDown: isShuttingDown,
         statusGuard: statusGuard,

@@ -13,7 +13,7 @@ extension SQLiteMessageStore: BlockingIngestStore {
     /// A record stored already leased (`InitialState.leased`) is written `pending` and leased in memory, see
     /// ``LeaseTable``; if the transaction fails, those leases are dropped again.
     public func insertReportingDuplicates(_ records: [IngestRecord]) async throws -> [IngestOutcome] {
-        let now = StoredTime.milliseconds(Date())
+        let now = StoredTime.milliseconds(clock.now)
         do {
             return try await writer.write { db in try self.insert(records, now: now, in: db) }
         } catch {
@@ -24,7 +24,7 @@ extension SQLiteMessageStore: BlockingIngestStore {
 
     /// The same, as a blocking call on the caller's thread (the ingest commit thread).
     public func insertReportingDuplicatesBlocking(_ records: [IngestRecord]) throws -> [IngestOutcome] {
-        let now = StoredTime.milliseconds(Date())
+        let now = StoredTime.milliseconds(clock.now)
         do {
             return try writer.write { db in try self.insert(records, now: now, in: db) }
         } catch {

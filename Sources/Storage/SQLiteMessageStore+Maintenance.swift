@@ -27,7 +27,7 @@ extension SQLiteMessageStore {
     }
 
     public func checkHealth() async throws {
-        let nowMS = StoredTime.milliseconds(Date())
+        let nowMS = StoredTime.milliseconds(clock.now)
         try await writer.write { db in
             try db.execute(sql: "UPDATE heartbeat SET beat_at = ? WHERE id = 1", arguments: [nowMS])
         }

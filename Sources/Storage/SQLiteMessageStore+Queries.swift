@@ -130,8 +130,9 @@ extension SQLiteMessageStore {
 
     /// The earliest due time of a row not leased: leased rows are due (their rows are unchanged) but taken.
     public func nextDueDate() async throws -> Date? {
-        let (cursor, expired) = leases.withLock { ($0.cursor, $0.hasExpired(now: StoredTime.milliseconds(Date()))) }
-        if expired { return Date() }
+        let now = clock.now
+        let (cursor, expired) = leases.withLock { ($0.cursor, $0.hasExpired(now: StoredTime.milliseconds(now))) }
+        if expired { return now }
         let due = try await writer.read { db -> Int64? in
             var due: Int64?
             // Index entries only: no table row is read for the leased ones walked past.

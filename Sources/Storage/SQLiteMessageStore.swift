@@ -16,17 +16,21 @@ public final class SQLiteMessageStore: MessageStore {
     public let writer: DatabasePool
     /// Leases of messages being delivered, changed only on the writer (see ``LeaseTable``).
     let leases = Mutex(LeaseTable())
+    /// The time of ingest (dedup windows), of lease expiry and of the health heartbeat.
+    let clock: any WallClock
 
-    /// The messages of `database`, whose schema must be this binary's (``SQLiteDatabase/open(path:migrating:)``).
-    public init(database: SQLiteDatabase) {
+    /// The messages of `database`, whose schema must be this binary's (``SQLiteDatabase/open(path:migrating:)``),
+    /// timed by `clock` (the server's one clock; tests pass one they move).
+    public init(database: SQLiteDatabase, clock: any WallClock = SystemWallClock()) {
         self.database = database
+        self.clock = clock
         writer = database.writer
     }
 
     /// Opens (creating when needed) the database at `path` and migrates it, as `serve` does: for tests and tools
     /// that own the file. Admin commands open theirs with ``SQLiteDatabase/open(path:migrating:)`` and `false`.
-    public convenience init(path: String) throws {
-        self.init(database: try SQLiteDatabase.open(path: path, migrating: true))
+    public convenience init(path: String, clock: any WallClock = SystemWallClock()) throws {
+        self.init(database: try SQLiteDatabase.open(path: path, migrating: true), clock: clock)
     }
 
     /// The file's path.

@@ -44,7 +44,7 @@ struct CircuitBreakerTests {
             #expect(await eventually { try await breakerState() == "open" })
             let healthyResponse = try await client.postWebhook("/healthy", body: #"{"n":2}"#)
             let healthyID = MessageID(rawValue: try #require(healthyResponse.json["message_id"] as? String))
-            #expect(await eventually(timeout: .seconds(1)) { try await store.message(id: healthyID)?.status == .delivered })
+            #expect(await eventually { try await store.message(id: healthyID)?.status == .delivered })
             try await Task.sleep(for: .milliseconds(800))
             #expect(flaky.requests.count == 3, "no attempt while the breaker is open")
             #expect(try await store.message(id: id)?.attemptCount == 3, "deferrals do not use up attempts")

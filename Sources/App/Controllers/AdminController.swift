@@ -86,7 +86,7 @@ struct AdminController {
 
     func retryMessage(_ id: String, context: AppRequestContext) async throws -> MessageRetried {
         let messageID = MessageID(rawValue: id)
-        guard try await store.retry(id: messageID, now: Date()) else {
+        guard try await store.retry(id: messageID, now: keys.clock.now) else {
             guard let message = try await store.message(id: messageID) else { throw Self.noMessage(id) }
             throw APIError(
                 .conflict, code: "not_retryable",
@@ -99,7 +99,7 @@ struct AdminController {
     }
 
     func retryFailed(context: AppRequestContext) async throws -> FailedMessagesRetried {
-        let count = try await store.retryAllFailed(now: Date())
+        let count = try await store.retryAllFailed(now: keys.clock.now)
         if count > 0 { retryWakeup.signal() }
         context.logger.info("failed messages retried by admin", metadata: ["count": "\(count)"])
         return FailedMessagesRetried(retried: count)

@@ -20,6 +20,8 @@ struct HealthController {
     let breakers: CircuitBreakerRegistry?
     let kafkaProducer: KafkaProducer?
     let startedAt: Date
+    /// The server's clock: uptime and the oldest message's age are read against it.
+    let clock: any WallClock
     let nodeID: String
     let isShuttingDown: @Sendable () -> Bool
     /// Who may read `/status` (`status:`).
@@ -44,7 +46,7 @@ struct HealthController {
             try await statusGuard.check(request, context: context)
             let counts = try await store.statusCounts()
             let oldest = try await store.oldestUndeliveredAcceptedAt()
-            let now = Date()
+            let now = clock.now
             return StatusReport(
                 version: MessageBridgeVersion.current,
                 nodeID: nodeID,

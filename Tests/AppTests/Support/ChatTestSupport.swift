@@ -26,7 +26,7 @@ struct ChatApp {
         yaml += "\nauth:\n  bcrypt_cost: 4\n  jwt_secret: \"\(chatTestSecret)\"\n" + auth
         yaml += extra
         configuration = try writeConfiguration(yaml, to: directory)
-        store = try SQLiteMessageStore(path: directory.databasePath)
+        store = try SQLiteMessageStore(path: directory.databasePath, clock: clock)
         keys = APIKeyManager(store: SQLiteAPIKeyStore(database: store.database), clock: clock)
     }
 

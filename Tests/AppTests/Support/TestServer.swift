@@ -105,7 +105,7 @@ func makeTestApp(
     _ yaml: String, directory: TestDirectory, clock: any WallClock = SystemWallClock()
 ) async throws -> (app: some ApplicationProtocol, store: SQLiteMessageStore) {
     let configuration = try writeConfiguration(yaml, to: directory)
-    let store = try SQLiteMessageStore(path: directory.databasePath)
+    let store = try SQLiteMessageStore(path: directory.databasePath, clock: clock)
     let app = try await buildApplication(configuration: configuration, logger: quietLogger, store: store, clock: clock)
     return (app, store)
 }
