@@ -2,6 +2,11 @@
 /*
  * MessageBridge web chat client: plain DOM, no framework, no build step.
  *
+ * One file on purpose (about 1 900 lines): the server serves it as it is, with no bundler, and one script keeps the
+ * page to one request and the CSP to one origin. It reads in sections, each under a banner comment: constants and
+ * state, helpers, status lines, HTTP, session, the socket, events, rooms, the open room, messages, reactions, the
+ * message list's clicks, the composer, presence, search, operations, wiring.
+ *
  * Served under a strict Content-Security-Policy, so there is no inline script, no inline style and no innerHTML
  * with data: every node is made with createElement and filled with textContent (see el()).
  *
