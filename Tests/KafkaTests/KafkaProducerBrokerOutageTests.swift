@@ -32,12 +32,7 @@ struct KafkaProducerBrokerOutageTests {
         let topic = uniqueTopicName("down-up")
         try cluster.createTopic(topic)
         let producer = try makeProducer(cluster)
-        // The 1 s record timeout is short for a loaded machine: the warm-up may need more than one try.
-        var warmedUp = false
-        for _ in 0..<10 where !warmedUp {
-            warmedUp = (try? await producer.send(topic: topic, key: nil, value: Array("warm-up".utf8))) != nil
-        }
-        try #require(warmedUp)
+        try await warmUp(producer, topic: topic)
         let failedBefore = producer.failedCount
 
         cluster.setAllBrokers(up: false)
@@ -68,12 +63,7 @@ struct KafkaProducerBrokerOutageTests {
             timeout: .seconds(1),
             properties: ["reconnect.backoff.ms": "50", "reconnect.backoff.max.ms": "200"]
         )
-        // The 1 s record timeout is short for a loaded machine: the warm-up may need more than one try.
-        var warmedUp = false
-        for _ in 0..<10 where !warmedUp {
-            warmedUp = (try? await producer.send(topic: topic, key: nil, value: Array("warm-up".utf8))) != nil
-        }
-        try #require(warmedUp)
+        try await warmUp(producer, topic: topic)
         let failedBefore = producer.failedCount
 
         cluster.setAllBrokers(up: false)
@@ -100,12 +90,7 @@ struct KafkaProducerBrokerOutageTests {
         let topic = uniqueTopicName("shutdown")
         try cluster.createTopic(topic)
         let producer = try makeProducer(cluster)
-        // The 1 s record timeout is short for a loaded machine: the warm-up may need more than one try.
-        var warmedUp = false
-        for _ in 0..<10 where !warmedUp {
-            warmedUp = (try? await producer.send(topic: topic, key: nil, value: Array("warm-up".utf8))) != nil
-        }
-        try #require(warmedUp)
+        try await warmUp(producer, topic: topic)
         let failedBefore = producer.failedCount
 
         cluster.setAllBrokers(up: false)
@@ -127,5 +112,15 @@ struct KafkaProducerBrokerOutageTests {
         // A second shutdown returns at once.
         await producer.shutdown(timeout: .seconds(5))
         cluster.setAllBrokers(up: true)
+    }
+
+    /// Sends until one record is confirmed (the producer has metadata and a connection), at most 10 tries: the 1 s
+    /// record timeout is short for a loaded machine, so the first try may time out.
+    private func warmUp(_ producer: KafkaProducer, topic: String) async throws {
+        var warmedUp = false
+        for _ in 0..<10 where !warmedUp {
+            warmedUp = (try? await producer.send(topic: topic, key: nil, value: Array("warm-up".utf8))) != nil
+        }
+        try #require(warmedUp)
     }
 }
