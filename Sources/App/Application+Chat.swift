@@ -28,13 +28,14 @@ struct Chat {
 
     init(
         configuration: MessageBridgeConfiguration, messageStore: any MessageStore, keys: APIKeyAuthenticator,
-        metrics: AppMetrics, clock: any WallClock, logger: Logger
+        metrics: AppMetrics, clock: any WallClock, logger: Logger, eventWakeup: Wakeup? = nil
     ) async throws {
         guard let sqlite = messageStore as? SQLiteMessageStore else {
             throw ConfigurationError(problems: [.init(key: "sqlite", line: nil, message: "chat needs the SQLite store")])
         }
         let hub = ChatHub(metrics: metrics)
-        let store = SQLiteChatStore(database: sqlite.database, bus: hub, clock: clock)
+        let bus: any ChatEventBus = eventWakeup.map { NotifyingChatBus(hub: hub, wakeup: $0) } ?? hub
+        let store = SQLiteChatStore(database: sqlite.database, bus: bus, clock: clock)
         // The default room exists before the hub loads who is where, so its membership events need no replay.
         _ = try await store.defaultRoomID()
         hub.load(memberships: try await store.memberships())

@@ -12,6 +12,7 @@ func makeRouter(
     store: any MessageStore,
     delivery: Delivery,
     chat: Chat,
+    events: EventWebhooks,
     apiKeys: APIKeyManager,
     metrics: AppMetrics,
     isShuttingDown: @escaping @Sendable () -> Bool,
@@ -63,6 +64,10 @@ func makeRouter(
     router.addRoutes(ingest.endpoints)
     router.addRoutes(health.endpoints)
     router.addRoutes(admin.endpoints, atPath: RouterPath(AdminController.mountPath))
+    router.addRoutes(
+        EndpointsController(manager: events.manager, authenticator: keyAuthenticator).endpoints,
+        atPath: RouterPath(EndpointsController.mountPath)
+    )
     router.addRoutes(metricsEndpoint.endpoints)
     router.addRoutes(OpenAPIController().endpoints)
     router.addRoutes(WebClientController().endpoints)

@@ -49,14 +49,17 @@ public func buildApplication(
     let delivery = try Delivery(configuration: configuration, routes: routes, store: store, clock: clock, logger: logger)
     let apiKeys = APIKeyManager(store: try makeAPIKeyStore(injected: injectedKeyStore, messageStore: store), clock: clock)
     let metrics = injectedMetrics ?? AppMetrics()
+    let events = try await EventWebhooks(
+        configuration: configuration, messageStore: store, breakers: delivery.breakers, clock: clock, logger: logger
+    )
     let chat = try await Chat(
         configuration: configuration, messageStore: store, keys: APIKeyAuthenticator(manager: apiKeys), metrics: metrics,
-        clock: clock, logger: logger
+        clock: clock, logger: logger, eventWakeup: events.wakeup
     )
     let shutdownFlag = ShutdownFlag()
     let router = try makeRouter(
-        configuration: configuration, routes: routes, store: store, delivery: delivery, chat: chat, apiKeys: apiKeys,
-        metrics: metrics, isShuttingDown: { shutdownFlag.isSet }, clock: clock
+        configuration: configuration, routes: routes, store: store, delivery: delivery, chat: chat, events: events,
+        apiKeys: apiKeys, metrics: metrics, isShuttingDown: { shutdownFlag.isSet }, clock: clock
     )
 
     let connectionLimits = ConnectionLimits(
@@ -105,6 +108,11 @@ public func buildApplication(
         ResourceService(name: "http client", logger: logger) {
             try await delivery.httpClient.shutdown()
         },
+        ResourceService(name: "event webhook client", logger: logger) {
+            try await events.httpClient.shutdown()
+        },
+        // Shut down before its client: requests in flight finish (within webhooks.timeout) and are recorded.
+        events.worker,
         delivery.dispatcher,
         // Shut down before the dispatcher: flushes what librdkafka holds within the grace period and fails the
         // rest back to the retry path, so the dispatcher's in-flight Kafka deliveries can finish.

@@ -76,6 +76,7 @@ public struct ConfigurationLoader: Sendable {
         ("auth.jwt_refresh_secret", "JWT_REFRESH_SECRET"),
         ("auth.jwt_refresh_expiration", "MESSAGEBRIDGE_AUTH_JWT_REFRESH_EXPIRATION"),
         ("auth.jwt_refresh_expiration", "JWT_REFRESH_EXPIRATION"),
+        ("webhooks.allow_networks", "MESSAGEBRIDGE_WEBHOOKS_ALLOW_NETWORKS"),
     ]
 
     /// Reads and validates the file at `path`.

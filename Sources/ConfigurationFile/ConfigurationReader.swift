@@ -9,7 +9,7 @@ extension NodeReader {
         let top = mapping(
             root, key: "",
             known: ["server", "routes", "kafka", "sqlite", "remote_url", "worker", "logging", "circuit_breaker",
-                    "rate_limits", "cors", "metrics", "status", "auth", "chat"]
+                    "rate_limits", "cors", "metrics", "status", "auth", "chat", "webhooks"]
         )
         configuration.server = readServer(top["server"])
         configuration.sqlite = readSQLite(top["sqlite"])
@@ -24,6 +24,7 @@ extension NodeReader {
         configuration.status = readStatus(top["status"])
         configuration.auth = readAuth(top["auth"])
         configuration.chat = readChat(top["chat"])
+        configuration.webhooks = readWebhooks(top["webhooks"])
         configuration.routes = readRoutes(top["routes"], configuration: configuration)
         return configuration
     }

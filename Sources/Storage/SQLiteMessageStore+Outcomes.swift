@@ -75,12 +75,46 @@ extension SQLiteMessageStore {
                 ])
             }
         }
-        try Self.writeOutcomes(others, now: nowMS, in: db)
+        let events = outcomeEvents.load(ordering: .relaxed)
+        if events & 1 != 0, !delivered.isEmpty {
+            try Self.recordOutcomeEvents(.webhookDelivered, seqs: delivered.values.joined(), now: nowMS, in: db)
+        }
+        let failed = try Self.writeOutcomes(others, now: nowMS, in: db)
+        if events & 2 != 0, !failed.isEmpty {
+            try Self.recordOutcomeEvents(.webhookFailed, seqs: failed, now: nowMS, in: db)
+        }
+    }
+
+    /// Appends one `webhook.delivered` or `webhook.failed` event per message to the event log, with the message as it
+    /// is now (the outcome just written).
+    private static func recordOutcomeEvents(_ type: EventWebhookType, seqs: some Sequence<Int64>, now nowMS: Int64, in db: Database) throws {
+        let rows = try Row.fetchAll(db, sql: """
+            SELECT id, route, destination_kind, destination, attempt_count, last_status_code, last_error, accepted_at,
+                   delivered_at
+            FROM messages WHERE seq IN (SELECT value FROM json_each(?)) ORDER BY seq
+            """, arguments: [jsonArray(seqs)])
+        let encoder = ChatJSON.encoder()
+        let insert = try db.cachedStatement(
+            sql: "INSERT INTO chat_events (type, room_id, user_id, payload, created_at) VALUES (?, NULL, NULL, ?, ?)"
+        )
+        for row in rows {
+            let kind: String = row[2]
+            let destination: String = row[3]
+            let payload = WebhookOutcomePayload(
+                messageID: row[0], route: row[1], destinationKind: kind,
+                destination: kind == SinkKind.http.rawValue ? URLRedaction.redacted(destination) : destination,
+                attempts: row[4], statusCode: row[5], error: type == .webhookFailed ? row[6] : nil,
+                acceptedAt: StoredTime.date(row[7]), deliveredAt: (row[8] as Int64?).map(StoredTime.date)
+            )
+            try insert.execute(arguments: [type.rawValue, try encoder.encode(payload), nowMS])
+        }
     }
 
     /// Outcomes other than a delivery with its attempt: one update each, plus the attempt's row.
-    private static func writeOutcomes(_ outcomes: [(seq: Int64, completion: DeliveryCompletion)], now nowMS: Int64, in db: Database) throws {
-        guard !outcomes.isEmpty else { return }
+    /// Returns the seqs of the messages that became dead letters.
+    private static func writeOutcomes(_ outcomes: [(seq: Int64, completion: DeliveryCompletion)], now nowMS: Int64, in db: Database) throws -> [Int64] {
+        guard !outcomes.isEmpty else { return [] }
+        var failed: [Int64] = []
         let update = try db.cachedStatement(sql: """
             UPDATE messages SET
                 status = CASE ?1 WHEN 'requeue' THEN (CASE WHEN attempt_count > 0 THEN 'retrying' ELSE 'pending' END)
@@ -111,13 +145,16 @@ extension SQLiteMessageStore {
                 status, attempt == nil ? 0 : 1, nextAttempt, deliveredAt, attempt?.error, attempt?.statusCode,
                 nowMS, seq,
             ])
-            if db.changesCount > 0, let attempt {
+            let changed = db.changesCount > 0
+            if changed, case .failed = completion.change { failed.append(seq) }
+            if changed, let attempt {
                 try insertAttempt.execute(arguments: [
                     seq, attempt.number, StoredTime.milliseconds(attempt.finishedAt), attempt.outcome.rawValue,
                     attempt.statusCode, attempt.error, attempt.durationSeconds * 1000,
                 ])
             }
         }
+        return failed
     }
 
     /// What a delivery's attempt writes to its row, in the row's units.
@@ -132,5 +169,24 @@ extension SQLiteMessageStore {
             let duration = attempt.durationSeconds * 1000
             durationMilliseconds = duration.isFinite ? duration : 0
         }
+    }
+}
+
+/// `webhook.delivered` and `webhook.failed`'s data: the stored webhook as it is after the outcome.
+struct WebhookOutcomePayload: Encodable {
+    var messageID: String
+    var route: String
+    var destinationKind: String
+    /// The URL (credentials and query redacted) or the topic.
+    var destination: String
+    var attempts: Int
+    var statusCode: Int?
+    var error: String?
+    var acceptedAt: Date
+    var deliveredAt: Date?
+
+    enum CodingKeys: String, CodingKey {
+        case messageID = "message_id", route, destinationKind = "destination_kind", destination, attempts
+        case statusCode = "status_code", error = "last_error", acceptedAt = "accepted_at", deliveredAt = "delivered_at"
     }
 }

@@ -18,6 +18,9 @@ public final class SQLiteMessageStore: MessageStore {
     let leases = Mutex(LeaseTable())
     /// The time of ingest (dedup windows), of lease expiry and of the health heartbeat.
     let clock: any WallClock
+    /// Which outcomes are also written to the event log (`webhook.delivered`, `webhook.failed`), for event-webhook
+    /// endpoints: bit 0 delivered, bit 1 failed. Off (nothing extra written) while no endpoint subscribes.
+    let outcomeEvents = Atomic<UInt8>(0)
 
     /// The messages of `database`, whose schema must be this binary's (``SQLiteDatabase/open(path:migrating:)``),
     /// timed by `clock` (the server's one clock; tests pass one they move).
@@ -44,6 +47,13 @@ public final class SQLiteMessageStore: MessageStore {
     /// The journal mode (`wal`).
     public func journalMode() async throws -> String {
         try await database.journalMode()
+    }
+
+    /// Whether delivering a message, and its becoming a dead letter, also append `webhook.delivered` and
+    /// `webhook.failed` to the event log, in the same transaction as the outcome. Set from the endpoints that
+    /// subscribe to them (disabled ones included: their events are kept for a replay).
+    public func recordOutcomeEvents(delivered: Bool, failed: Bool) {
+        outcomeEvents.store((delivered ? 1 : 0) | (failed ? 2 : 0), ordering: .relaxed)
     }
 
     // MARK: Units

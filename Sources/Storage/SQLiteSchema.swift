@@ -231,6 +231,70 @@ enum SQLiteSchema {
                 ) WITHOUT ROWID;
                 """)
         }
+        migrator.registerMigration("v7-event-webhooks") { db in
+            // Outgoing event webhooks. The event log (chat_events) is the outbox: the fan-out reads it after its
+            // cursor and writes one delivery per matching endpoint, moving the cursor in the same transaction, so
+            // an event is fanned out exactly once whatever the moment of a crash. The webhook pipeline's own events
+            // (webhook.delivered, webhook.failed) and endpoint.disabled are rows of the same log with neither room
+            // nor user, which no chat reader selects.
+            try db.execute(sql: """
+                CREATE TABLE webhook_endpoints (
+                    id TEXT PRIMARY KEY,
+                    url TEXT NOT NULL,
+                    description TEXT NOT NULL,
+                    event_types TEXT NOT NULL,
+                    room_ids TEXT NOT NULL,
+                    routes TEXT NOT NULL,
+                    headers TEXT NOT NULL,
+                    enabled INTEGER NOT NULL,
+                    disabled_reason TEXT,
+                    disabled_at INTEGER,
+                    rate_limit INTEGER,
+                    signing TEXT NOT NULL,
+                    secret TEXT NOT NULL,
+                    previous_secret TEXT,
+                    previous_secret_expires_at INTEGER,
+                    created_position INTEGER NOT NULL,
+                    created_at INTEGER NOT NULL,
+                    updated_at INTEGER NOT NULL,
+                    failing_since INTEGER,
+                    consecutive_failures INTEGER NOT NULL DEFAULT 0
+                ) WITHOUT ROWID;
+                CREATE TABLE webhook_deliveries (
+                    id INTEGER PRIMARY KEY,
+                    endpoint_id TEXT NOT NULL REFERENCES webhook_endpoints(id) ON DELETE CASCADE,
+                    event_position INTEGER NOT NULL,
+                    event_type TEXT NOT NULL,
+                    status TEXT NOT NULL,
+                    attempt_count INTEGER NOT NULL DEFAULT 0,
+                    schedule_step INTEGER NOT NULL DEFAULT 0,
+                    next_attempt_at INTEGER,
+                    last_status_code INTEGER,
+                    last_error TEXT,
+                    created_at INTEGER NOT NULL,
+                    updated_at INTEGER NOT NULL,
+                    delivered_at INTEGER
+                );
+                CREATE INDEX webhook_deliveries_due ON webhook_deliveries(endpoint_id, next_attempt_at, id) WHERE status = 'pending';
+                CREATE INDEX webhook_deliveries_endpoint ON webhook_deliveries(endpoint_id, id);
+                CREATE TABLE webhook_attempts (
+                    id INTEGER PRIMARY KEY,
+                    delivery_id INTEGER NOT NULL REFERENCES webhook_deliveries(id) ON DELETE CASCADE,
+                    number INTEGER NOT NULL,
+                    started_at INTEGER NOT NULL,
+                    status_code INTEGER,
+                    duration_ms REAL NOT NULL,
+                    error TEXT,
+                    response_excerpt TEXT
+                );
+                CREATE INDEX webhook_attempts_delivery ON webhook_attempts(delivery_id);
+                CREATE TABLE webhook_fanout_cursor (
+                    id INTEGER PRIMARY KEY CHECK (id = 1),
+                    position INTEGER NOT NULL
+                );
+                INSERT INTO webhook_fanout_cursor (id, position) VALUES (1, (SELECT COALESCE(MAX(position), 0) FROM chat_events));
+                """)
+        }
         return migrator
     }
 }

@@ -83,6 +83,9 @@ struct JSONBody {
     /// True when the field is present (even as `null`).
     func has(_ name: String) -> Bool { fields[name] != nil }
 
+    /// A field's value as parsed.
+    func value(_ name: String) -> JSONValue? { fields[name] }
+
     /// A string field; nil when absent (or `null`, where `nullable`), unless required.
     func string(_ name: String, required: Bool = false, nullable: Bool = false) throws -> String? {
         switch fields[name] {

@@ -30,6 +30,8 @@ public struct MessageBridgeConfiguration: Sendable {
     public var auth = AuthSettings()
     /// Chat rooms, messages and the socket (`chat:`).
     public var chat = ChatSettings()
+    /// Outgoing event webhooks (`webhooks:`).
+    public var webhooks = EventWebhookSettings()
 
     /// Makes a configuration; every section has defaults except the routes.
     public init(

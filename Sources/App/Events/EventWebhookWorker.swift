@@ -1,0 +1,328 @@
+import AsyncHTTPClient
+import Core
+import Foundation
+import Logging
+import Metrics
+import NIOCore
+import ServiceLifecycle
+import Storage
+import Synchronization
+import WebhookSecurity
+
+/// Sends event webhooks: fans new events of the log out to the endpoints that want them, takes due deliveries
+/// (each endpoint up to its in-flight cap and rate limit, so a slow receiver holds only its own), signs and POSTs
+/// them, and records each outcome with the retry schedule, the circuit breakers and the auto-disable rules.
+///
+/// Woken when chat commits events, when endpoints change, and when a delivery ends; otherwise it looks every
+/// `webhooks.poll_interval` (which is also how the pipeline's own `webhook.*` events are picked up). What is in
+/// flight is known only here: a crash leaves those deliveries pending, and they are sent again after the restart.
+final class EventWebhookWorker: Service {
+    let store: any EventEndpointStore
+    let messageStore: SQLiteMessageStore?
+    let sender: EventWebhookSender
+    let settings: EventWebhookSettings
+    let schedule: EventRetrySchedule
+    let breakers: CircuitBreakerRegistry?
+    let clock: any WallClock
+    let logger: Logger
+    let wakeup: Wakeup
+    private let outcomes: GroupCommitter<EventDeliveryOutcome, Void>
+    private let inFlight = Mutex(InFlight())
+    private let isStopping = Atomic(false)
+    private let rateLimiters = Mutex([String: (limit: Int, limiter: TokenBucketRateLimiter)]())
+    let deliveryCounters = MetricCache { Counter(label: "messagebridge_event_deliveries_total", dimensions: $0) }
+    let durationTimers = MetricCache {
+        Timer(label: "messagebridge_event_delivery_duration_seconds", dimensions: $0, preferredDisplayUnit: .seconds)
+    }
+    let disabledCounter = Counter(label: "messagebridge_event_endpoints_disabled_total")
+
+    private struct InFlight {
+        var ids: Set<Int64> = []
+        var byEndpoint: [String: Int] = [:]
+    }
+
+    init(
+        store: any EventEndpointStore, messageStore: SQLiteMessageStore?, httpClient: HTTPClient, settings: EventWebhookSettings,
+        breakers: CircuitBreakerRegistry?, clock: any WallClock, logger: Logger, wakeup: Wakeup
+    ) {
+        self.store = store
+        self.messageStore = messageStore
+        self.settings = settings
+        self.schedule = EventRetrySchedule(delays: settings.retrySchedule, jitter: settings.retryJitter, retryAfterMax: settings.retryAfterMax)
+        self.breakers = breakers
+        self.clock = clock
+        self.logger = logger
+        self.wakeup = wakeup
+        self.sender = EventWebhookSender(
+            httpClient: httpClient, addressGuard: EndpointAddressGuard(allowed: settings.allowNetworks),
+            timeout: settings.timeout, excerptBytes: settings.responseExcerptBytes
+        )
+        let policy = EndpointDisablePolicy(after: settings.disableAfter, afterFailures: settings.disableAfterFailures)
+        let disabledCounter = self.disabledCounter
+        outcomes = GroupCommitter { [logger] batch in
+            let disabled = try await store.record(batch, policy: policy, now: clock.now)
+            for endpoint in disabled {
+                disabledCounter.increment()
+                logger.warning("event endpoint disabled", metadata: ["endpoint": "\(endpoint.endpointID)", "reason": "\(endpoint.reason)"])
+            }
+            return Array(repeating: (), count: batch.count)
+        }
+    }
+
+    /// Sets which pipeline outcomes the message store writes to the log, from the endpoints that subscribe to them.
+    func subscribeOutcomeEvents(_ endpoints: [EventEndpoint]) {
+        func wanted(_ type: EventWebhookType) -> Bool {
+            endpoints.contains { $0.eventTypes.isEmpty || $0.eventTypes.contains { $0.matches(type.rawValue) } }
+        }
+        messageStore?.recordOutcomeEvents(delivered: wanted(.webhookDelivered), failed: wanted(.webhookFailed))
+    }
+
+    func run() async throws {
+        await withTaskCancellationHandler {
+            await withGracefulShutdownHandler {
+                await withDiscardingTaskGroup { group in
+                    while !isStopping.load(ordering: .relaxed) {
+                        let wait = await round(group: &group)
+                        await wakeup.wait(timeout: wait)
+                    }
+                }
+            } onGracefulShutdown: {
+                self.stop()
+            }
+        } onCancel: {
+            self.stop()
+        }
+    }
+
+    private func stop() {
+        isStopping.store(true, ordering: .relaxed)
+        wakeup.signal()
+    }
+
+    /// One pass: fan out what is new, start what is due; returns how long to wait before the next pass.
+    private func round(group: inout DiscardingTaskGroup) async -> Duration {
+        do {
+            // Fan out until caught up (bounded, so that a long backlog does not keep due deliveries waiting).
+            var batches = 0
+            while try await store.fanOut(limit: 1000, now: clock.now) == 1000, batches < 16 { batches += 1 }
+            let endpoints = try await store.endpoints()
+            subscribeOutcomeEvents(endpoints)
+            let enabled = endpoints.filter(\.isEnabled)
+            let byID = Dictionary(uniqueKeysWithValues: enabled.map { ($0.id, $0) })
+            let (excluded, limits) = inFlight.withLock { state -> (Set<Int64>, [String: Int]) in
+                let free = settings.concurrency - state.ids.count
+                var limits: [String: Int] = [:]
+                for endpoint in enabled {
+                    limits[endpoint.id] = min(free, settings.maxInFlightPerEndpoint - (state.byEndpoint[endpoint.id] ?? 0))
+                }
+                return (state.ids, limits)
+            }
+            var started = 0
+            if limits.values.contains(where: { $0 > 0 }) {
+                let due = try await store.dueDeliveries(limits: limits, now: clock.now, excluding: excluded)
+                for item in due {
+                    guard let endpoint = byID[item.delivery.endpointID] else { continue }
+                    let admitted = inFlight.withLock { state -> Bool in
+                        guard state.ids.count < settings.concurrency,
+                              (state.byEndpoint[endpoint.id] ?? 0) < settings.maxInFlightPerEndpoint,
+                              !state.ids.contains(item.delivery.id)
+                        else { return false }
+                        guard allowedByRateLimit(endpoint) else { return false }
+                        state.ids.insert(item.delivery.id)
+                        state.byEndpoint[endpoint.id, default: 0] += 1
+                        return true
+                    }
+                    guard admitted else { continue }
+                    started += 1
+                    group.addTask { await self.deliver(item, to: endpoint) }
+                }
+            }
+            // Sooner than the poll interval when a retry falls due before it.
+            if let next = try await store.nextDueDate(endpointIDs: enabled.map(\.id)) {
+                let seconds = next.timeIntervalSince(clock.now)
+                if seconds < settings.pollInterval.seconds {
+                    return .milliseconds(max(10, Int64(seconds * 1000)))
+                }
+            }
+        } catch {
+            logger.error("event webhooks: store failed; retrying", metadata: ["error": "\(error)"])
+        }
+        return settings.pollInterval
+    }
+
+    /// Takes a token from the endpoint's bucket (none: no limit).
+    private func allowedByRateLimit(_ endpoint: EventEndpoint) -> Bool {
+        guard let limit = endpoint.rateLimit else { return true }
+        let limiter = rateLimiters.withLock { limiters -> TokenBucketRateLimiter? in
+            if let existing = limiters[endpoint.id], existing.limit == limit { return existing.limiter }
+            // A limit of 1...100 000 per second is a valid configuration, so this cannot fail.
+            guard let limiter = try? TokenBucketRateLimiter(configuration: .init(limit: limit, period: .seconds(1), burst: limit)) else {
+                return nil
+            }
+            limiters[endpoint.id] = (limit, limiter)
+            return limiter
+        }
+        return limiter?.acquire(key: endpoint.id, now: clock.instant).isAllowed ?? true
+    }
+
+    /// One delivery: the breaker, the request, and its outcome written.
+    private func deliver(_ due: DueEventDelivery, to endpoint: EventEndpoint) async {
+        defer {
+            inFlight.withLock { state in
+                state.ids.remove(due.delivery.id)
+                state.byEndpoint[endpoint.id, default: 1] -= 1
+            }
+            wakeup.signal()
+        }
+        let delivery = due.delivery
+        let breaker = breakers?.breaker(for: DeliveryDispatcher.breakerKey(for: .http(url: endpoint.url)))
+        if let breaker, case .denied(let retryAfter) = breaker.canAttempt(now: clock.instant) {
+            let until = clock.now.addingTimeInterval(max(retryAfter.seconds, 0.01))
+            deliveryCounters([("endpoint", endpoint.id), ("outcome", "deferred")]).increment()
+            await write(EventDeliveryOutcome(deliveryID: delivery.id, endpointID: endpoint.id, change: .deferred(until: until), attempt: nil))
+            return
+        }
+        let startedAt = clock.now
+        let started = ContinuousClock.now
+        let result = await sender.send(due, to: endpoint, at: startedAt)
+        let elapsed = ContinuousClock.now - started
+        durationTimers([("endpoint", endpoint.id)]).recordNanoseconds(elapsed.nanosecondsClamped)
+        let attempt = EventDeliveryAttempt(
+            number: delivery.attemptCount + 1, startedAt: startedAt, statusCode: result.statusCode,
+            durationMilliseconds: elapsed.seconds * 1000, error: result.error, responseExcerpt: result.excerpt
+        )
+        let change: EventDeliveryOutcome.Change
+        let outcome: String
+        if result.isSuccess {
+            breaker?.recordSuccess()
+            (change, outcome) = (.delivered, "delivered")
+        } else if result.statusCode == 410 {
+            (change, outcome) = (.gone, "gone")
+        } else {
+            if result.countsAgainstBreaker { breaker?.recordFailure(now: clock.instant) }
+            var generator = SystemRandomNumberGenerator()
+            if let next = schedule.nextAttempt(
+                afterFailedAttempt: delivery.scheduleStep + 1, now: clock.now, retryAfter: result.retryAfter, using: &generator
+            ) {
+                (change, outcome) = (.retry(at: next), "retrying")
+            } else {
+                (change, outcome) = (.failed, "failed")
+            }
+            logger.debug("event delivery failed", metadata: [
+                "endpoint": "\(endpoint.id)", "delivery": "\(delivery.id)", "error": "\(result.error ?? "")",
+            ])
+        }
+        deliveryCounters([("endpoint", endpoint.id), ("outcome", outcome)]).increment()
+        await write(EventDeliveryOutcome(deliveryID: delivery.id, endpointID: endpoint.id, change: change, attempt: attempt))
+    }
+
+    /// Writes an outcome, trying again while the store fails (the delivery stays in flight meanwhile, so it is not
+    /// sent twice); given up only at shutdown, when the row stays pending and is sent again after the restart.
+    private func write(_ outcome: EventDeliveryOutcome) async {
+        var delay = Duration.milliseconds(50)
+        while true {
+            do {
+                try await outcomes.submit(outcome)
+                return
+            } catch {
+                logger.error("event webhooks: could not record an outcome; retrying", metadata: ["error": "\(error)"])
+                if isStopping.load(ordering: .relaxed) { return }
+                try? await Task.sleep(for: delay)
+                delay = min(delay * 2, .seconds(5))
+            }
+        }
+    }
+}
+
+/// Builds, signs and sends one event webhook request.
+struct EventWebhookSender: Sendable {
+    let httpClient: HTTPClient
+    let addressGuard: EndpointAddressGuard
+    let timeout: Duration
+    let excerptBytes: Int
+
+    /// The most of a response body read at all; the rest is not waited for.
+    static let maximumBodyBytes = 64 * 1024
+
+    struct Result: Sendable {
+        var statusCode: Int?
+        var error: String?
+        var excerpt: String?
+        var retryAfter: Duration?
+
+        var isSuccess: Bool { statusCode.map { (200..<300).contains($0) } ?? false }
+        /// Network errors, timeouts, 429 and 5xx say the receiver is unwell; other statuses are its verdict on one
+        /// request.
+        var countsAgainstBreaker: Bool {
+            guard let statusCode else { return error != nil }
+            return statusCode == 429 || statusCode >= 500
+        }
+    }
+
+    /// The request body: `{"type": ..., "timestamp": ..., "data": ...}` around the event's stored payload.
+    static func body(type: String, createdAt: Date, payload: Data) -> ByteBuffer {
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(payload.count + type.utf8.count + 64)
+        buffer.writeString(#"{"type":""#)
+        buffer.writeString(type)
+        buffer.writeString(#"","timestamp":""#)
+        buffer.writeString(Timestamp.rfc3339Milliseconds(createdAt))
+        buffer.writeString(#"","data":"#)
+        buffer.writeBytes(payload)
+        buffer.writeString("}")
+        return buffer
+    }
+
+    func send(_ due: DueEventDelivery, to endpoint: EventEndpoint, at now: Date) async -> Result {
+        if let refusal = await addressGuard.check(endpoint.url) {
+            return Result(error: "refused by the SSRF guard: url \(refusal.message)")
+        }
+        let body = Self.body(type: due.delivery.eventType, createdAt: due.eventCreatedAt, payload: due.payload)
+        let timestamp = Int64(now.timeIntervalSince1970)
+        let signature: String
+        do {
+            signature = try StandardWebhookSigner(secrets: endpoint.signingSecrets(at: now))
+                .signature(id: due.delivery.webhookID, timestamp: timestamp, body: body.readableBytesView)
+        } catch {
+            return Result(error: "the endpoint's secret cannot sign: \(error.message)")
+        }
+        var request = HTTPClientRequest(url: endpoint.url)
+        request.method = .POST
+        for (name, value) in endpoint.headers.sorted(by: { $0.key < $1.key }) {
+            request.headers.add(name: name, value: value)
+        }
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.headers.add(name: "User-Agent", value: "MessageBridge/\(MessageBridgeVersion.current)")
+        request.headers.add(name: "webhook-id", value: due.delivery.webhookID)
+        request.headers.add(name: "webhook-timestamp", value: String(timestamp))
+        request.headers.add(name: "webhook-signature", value: signature)
+        request.body = .bytes(body)
+        let response: HTTPClientResponse
+        do {
+            response = try await httpClient.execute(request, timeout: .nanoseconds(timeout.nanosecondsClamped))
+        } catch {
+            return Result(error: HTTPSink.classify(error).message)
+        }
+        let status = Int(response.status.code)
+        var collected: [UInt8] = []
+        var read = 0
+        do {
+            for try await chunk in response.body {
+                read += chunk.readableBytes
+                if collected.count < excerptBytes {
+                    collected.append(contentsOf: chunk.readableBytesView.prefix(excerptBytes - collected.count))
+                }
+                if read >= Self.maximumBodyBytes { break }
+            }
+        } catch {
+            // A body cut short still leaves the status, which is what decides the outcome.
+        }
+        let excerpt = collected.isEmpty ? nil : String(decoding: collected, as: UTF8.self)
+        let retryAfter = response.headers.first(name: "Retry-After").flatMap(HTTPSink.parseRetryAfter)
+        let isSuccess = (200..<300).contains(status)
+        return Result(
+            statusCode: status, error: isSuccess ? nil : "HTTP \(status)", excerpt: excerpt,
+            retryAfter: isSuccess ? nil : retryAfter
+        )
+    }
+}
