@@ -2,8 +2,9 @@
 # One command from a fresh Debian machine to a full test run: installs what is missing, builds, runs every test
 # (SQLite files, HTTP servers on loopback, the real binary as a child process, librdkafka's in-process mock
 # cluster), checks the OpenAPI document against the running binary with Schemathesis, drives the web client in two
-# headless Chromium windows (scripts/browser-test.sh), then starts a real Kafka-compatible broker (Tansu) on
-# 127.0.0.1 and runs the suites that need it.
+# headless Chromium windows (scripts/browser-test.sh), starts a real Kafka-compatible broker (Tansu) on 127.0.0.1
+# and runs the suites that need it, then checks the operations side (scripts/ops-test.sh: the release tarball packed
+# from this build, a scratch install behind nginx, systemd-analyze, promtool).
 #
 # Environment: SCRATCH_PATH (default .build), the build directory every step uses.
 set -euo pipefail
@@ -34,7 +35,12 @@ SCRATCH_PATH="$SCRATCH_PATH" scripts/browser-test.sh
 echo "== real broker suites (Tansu on 127.0.0.1, librdkafka from the confluent-kafka wheel)" >&2
 SCRATCH_PATH="$SCRATCH_PATH" scripts/kafka/run-real-broker-tests.sh 2>&1 | tee "$LOGS/broker.log"
 
+# Last: it relinks $SCRATCH_PATH/debug/messagebridge with the Swift runtime static (no recompiling), which a later
+# `swift build` would relink back.
+echo "== operations: release tarball from this build, scratch install behind nginx, systemd, promtool (scripts/ops-test.sh)" >&2
+SCRATCH_PATH="$SCRATCH_PATH" scripts/ops-test.sh
+
 # Every run passed (pipefail would have stopped the script otherwise): one closing line for all of them.
 count() { sed -n 's/.*Test run with \([0-9]*\) tests\{0,1\} in .* passed.*/\1/p' "$1" | tail -1; }
-# The browser test is one more (it passed, or set -e had stopped the script).
-echo "tests: $(( $(count "$LOGS/main.log") + $(count "$LOGS/outage.log") + 1 + $(count "$LOGS/broker.log") )) passed, 0 failed"
+# The browser test and the operations test are one more each (they passed, or set -e had stopped the script).
+echo "tests: $(( $(count "$LOGS/main.log") + $(count "$LOGS/outage.log") + 1 + 1 + $(count "$LOGS/broker.log") )) passed, 0 failed"
