@@ -143,6 +143,8 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Yams", package: "Yams"),
+                // An independent Standard Webhooks verifier in the event-webhook tests (HMAC and Ed25519 directly).
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
     ]

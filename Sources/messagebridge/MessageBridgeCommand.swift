@@ -14,7 +14,7 @@ struct MessageBridgeCommand: AsyncParsableCommand {
         commandName: "messagebridge",
         abstract: "Accepts webhooks, stores them durably and delivers them to Kafka or HTTP endpoints.",
         version: MessageBridgeVersion.current,
-        subcommands: [Serve.self, Init.self, CheckConfig.self, Migrate.self, Messages.self, Keys.self, Backup.self],
+        subcommands: [Serve.self, Init.self, CheckConfig.self, Migrate.self, Messages.self, Keys.self, Endpoints.self, Backup.self],
         defaultSubcommand: Serve.self
     )
 }

@@ -295,3 +295,18 @@ struct DeliveryDocument: ResponseEncodable, Sendable {
         case lastError = "last_error", createdAt = "created_at", updatedAt = "updated_at", deliveredAt = "delivered_at"
     }
 }
+
+/// Endpoints as the command line prints them.
+public enum EndpointText {
+    /// One endpoint, a field per line; the secret only when given (just made or rotated).
+    public static func describe(_ endpoint: EventEndpoint, secret: String? = nil) -> String {
+        var document = EndpointDocument(endpoint)
+        document.secret = secret
+        return JSONOutput.string(document, prettyPrinted: true)
+    }
+
+    /// Every endpoint as the admin API lists them.
+    public static func json(_ endpoints: [EventEndpoint]) -> String {
+        JSONOutput.string(EndpointList(endpoints: endpoints.map(EndpointDocument.init)), prettyPrinted: true)
+    }
+}
