@@ -68,5 +68,11 @@ public enum StarterConfiguration {
         #   allow: ["127.0.0.1/32"]
         #   require_api_key: false
 
+        # webhooks:                    # event webhooks out (messagebridge endpoints create --url ...)
+        #   allow_networks: []         # internal networks endpoints may resolve to, e.g. ["10.0.0.0/8"]
+        #   retry_schedule: [5s, 5m, 30m, 2h, 5h, 10h, 10h]
+        #   timeout: 15s
+        #   disable_after: 5d          # an endpoint failing this long is disabled
+
         """
 }
