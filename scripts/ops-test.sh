@@ -437,8 +437,9 @@ post() { curl -s -o /dev/null -w '%{http_code} ' -X POST "$BASE$1" -H 'Content-T
 SENT="$(post /hook/ok -H 'Idempotency-Key: a'; post /hook/ok -H 'Idempotency-Key: a'; post /hook/gone; post /hook/signed; \
     post /hook/limited; post /hook/limited; post /hook/kafka)"
 note "scenario answers: $SENT(202 delivered, 200 duplicate, 202 dead letter, 401 signature, 202 + 429 rate limit, 202 Kafka)"
-# Wait until the delivery and the dead letter are recorded (and Kafka's delivery report times out), then scrape.
-for _ in $(seq 1 100); do
+# Wait (30 s at most) until the delivery and the dead letter are recorded and Kafka's delivery report has timed
+# out (kafka.timeout 2 s), then scrape.
+for _ in $(seq 1 300); do
     curl -s "$BASE/metrics" >"$WORK/metrics.txt"
     grep -q '^messagebridge_messages_delivered_total' "$WORK/metrics.txt" \
         && grep -q '^messagebridge_backlog{status="failed"} [1-9]' "$WORK/metrics.txt" \
