@@ -23,7 +23,7 @@ SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 	test-webhook fmt lint clean
 
 help:
-	@sed -n '2,/^$$/{s/^# \{0,1\}//;p}' Makefile
+	@sed -n '1,/^$$/{s/^# \{0,1\}//;p}' Makefile
 
 deps:
 	scripts/setup.sh
