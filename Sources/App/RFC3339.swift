@@ -1,4 +1,5 @@
 import Foundation
+import Core
 
 /// RFC 3339 timestamps in UTC with second precision, e.g. `2025-01-15T10:30:00Z`.
 ///
@@ -38,4 +39,25 @@ extension Date {
     /// The date as an RFC 3339 timestamp (``RFC3339/string(from:)``): the one format of every time MessageBridge
     /// shows, in JSON, on the command line and in logs.
     var rfc3339: String { RFC3339.string(from: self) }
+}
+
+extension RFC3339 {
+    /// Parses any RFC 3339 date-time: `Z` or a numeric offset (`+02:00`, `-00:00`), any fraction, either case of
+    /// `T` and `Z`. Nil when the text is not one.
+    public static func date(from text: String) -> Date? {
+        let upper = text.uppercased()
+        if upper.hasSuffix("Z") { return Timestamp.parse(upper) }
+        let bytes = Array(upper.utf8)
+        guard bytes.count >= 25 else { return nil }
+        let offset = bytes[(bytes.count - 6)...]
+        let sign = offset[offset.startIndex]
+        guard sign == UInt8(ascii: "+") || sign == UInt8(ascii: "-"), offset[offset.startIndex + 3] == UInt8(ascii: ":"),
+              let hours = Int(String(decoding: offset[(offset.startIndex + 1)...(offset.startIndex + 2)], as: UTF8.self)),
+              let minutes = Int(String(decoding: offset[(offset.startIndex + 4)...], as: UTF8.self)),
+              hours < 24, minutes < 60,
+              let local = Timestamp.parse(String(decoding: bytes[..<(bytes.count - 6)], as: UTF8.self) + "Z")
+        else { return nil }
+        let seconds = TimeInterval(hours * 3600 + minutes * 60)
+        return local.addingTimeInterval(sign == UInt8(ascii: "+") ? -seconds : seconds)
+    }
 }

@@ -146,6 +146,12 @@ struct EventWebhookTests {
             #expect(enabled.json["enabled"] as? Bool == true)
             let badReplay = try await client.call(.post, "/api/v1/admin/endpoints/\(id)/replay", headers: admin, body: #"{"since":"yesterday"}"#)
             #expect(badReplay.status == .badRequest)
+            // Any RFC 3339 offset is a time. One held delivery: the endpoint (now on every event) was disabled, and
+            // its own endpoint.disabled event was held for it.
+            let offsetReplay = try await client.call(.post, "/api/v1/admin/endpoints/\(id)/replay", headers: admin, body: #"{"since":"2026-01-01T02:00:00.5+02:00"}"#)
+            #expect(offsetReplay.status == .ok && offsetReplay.json["requeued"] as? Int == 1, "\(String(buffer: offsetReplay.body))")
+            #expect(RFC3339.date(from: "2026-01-01T02:00:00+02:00") == RFC3339.date(from: "2026-01-01T00:00:00Z"))
+            #expect(RFC3339.date(from: "2026-01-01t00:00:00-01:30")?.timeIntervalSince(RFC3339.date(from: "2026-01-01T00:00:00Z")!) == 5400)
 
             let readKey = try await fixture.chat.keys.create(name: "reader", scope: .read, expiresIn: nil).secret
             let reader: HTTPFields = [.authorization: "Bearer \(readKey)", .contentType: "application/json"]

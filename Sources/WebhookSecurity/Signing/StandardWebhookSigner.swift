@@ -62,10 +62,12 @@ public struct StandardWebhookSigner: Sendable {
     }
 
     /// Checks a secret: `whsec_` + base64 of 24–64 bytes, or `whsk_` + base64 of a 32-byte Ed25519 private key.
+    /// Standard base64 with its padding, as the spec writes secrets (and as they are generated here): one spelling
+    /// per secret, so what the OpenAPI document's pattern allows is exactly what is accepted.
     public static func parseSecret(_ secret: String) throws(SigningSecretError) -> ParsedSecret {
         if secret.hasPrefix("whsec_") {
-            guard let bytes = ByteEncoding.decodeBase64(secret.dropFirst("whsec_".count)) else {
-                throw SigningSecretError(message: "the part after whsec_ is not base64")
+            guard let bytes = Data(base64Encoded: String(secret.dropFirst("whsec_".count))).map(Array.init) else {
+                throw SigningSecretError(message: "the part after whsec_ is not standard base64 with its padding")
             }
             guard secretByteRange.contains(bytes.count) else {
                 throw SigningSecretError(message: "must be base64 of \(secretByteRange.lowerBound) to \(secretByteRange.upperBound) bytes after whsec_, got \(bytes.count)")
@@ -73,7 +75,7 @@ public struct StandardWebhookSigner: Sendable {
             return .hmac(bytes)
         }
         if secret.hasPrefix("whsk_") {
-            guard let bytes = ByteEncoding.decodeBase64(secret.dropFirst("whsk_".count)), bytes.count == 32 else {
+            guard let bytes = Data(base64Encoded: String(secret.dropFirst("whsk_".count))).map(Array.init), bytes.count == 32 else {
                 throw SigningSecretError(message: "the part after whsk_ must be base64 of a 32-byte Ed25519 private key")
             }
             return .ed25519(bytes)
