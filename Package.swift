@@ -145,6 +145,8 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
                 // An independent Standard Webhooks verifier in the event-webhook tests (HMAC and Ed25519 directly).
                 .product(name: "Crypto", package: "swift-crypto"),
+                // Reading a restored backup file directly.
+                .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
     ]

@@ -126,6 +126,11 @@ public func buildApplication(
             shutdownFlag.set()
         }
     )
+    if let interval = configuration.backup.interval, let sqlite = store as? SQLiteMessageStore {
+        app.addServices(BackupService(
+            settings: configuration.backup, interval: interval, database: sqlite.database, metrics: metrics, clock: clock, logger: logger
+        ))
+    }
     return app
 }
 

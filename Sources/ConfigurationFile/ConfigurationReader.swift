@@ -9,7 +9,7 @@ extension NodeReader {
         let top = mapping(
             root, key: "",
             known: ["server", "routes", "kafka", "sqlite", "remote_url", "worker", "logging", "circuit_breaker",
-                    "rate_limits", "cors", "metrics", "status", "auth", "chat", "webhooks"]
+                    "rate_limits", "cors", "metrics", "status", "auth", "chat", "webhooks", "backup"]
         )
         configuration.server = readServer(top["server"])
         configuration.sqlite = readSQLite(top["sqlite"])
@@ -25,6 +25,7 @@ extension NodeReader {
         configuration.auth = readAuth(top["auth"])
         configuration.chat = readChat(top["chat"])
         configuration.webhooks = readWebhooks(top["webhooks"])
+        configuration.backup = readBackup(top["backup"])
         configuration.routes = readRoutes(top["routes"], configuration: configuration)
         return configuration
     }

@@ -14,7 +14,7 @@ struct MessageBridgeCommand: AsyncParsableCommand {
         commandName: "messagebridge",
         abstract: "Accepts webhooks, stores them durably and delivers them to Kafka or HTTP endpoints.",
         version: MessageBridgeVersion.current,
-        subcommands: [Serve.self, Init.self, CheckConfig.self, Migrate.self, Messages.self, Keys.self, Endpoints.self, Backup.self],
+        subcommands: [Serve.self, Init.self, CheckConfig.self, Migrate.self, Messages.self, Keys.self, Endpoints.self, Backup.self, Restore.self],
         defaultSubcommand: Serve.self
     )
 }
@@ -131,14 +131,34 @@ struct CheckConfig: ParsableCommand {
 }
 
 struct Backup: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Write a consistent copy of the database, also while the server runs.")
+    static let configuration = CommandConfiguration(
+        abstract: "Write a consistent copy of the database, also while the server runs; or check one (--verify)."
+    )
 
     @OptionGroup var config: ConfigOption
 
     @Option(name: [.customLong("output"), .customShort("o")], help: "The backup file to write.")
-    var output: String
+    var output: String?
+
+    @Option(help: "Check a backup file instead: integrity and schema version, nothing changed.")
+    var verify: String?
+
+    func validate() throws {
+        guard (output == nil) != (verify == nil) else { throw ValidationError("give --output FILE to write a backup, or --verify FILE to check one") }
+    }
 
     func run() throws {
+        if let verify {
+            do {
+                print(try SQLiteDatabase.verifyBackup(at: verify))
+            } catch {
+                printError("backup check failed: \(error)")
+                throw ExitCode(1)
+            }
+            return
+        }
+        // validate() made sure one of the two is given.
+        let output = output ?? ""
         let database = try config.openDatabase()
         do {
             try database.backup(to: output)
@@ -147,5 +167,28 @@ struct Backup: ParsableCommand {
             throw ExitCode(1)
         }
         print("wrote \(output)")
+    }
+}
+
+struct Restore: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Replace the configured database with a backup (refused while a server runs; the replaced file is kept)."
+    )
+
+    @OptionGroup var config: ConfigOption
+
+    @Argument(help: "The backup file (from `messagebridge backup` or a scheduled backup).")
+    var file: String
+
+    func run() throws {
+        let path = try config.load().sqlite.databasePath
+        do {
+            let (report, replaced) = try SQLiteDatabase.restore(backup: file, to: path)
+            print(report)
+            print("restored \(file) to \(path)" + (replaced.map { "; the replaced database is kept as \($0)" } ?? ""))
+        } catch {
+            printError("restore refused: \(error)")
+            throw ExitCode(1)
+        }
     }
 }

@@ -59,3 +59,19 @@ struct WebhooksConfigurationTests {
         }
     }
 }
+
+@Suite("backup configuration")
+struct BackupConfigurationTests {
+    @Test("backup: off by default; interval, directory and keep are read; bad values and a missing interval name their key")
+    func backupSection() throws {
+        #expect(try ConfigurationLoader(environment: [:]).parse(yaml: "server:\n  port: 1\n").backup.interval == nil)
+        let settings = try ConfigurationLoader(environment: [:]).parse(yaml: "backup:\n  interval: 6h\n  directory: /var/backups/mb\n  keep: 3\n").backup
+        #expect(settings.interval == .seconds(21_600) && settings.directory == "/var/backups/mb" && settings.keep == 3)
+        do {
+            _ = try ConfigurationLoader(environment: [:]).parse(yaml: "backup:\n  keep: 0\n  every: 1h\n")
+            Issue.record("bad backup settings were accepted")
+        } catch {
+            #expect(Set(error.problems.map(\.key)) == ["backup.keep", "backup.every", "backup.interval"])
+        }
+    }
+}

@@ -38,6 +38,12 @@ public final class AppMetrics: Sendable {
     public let websocketConnections: Prometheus.Gauge
     /// Chat messages stored (seed 004's `messages_total`).
     public let chatMessages: Prometheus.Counter
+    /// Scheduled backups written.
+    let backupsSucceeded: Prometheus.Counter
+    /// Scheduled backups that failed.
+    let backupsFailed: Prometheus.Counter
+    /// When the last scheduled backup was written (Unix seconds; 0 before the first).
+    let lastBackupSuccess: Prometheus.Gauge
     private let backlog: [MessageStatus: Prometheus.Gauge]
     private let backlogRefreshedAt = Mutex<ContinuousClock.Instant?>(nil)
 
@@ -47,6 +53,15 @@ public final class AppMetrics: Sendable {
         websocketConnections = registry.makeGauge(descriptor: Self.websocketDescriptor)
         chatMessages = registry.makeCounter(descriptor: MetricNameDescriptor(
             metricName: "messages", unitName: "total", helpText: "Chat messages stored."
+        ))
+        let backups = MetricNameDescriptor(
+            metricName: "messagebridge_backups", unitName: "total", helpText: "Scheduled database backups, by outcome."
+        )
+        backupsSucceeded = registry.makeCounter(descriptor: backups, labels: [("outcome", "success")])
+        backupsFailed = registry.makeCounter(descriptor: backups, labels: [("outcome", "failure")])
+        lastBackupSuccess = registry.makeGauge(descriptor: MetricNameDescriptor(
+            metricName: "messagebridge_backup_last_success_timestamp", unitName: "seconds",
+            helpText: "When the last scheduled backup was written, in Unix seconds; 0 before the first."
         ))
         var backlog: [MessageStatus: Prometheus.Gauge] = [:]
         for status in MessageStatus.allCases {

@@ -32,6 +32,8 @@ public struct MessageBridgeConfiguration: Sendable {
     public var chat = ChatSettings()
     /// Outgoing event webhooks (`webhooks:`).
     public var webhooks = EventWebhookSettings()
+    /// Scheduled online backups (`backup:`); none when absent.
+    public var backup = BackupSettings()
 
     /// Makes a configuration; every section has defaults except the routes.
     public init(
