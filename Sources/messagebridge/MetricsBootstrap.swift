@@ -8,6 +8,6 @@ import Prometheus
 /// `MetricsSystem.bootstrap` may run only once per process: `serve` calls this once, before building the app.
 func bootstrapPrometheusMetrics() -> AppMetrics {
     let registry = PrometheusCollectorRegistry()
-    MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+    MetricsSystem.bootstrap(DescribedMetricsFactory(registry: registry))
     return AppMetrics(registry: registry)
 }
