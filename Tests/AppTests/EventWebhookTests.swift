@@ -433,6 +433,29 @@ struct EventWebhookTests {
         }
     }
 
+    @Test("an endpoint's rate limit spaces its requests; another endpoint is not slowed by it")
+    func rateLimit() async throws {
+        let limited = TestDestination()
+        let limitedPort = try await limited.start()
+        let free = TestDestination()
+        let freePort = try await free.start()
+        defer { Task { await limited.stop(); await free.stop() } }
+        let fixture = try await EventWebhookApp()
+        try await fixture.chat.build().test(.live) { client in
+            _ = try await client.createEndpoint(#"{"url":"http://127.0.0.1:\#(limitedPort)/","events":["message.created"],"rate_limit":2}"#, admin: fixture.admin)
+            _ = try await client.createEndpoint(#"{"url":"http://127.0.0.1:\#(freePort)/","events":["message.created"]}"#, admin: fixture.admin)
+            let ann = try await client.register("ann")
+            let room = try await client.createRoom("den", as: ann)
+            for index in 0..<6 { try await client.send("m\(index)", to: room, as: ann) }
+            #expect(await eventually { free.requests.count == 6 && limited.requests.count == 6 })
+            // Two a second with a burst of two: six requests need at least two seconds from the first to the last
+            // (a lower bound, which a slow machine only makes longer).
+            let times = limited.requests.map(\.at)
+            let spread = try #require(times.max()) - (try #require(times.min()))
+            #expect(spread >= .milliseconds(1900), "six requests at 2/s came within \(spread)")
+        }
+    }
+
     @Test("webhook.delivered and webhook.failed come from the webhook pipeline, filtered by route")
     func pipelineEvents() async throws {
         let destination = TestDestination { index in index == 0 ? (.ok, [:], .zero) : (.badRequest, [:], .zero) }

@@ -117,7 +117,7 @@ final class EventWebhookWorker: Service {
                 }
                 return (state.ids, limits)
             }
-            var started = 0
+            var rateLimitWait: Duration?
             if limits.values.contains(where: { $0 > 0 }) {
                 let due = try await store.dueDeliveries(limits: limits, now: clock.now, excluding: excluded)
                 for item in due {
@@ -127,31 +127,34 @@ final class EventWebhookWorker: Service {
                               (state.byEndpoint[endpoint.id] ?? 0) < settings.maxInFlightPerEndpoint,
                               !state.ids.contains(item.delivery.id)
                         else { return false }
-                        guard allowedByRateLimit(endpoint) else { return false }
+                        guard allowedByRateLimit(endpoint, rateLimitWait: &rateLimitWait) else { return false }
                         state.ids.insert(item.delivery.id)
                         state.byEndpoint[endpoint.id, default: 0] += 1
                         return true
                     }
                     guard admitted else { continue }
-                    started += 1
                     group.addTask { await self.deliver(item, to: endpoint) }
                 }
             }
-            // Sooner than the poll interval when a retry falls due before it.
+            // Sooner than the poll interval when a retry falls due, or a rate-limited endpoint gets a token, before it.
+            var wait = settings.pollInterval
+            if let rateLimitWait { wait = min(wait, max(rateLimitWait, .milliseconds(5))) }
             if let next = try await store.nextDueDate(endpointIDs: enabled.map(\.id)) {
                 let seconds = next.timeIntervalSince(clock.now)
-                if seconds < settings.pollInterval.seconds {
-                    return .milliseconds(max(10, Int64(seconds * 1000)))
+                if seconds < wait.seconds {
+                    wait = .milliseconds(max(10, Int64(seconds * 1000)))
                 }
             }
+            return wait
         } catch {
             logger.error("event webhooks: store failed; retrying", metadata: ["error": "\(error)"])
         }
         return settings.pollInterval
     }
 
-    /// Takes a token from the endpoint's bucket (none: no limit).
-    private func allowedByRateLimit(_ endpoint: EventEndpoint) -> Bool {
+    /// Takes a token from the endpoint's bucket (none: no limit). When the bucket is empty, how long until its next
+    /// token is kept in `rateLimitWait`, so the worker looks again then rather than at its poll interval.
+    private func allowedByRateLimit(_ endpoint: EventEndpoint, rateLimitWait: inout Duration?) -> Bool {
         guard let limit = endpoint.rateLimit else { return true }
         let limiter = rateLimiters.withLock { limiters -> TokenBucketRateLimiter? in
             if let existing = limiters[endpoint.id], existing.limit == limit { return existing.limiter }
@@ -162,7 +165,13 @@ final class EventWebhookWorker: Service {
             limiters[endpoint.id] = (limit, limiter)
             return limiter
         }
-        return limiter?.acquire(key: endpoint.id, now: clock.instant).isAllowed ?? true
+        guard let limiter else { return true }
+        switch limiter.acquire(key: endpoint.id, now: clock.instant) {
+        case .allowed: return true
+        case .limited(let retryAfter):
+            rateLimitWait = min(rateLimitWait ?? retryAfter, retryAfter)
+            return false
+        }
     }
 
     /// One delivery: the breaker, the request, and its outcome written.
