@@ -28,13 +28,13 @@ struct Chat {
 
     init(
         configuration: MessageBridgeConfiguration, messageStore: any MessageStore, keys: APIKeyAuthenticator,
-        metrics: AppMetrics, clock: any WallClock, logger: Logger, eventWakeup: Wakeup? = nil
+        metrics: AppMetrics, clock: any WallClock, logger: Logger, onEvents: (@Sendable () -> Void)? = nil
     ) async throws {
         guard let sqlite = messageStore as? SQLiteMessageStore else {
             throw ConfigurationError(problems: [.init(key: "sqlite", line: nil, message: "chat needs the SQLite store")])
         }
         let hub = ChatHub(metrics: metrics)
-        let bus: any ChatEventBus = eventWakeup.map { NotifyingChatBus(hub: hub, wakeup: $0) } ?? hub
+        let bus: any ChatEventBus = onEvents.map { NotifyingChatBus(hub: hub, onEvents: $0) } ?? hub
         let store = SQLiteChatStore(database: sqlite.database, bus: bus, clock: clock)
         // The default room exists before the hub loads who is where, so its membership events need no replay.
         _ = try await store.defaultRoomID()

@@ -13,7 +13,7 @@ struct EventWebhooks {
     let manager: EndpointManager
     let worker: EventWebhookWorker
     let httpClient: HTTPClient
-    /// Wakes the worker: chat commits, endpoint changes.
+    /// Wakes the worker: deliveries ending, shutdown.
     let wakeup: Wakeup
 
     init(
@@ -43,7 +43,7 @@ struct EventWebhooks {
         self.wakeup = wakeup
         self.httpClient = httpClient
         self.worker = worker
-        self.manager = EndpointManager(store: store, settings: settings, clock: clock, onChange: { wakeup.signal() })
+        self.manager = EndpointManager(store: store, settings: settings, clock: clock, onChange: { worker.noteEndpointsChanged() })
     }
 }
 
@@ -51,10 +51,10 @@ struct EventWebhooks {
 /// from the log.
 struct NotifyingChatBus: ChatEventBus {
     let hub: ChatHub
-    let wakeup: Wakeup
+    let onEvents: @Sendable () -> Void
 
     func publish(_ events: [ChatEvent]) {
         hub.publish(events)
-        wakeup.signal()
+        onEvents()
     }
 }

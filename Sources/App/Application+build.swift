@@ -54,7 +54,7 @@ public func buildApplication(
     )
     let chat = try await Chat(
         configuration: configuration, messageStore: store, keys: APIKeyAuthenticator(manager: apiKeys), metrics: metrics,
-        clock: clock, logger: logger, eventWakeup: events.wakeup
+        clock: clock, logger: logger, onEvents: { [worker = events.worker] in worker.noteNewEvents() }
     )
     let shutdownFlag = ShutdownFlag()
     let router = try makeRouter(

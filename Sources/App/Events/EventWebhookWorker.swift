@@ -30,6 +30,13 @@ final class EventWebhookWorker: Service {
     private let inFlight = Mutex(InFlight())
     private let isStopping = Atomic(false)
     private let rateLimiters = Mutex([String: (limit: Int, limiter: TokenBucketRateLimiter)]())
+    /// Set when the log may hold events not fanned out yet (chat committed some, or the poll interval passed).
+    private let hasNewEvents = Atomic(true)
+    /// Set when the endpoints may have changed (the admin API or the poll interval; the command line is seen at
+    /// the latter).
+    private let endpointsAreStale = Atomic(true)
+    private let endpointCache = Mutex<[EventEndpoint]>([])
+    private let lastPoll = Mutex<ContinuousClock.Instant?>(nil)
     let deliveryCounters = MetricCache { Counter(label: "messagebridge_event_deliveries_total", dimensions: $0) }
     let durationTimers = MetricCache {
         Timer(label: "messagebridge_event_delivery_duration_seconds", dimensions: $0, preferredDisplayUnit: .seconds)
@@ -94,6 +101,19 @@ final class EventWebhookWorker: Service {
         }
     }
 
+    /// Chat committed events: fan them out now.
+    func noteNewEvents() {
+        hasNewEvents.store(true, ordering: .relaxed)
+        wakeup.signal()
+    }
+
+    /// An endpoint was made, changed or replayed: reload them and look for due deliveries now.
+    func noteEndpointsChanged() {
+        endpointsAreStale.store(true, ordering: .relaxed)
+        hasNewEvents.store(true, ordering: .relaxed)
+        wakeup.signal()
+    }
+
     private func stop() {
         isStopping.store(true, ordering: .relaxed)
         wakeup.signal()
@@ -102,12 +122,37 @@ final class EventWebhookWorker: Service {
     /// One pass: fan out what is new, start what is due; returns how long to wait before the next pass.
     private func round(group: inout DiscardingTaskGroup) async -> Duration {
         do {
-            // Fan out until caught up (bounded, so that a long backlog does not keep due deliveries waiting).
-            var batches = 0
-            while try await store.fanOut(limit: 1000, now: clock.now) == 1000, batches < 16 { batches += 1 }
-            let endpoints = try await store.endpoints()
-            subscribeOutcomeEvents(endpoints)
-            let enabled = endpoints.filter(\.isEnabled)
+            // Every poll interval everything is looked at again: the pipeline's own events (webhook.*), which
+            // nothing signals, and endpoint changes made by the command line.
+            let now = ContinuousClock.now
+            let isPoll = lastPoll.withLock { last -> Bool in
+                guard let previous = last, now - previous < settings.pollInterval else {
+                    last = now
+                    return true
+                }
+                return false
+            }
+            if isPoll {
+                hasNewEvents.store(true, ordering: .relaxed)
+                endpointsAreStale.store(true, ordering: .relaxed)
+            }
+            if hasNewEvents.exchange(false, ordering: .relaxed) {
+                // Fan out until caught up (bounded, so that a long backlog does not keep due deliveries waiting).
+                var batches = 0
+                while try await store.fanOut(limit: 1000, now: clock.now) == 1000 {
+                    batches += 1
+                    if batches == 16 {
+                        hasNewEvents.store(true, ordering: .relaxed)
+                        break
+                    }
+                }
+            }
+            if endpointsAreStale.exchange(false, ordering: .relaxed) {
+                let endpoints = try await store.endpoints()
+                subscribeOutcomeEvents(endpoints)
+                endpointCache.withLock { $0 = endpoints }
+            }
+            let enabled = endpointCache.withLock { $0 }.filter(\.isEnabled)
             let byID = Dictionary(uniqueKeysWithValues: enabled.map { ($0.id, $0) })
             let (excluded, limits) = inFlight.withLock { state -> (Set<Int64>, [String: Int]) in
                 let free = settings.concurrency - state.ids.count
@@ -139,7 +184,9 @@ final class EventWebhookWorker: Service {
             // Sooner than the poll interval when a retry falls due, or a rate-limited endpoint gets a token, before it.
             var wait = settings.pollInterval
             if let rateLimitWait { wait = min(wait, max(rateLimitWait, .milliseconds(5))) }
-            if let next = try await store.nextDueDate(endpointIDs: enabled.map(\.id)) {
+            // With requests in flight, their completions wake the worker; only an idle one needs the next due date.
+            let isIdle = inFlight.withLock { $0.ids.isEmpty }
+            if isIdle, let next = try await store.nextDueDate(endpointIDs: enabled.map(\.id)) {
                 let seconds = next.timeIntervalSince(clock.now)
                 if seconds < wait.seconds {
                     wait = .milliseconds(max(10, Int64(seconds * 1000)))
@@ -147,6 +194,9 @@ final class EventWebhookWorker: Service {
             }
             return wait
         } catch {
+            // Everything is looked at again on the next pass.
+            hasNewEvents.store(true, ordering: .relaxed)
+            endpointsAreStale.store(true, ordering: .relaxed)
             logger.error("event webhooks: store failed; retrying", metadata: ["error": "\(error)"])
         }
         return settings.pollInterval
