@@ -24,10 +24,11 @@ COPY Package.swift ./
 RUN swift package resolve
 COPY Sources ./Sources
 COPY Tests ./Tests
-# The Swift runtime linked in (as in the release tarball), so the runtime image needs no Swift; lld and
-# -l_FoundationICU make the static Foundation link of SwiftPM 6.3 work (scripts/release.sh says why).
+# The Swift runtime linked in (as in the release tarball), so the runtime image needs no Swift; lld and Foundation's
+# own libraries named make the static Foundation link of SwiftPM 6.3 work (scripts/release.sh says why).
 RUN printf '{ "schemaVersion": "1.0", "linker": { "path": "%s" } }\n' "$(dirname "$(readlink -f "$(command -v swift)")")/ld.lld" >/tmp/toolset.json \
-    && swift build -c release --product messagebridge --static-swift-stdlib --toolset /tmp/toolset.json -Xlinker -l_FoundationICU \
+    && swift build -c release --product messagebridge --static-swift-stdlib --toolset /tmp/toolset.json \
+        -Xlinker -lCoreFoundation -Xlinker -l_FoundationICU -Xlinker -l_FoundationCollections -Xlinker -l_FoundationCShims \
     && mkdir -p /staging \
     && cp "$(swift build -c release --show-bin-path)/messagebridge" /staging/ \
     && cp -R "$(swift build -c release --show-bin-path)/MessageBridge_App.resources" /staging/

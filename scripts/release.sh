@@ -36,22 +36,30 @@ case "$CONFIGURATION" in release|debug) ;; *) echo "release: --configuration is 
 
 STAGE="$(mktemp -d)"
 trap 'rm -rf "$STAGE"' EXIT
-# Linking the runtime statically with SwiftPM 6.3 needs two things a plain --static-swift-stdlib lacks: the ICU
-# archive that static Foundation (FoundationInternationalization) needs is left out, so the link fails with
-# "undefined reference to 'swift_ulocdata_open'" and the like (swift-package-manager issue 10564), and gold, the
-# default linker, resolves archives in command-line order, which SwiftPM does not keep stable (the same link failed
-# on CoreFoundation symbols the next time). So: lld (the toolchain's own, order-independent, and faster), through a
-# toolset so that only the link step changes, and -l_FoundationICU. On a scratch path that already holds that
-# configuration's build this relinks the binary (about 35 s for debug) and compiles nothing.
+# Linking the runtime statically with SwiftPM 6.3 (swift-package-manager issue 10564): the libraries static
+# Foundation depends on (CoreFoundation, _FoundationICU, _FoundationCollections, _FoundationCShims) reach the link
+# through the product's autolink file, which SwiftPM writes once and reuses whatever the link mode. Left from a
+# normal build, it lacks them ("undefined reference to 'swift_ulocdata_open'", 'CFBundleGetMainBundle', ...); left
+# from a static build, it names them and the next normal build fails ("cannot find -l_FoundationCShims"). So the
+# file is removed before the static link (SwiftPM writes it anew for that link) and after it (for the next normal
+# build), the four libraries are also named explicitly, and the link uses lld (the toolchain's own), which takes
+# archives in any order and pulls only what is referenced. The toolset changes only the link step: on a scratch
+# path that already holds that configuration's build this relinks the binary (about 30 s for debug).
+BIN_DIR="$(swift build -c "$CONFIGURATION" --scratch-path "$SCRATCH_PATH" --show-bin-path)"
+remove_autolink_files() { rm -f "$BIN_DIR"/*.build/messagebridge.autolink; }
 LLD="$(dirname "$(readlink -f "$(command -v swift)")")/ld.lld"
 [ -x "$LLD" ] || { echo "release: $LLD not found (the Swift toolchain ships it)" >&2; exit 1; }
 printf '{ "schemaVersion": "1.0", "linker": { "path": "%s" } }\n' "$LLD" >"$STAGE/toolset.json"
-STATIC_FLAGS=(--static-swift-stdlib --toolset "$STAGE/toolset.json" -Xlinker -l_FoundationICU)
+STATIC_FLAGS=(--static-swift-stdlib --toolset "$STAGE/toolset.json")
+for library in CoreFoundation _FoundationICU _FoundationCollections _FoundationCShims; do
+    STATIC_FLAGS+=(-Xlinker "-l$library")
+done
 if [ "$SKIP_BUILD" -eq 0 ]; then
-    echo "release: swift build -c $CONFIGURATION --static-swift-stdlib (lld, -l_FoundationICU) --scratch-path $SCRATCH_PATH" >&2
+    echo "release: swift build -c $CONFIGURATION --static-swift-stdlib (lld, Foundation's own libraries named) --scratch-path $SCRATCH_PATH" >&2
+    remove_autolink_files
+    trap 'remove_autolink_files; rm -rf "$STAGE"' EXIT
     swift build -c "$CONFIGURATION" --product messagebridge "${STATIC_FLAGS[@]}" --scratch-path "$SCRATCH_PATH" >&2
 fi
-BIN_DIR="$(swift build -c "$CONFIGURATION" --scratch-path "$SCRATCH_PATH" --show-bin-path)"
 BIN="$BIN_DIR/messagebridge"
 BUNDLE="$BIN_DIR/MessageBridge_App.resources"
 [ -x "$BIN" ] || { echo "release: $BIN not found" >&2; exit 1; }
