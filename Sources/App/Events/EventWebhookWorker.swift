@@ -91,6 +91,12 @@ final class EventWebhookWorker: Service {
                     while !isStopping.load(ordering: .relaxed) {
                         let wait = await round(group: &group)
                         await wakeup.wait(timeout: wait)
+                        // Woken by a delivery's end with few slots free: let a few more end first, so that one pass
+                        // (one read of the store) starts several deliveries rather than one.
+                        let (inFlightCount, free) = inFlight.withLock { ($0.ids.count, settings.concurrency - $0.ids.count) }
+                        if inFlightCount > 0, free < min(8, settings.concurrency) {
+                            try? await Task.sleep(for: .milliseconds(1))
+                        }
                     }
                 }
             } onGracefulShutdown: {
