@@ -56,6 +56,8 @@ struct MetricsEndpointTests {
         let backlogTotal = samples.filter { $0.name == "messagebridge_backlog" }.map(\.value).reduce(0, +)
         #expect(backlogTotal == 3)
         #expect(value("websocket_connections_active", [:]) == 0)
+        // Three messages wait for an unreachable destination: the oldest one's age is known.
+        #expect((value("messagebridge_oldest_pending_age_seconds", [:]) ?? -1) >= 0)
         // Each destination's breaker gauge exists from start-up (0 closed, 1 open, 2 half-open).
         let breakerState = try #require(value("circuit_breaker_state", ["destination": "http://127.0.0.1:1"]))
         #expect([0, 1, 2].contains(breakerState))

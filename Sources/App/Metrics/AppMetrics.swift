@@ -44,6 +44,8 @@ public final class AppMetrics: Sendable {
     let backupsFailed: Prometheus.Counter
     /// When the last scheduled backup was written (Unix seconds; 0 before the first).
     let lastBackupSuccess: Prometheus.Gauge
+    /// How long the oldest message not yet delivered or failed has waited (0 when none has).
+    let oldestPendingAge: Prometheus.Gauge
     private let backlog: [MessageStatus: Prometheus.Gauge]
     private let backlogRefreshedAt = Mutex<ContinuousClock.Instant?>(nil)
 
@@ -62,6 +64,10 @@ public final class AppMetrics: Sendable {
         lastBackupSuccess = registry.makeGauge(descriptor: MetricNameDescriptor(
             metricName: "messagebridge_backup_last_success_timestamp", unitName: "seconds",
             helpText: "When the last scheduled backup was written, in Unix seconds; 0 before the first."
+        ))
+        oldestPendingAge = registry.makeGauge(descriptor: MetricNameDescriptor(
+            metricName: "messagebridge_oldest_pending_age", unitName: "seconds",
+            helpText: "How long the oldest stored message not yet delivered or failed has waited; 0 when there is none."
         ))
         var backlog: [MessageStatus: Prometheus.Gauge] = [:]
         for status in MessageStatus.allCases {
@@ -98,6 +104,8 @@ public final class AppMetrics: Sendable {
         for (status, gauge) in backlog {
             gauge.set(to: Double(counts[status] ?? 0))
         }
+        let oldest = try await store.oldestUndeliveredAcceptedAt()
+        oldestPendingAge.set(oldest.map { max(0, Date().timeIntervalSince($0)) } ?? 0)
     }
 }
 
