@@ -9,12 +9,9 @@ import Storage
 /// log is its outbox), the manager the admin API and the command line share, its own HTTP client (redirects off,
 /// the configured timeout) and the worker that fans out and sends.
 struct EventWebhooks {
-    let store: SQLiteEndpointStore
     let manager: EndpointManager
     let worker: EventWebhookWorker
     let httpClient: HTTPClient
-    /// Wakes the worker: deliveries ending, shutdown.
-    let wakeup: Wakeup
 
     init(
         configuration: MessageBridgeConfiguration, messageStore: any MessageStore, breakers: CircuitBreakerRegistry?,
@@ -39,8 +36,6 @@ struct EventWebhooks {
         )
         // Outcome events are written from the first delivery on, not only from the worker's first pass.
         worker.subscribeOutcomeEvents(try await store.endpoints())
-        self.store = store
-        self.wakeup = wakeup
         self.httpClient = httpClient
         self.worker = worker
         self.manager = EndpointManager(store: store, settings: settings, clock: clock, onChange: { worker.noteEndpointsChanged() })

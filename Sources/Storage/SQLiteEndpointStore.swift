@@ -328,16 +328,6 @@ public final class SQLiteEndpointStore: EventEndpointStore {
         }
     }
 
-    public func deliveryCounts() async throws -> [EventDeliveryStatus: Int] {
-        try await writer.read { db in
-            var counts: [EventDeliveryStatus: Int] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT status, COUNT(*) FROM webhook_deliveries GROUP BY status") {
-                if let status = EventDeliveryStatus(rawValue: row[0]) { counts[status] = row[1] }
-            }
-            return counts
-        }
-    }
-
     // MARK: Rows
 
     private static func endpoint(id: String, in db: Database) throws -> EventEndpoint? {

@@ -34,6 +34,13 @@ struct Endpoints: AsyncParsableCommand {
         print(EndpointText.describe(endpoint, secret: secret))
     }
 
+    /// Opens the manager, runs `operation` and prints the endpoint it answers: what show, update, disable and
+    /// enable share.
+    static func showResult(_ config: ConfigOption, _ operation: (EndpointManager) async throws -> EventEndpoint) async throws {
+        let manager = try openManager(config)
+        show(try await run { try await operation(manager) })
+    }
+
     /// The options `create` and `update` share.
     struct Fields: ParsableArguments {
         @Option(help: "Where events are POSTed (http or https).")
@@ -139,8 +146,7 @@ struct Endpoints: AsyncParsableCommand {
         @Argument(help: "The endpoint's id (ep_...).") var id: String
 
         func run() async throws {
-            let manager = try Endpoints.openManager(config)
-            Endpoints.show(try await Endpoints.run { try await manager.endpoint(id: id) })
+            try await Endpoints.showResult(config) { try await $0.endpoint(id: id) }
         }
     }
 
@@ -153,8 +159,7 @@ struct Endpoints: AsyncParsableCommand {
 
         func run() async throws {
             let changes = try fields.changes(isUpdate: true)
-            let manager = try Endpoints.openManager(config)
-            Endpoints.show(try await Endpoints.run { try await manager.update(id: id, changes) })
+            try await Endpoints.showResult(config) { try await $0.update(id: id, changes) }
         }
     }
 
@@ -165,8 +170,7 @@ struct Endpoints: AsyncParsableCommand {
         @Argument(help: "The endpoint's id (ep_...).") var id: String
 
         func run() async throws {
-            let manager = try Endpoints.openManager(config)
-            Endpoints.show(try await Endpoints.run { try await manager.setEnabled(id: id, false) })
+            try await Endpoints.showResult(config) { try await $0.setEnabled(id: id, false) }
         }
     }
 
@@ -177,8 +181,7 @@ struct Endpoints: AsyncParsableCommand {
         @Argument(help: "The endpoint's id (ep_...).") var id: String
 
         func run() async throws {
-            let manager = try Endpoints.openManager(config)
-            Endpoints.show(try await Endpoints.run { try await manager.setEnabled(id: id, true) })
+            try await Endpoints.showResult(config) { try await $0.setEnabled(id: id, true) }
         }
     }
 

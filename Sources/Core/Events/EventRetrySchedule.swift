@@ -35,13 +35,6 @@ public struct EventRetrySchedule: Sendable {
         }
         return now.addingTimeInterval(max(0, delay))
     }
-
-    /// The earliest and latest retry date `nextAttempt` can give after attempt `attempt` with no `Retry-After`.
-    public func window(afterFailedAttempt attempt: Int, now: Date) -> ClosedRange<Date>? {
-        guard attempt >= 1, attempt <= delays.count else { return nil }
-        let base = delays[attempt - 1].seconds
-        return now.addingTimeInterval(base * (1 - jitter))...now.addingTimeInterval(base * (1 + jitter))
-    }
 }
 
 /// Where event endpoints and their deliveries are kept, beside the event log they are fanned out from.
@@ -77,6 +70,4 @@ public protocol EventEndpointStore: Sendable {
     func deliveries(endpointID: String, status: EventDeliveryStatus?, before: Int64?, limit: Int) async throws -> [EventDelivery]
     /// One delivery's attempts, in order.
     func attempts(deliveryID: Int64) async throws -> [EventDeliveryAttempt]
-    /// Deliveries by status, for `/metrics` and `/status`.
-    func deliveryCounts() async throws -> [EventDeliveryStatus: Int]
 }
