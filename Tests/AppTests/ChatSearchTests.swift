@@ -93,4 +93,29 @@ struct ChatSearchTests {
             #expect(Set(all) == Set((0..<5).map { "apple number \($0)" }) && all.count == 5)
         }
     }
+
+    @Test("word matches rank before fragment matches; a page the word matches fill holds no fragment, the next page does")
+    func tiers() async throws {
+        let fixture = try ChatApp()
+        try await fixture.build().test(.router) { client in
+            let ann = try await client.register("ann")
+            let room = try await client.createRoom("den", as: ann)
+            // Sent first and last, so the order below is by tier, not by age.
+            for text in ["bypass the ring road", "pass the salt", "password reset", "an overpass, again"] {
+                try await client.send(text, to: room, as: ann)
+            }
+            let all = contents(try await search(client, "pass", as: ann))
+            #expect(all.count == 4)
+            #expect(Set(all.prefix(2)) == ["pass the salt", "password reset"], "\(all)")
+            #expect(Set(all.suffix(2)) == ["bypass the ring road", "an overpass, again"], "\(all)")
+            let first = try await client.call(.get, "/api/v1/search?q=pass&limit=2", headers: ann.bearer)
+            #expect(Set(contents(first.json["results"] as? [[String: Any]] ?? [])) == ["pass the salt", "password reset"])
+            let cursor = try #require(first.json["next_cursor"] as? String)
+            let second = try await client.call(.get, "/api/v1/search?q=pass&limit=2&cursor=\(cursor)", headers: ann.bearer)
+            #expect(Set(contents(second.json["results"] as? [[String: Any]] ?? [])) == ["bypass the ring road", "an overpass, again"])
+            // A fragment's snippet marks the fragment.
+            let hit = try #require(try await search(client, "verpas", as: ann).first)
+            #expect((hit["snippet"] as? String)?.contains("<mark>") == true, "\(hit)")
+        }
+    }
 }

@@ -530,39 +530,64 @@ def reactions_sql(n):
             f"SELECT {ATTACHMENT_COLUMNS} FROM chat_attachments a WHERE a.message_id IN ({marks}) ORDER BY a.id")
 
 
+SEARCH_WINDOW = 200  # SQLiteChatStore.searchWindow
+
+
 def search_statement(query, user_id, limit=20, offset=0):
-    """The search SQL and its named arguments, built exactly as the store builds them."""
+    """The search's candidate statements and their named arguments, built exactly as the store builds them: the
+    words source, newest first and bounded by the window, and the fragment source (trigrams, or LIKE under 3
+    characters), which the store runs only when the word matches do not fill the page."""
     terms = query.split()
     quoted = ['"' + t.replace('"', '""') + '"' for t in terms]
-    word_query = " ".join(quoted[:-1]) + " " + quoted[-1] + "*"
+    wanted = offset + limit
     scope = "x.room_id IN (SELECT room_id FROM chat_members WHERE user_id = :user AND left_position IS NULL)"
-    args = {"user": user_id, "room": None, "words": word_query}
-    sources = [f"""
-        SELECT x.id AS id, 0 AS tier, bm25(chat_search_words) AS score,
-            snippet(chat_search_words, 0, char(1), char(2), '…', 12) AS snippet
-        FROM chat_search_words JOIN chat_messages x ON x.id = chat_search_words.rowid
+    args = {"user": user_id, "room": None, "window": max(SEARCH_WINDOW, wanted),
+            "words": " ".join(quoted[:-1]) + " " + quoted[-1] + "*"}
+    words = f"""
+        SELECT x.id, bm25(chat_search_words) FROM chat_search_words CROSS JOIN chat_messages x ON x.id = chat_search_words.rowid
         WHERE chat_search_words MATCH :words AND x.deleted_at IS NULL AND {scope}
-        """]
+        ORDER BY chat_search_words.rowid DESC LIMIT :window
+        """
     if len(query) >= 3:
         args["trigrams"] = '"' + query.replace('"', '""') + '"'
-        sources.append(f"""
-            SELECT x.id, 1, bm25(chat_search_trigrams), snippet(chat_search_trigrams, 0, char(1), char(2), '…', 12)
-            FROM chat_search_trigrams JOIN chat_messages x ON x.id = chat_search_trigrams.rowid
+        fragments = ("trigrams", f"""
+            SELECT x.id, bm25(chat_search_trigrams) FROM chat_search_trigrams CROSS JOIN chat_messages x ON x.id = chat_search_trigrams.rowid
             WHERE chat_search_trigrams MATCH :trigrams AND x.deleted_at IS NULL AND {scope}
+            ORDER BY chat_search_trigrams.rowid DESC LIMIT :window
             """)
     else:
         args["like"] = "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        sources.append(f"""
-            SELECT x.id, 2, 0, x.content FROM chat_messages x
+        args["wanted"] = wanted
+        fragments = ("like", f"""
+            SELECT x.id, 0 FROM chat_messages x
             WHERE x.content LIKE :like ESCAPE '\\' AND x.deleted_at IS NULL AND {scope}
+            ORDER BY x.id DESC LIMIT :wanted
             """)
-    args["limit"] = limit
-    args["offset"] = offset
-    sql = f"""
-        SELECT id, MIN(tier) AS tier, MIN(score) AS score, snippet FROM ({" UNION ALL ".join(sources)})
-        GROUP BY id ORDER BY tier, score, id DESC LIMIT :limit OFFSET :offset
-        """
-    return sql, args, sources
+    return {"words": words, "fragments": fragments}, args
+
+
+SNIPPET_SQL = {t: f"SELECT snippet({t}, 0, char(1), char(2), '…', 12) FROM {t} WHERE {t} MATCH ? AND rowid = ?"
+               for t in ("chat_search_words", "chat_search_trigrams")}
+
+
+def search_page(db, statements, args, limit=20, offset=0):
+    """The store's ranking: word matches (tier 0) first, the fragment source only when they do not fill the page;
+    by tier, bm25, newest; then a snippet for each hit of the page. Returns [(id, tier, snippet)]."""
+    hits = [(0, score, -i) for i, score in db.execute(statements["words"], args)]
+    if len(hits) < offset + limit:
+        tier_name, sql = statements["fragments"]
+        tier = 1 if tier_name == "trigrams" else 2
+        found = {-h[2] for h in hits}
+        hits += [(tier, score, -i) for i, score in db.execute(sql, args) if i not in found]
+    hits.sort()
+    page = []
+    for tier, _, neg in hits[offset:offset + limit]:
+        if tier == 2:
+            page.append((-neg, tier, None))
+            continue
+        table, match = ("chat_search_words", args["words"]) if tier == 0 else ("chat_search_trigrams", args["trigrams"])
+        page.append((-neg, tier, db.execute(SNIPPET_SQL[table], (match, -neg)).fetchone()[0]))
+    return page
 
 
 def sql_history(db, user_id, room_id, before, limit=50):
@@ -583,9 +608,9 @@ def sql_history(db, user_id, room_id, before, limit=50):
 
 
 def sql_search(db, user_id, query, limit=20):
-    sql, args, _ = search_statement(query, user_id, limit)
+    statements, args = search_statement(query, user_id, limit)
     db.execute("BEGIN")
-    hits = db.execute(sql, args).fetchall()
+    hits = search_page(db, statements, args, limit)
     messages = [db.execute(BY_ID_SQL, (h[0],)).fetchone() for h in hits]
     if messages:
         ids = [m[0] for m in messages]
@@ -959,58 +984,54 @@ def cmd_plan(a):
     plan("history: room access check", ACCESS_SQL, (user["id"], some_room["room"]))
     plan("history: latest page (limit=50)", LATEST_SQL, (some_room["room"], 50))
     plan("history: page before an id (before=ID&limit=50)", BEFORE_SQL, (some_room["room"], some_room["before"], 50))
-    sql, args, _ = search_statement("meeting", user["id"])
-    plan("search: 3 characters or more (words + trigrams), q=meeting", sql, args)
-    sql, args, _ = search_statement("会议", user["id"])
-    plan("search: under 3 characters (words + LIKE), q=会议", sql, args)
+    statements, args = search_statement("meeting", user["id"])
+    plan("search: words, newest matches in the user's rooms (window), q=meeting", statements["words"], args)
+    plan("search: trigrams (3 characters or more, when the words do not fill the page), q=meeting",
+         statements["fragments"][1], args)
+    statements, args = search_statement("会议", user["id"])
+    plan("search: LIKE (under 3 characters, when the words do not fill the page), q=会议", statements["fragments"][1], args)
+    plan("search: a hit's snippet", SNIPPET_SQL["chat_search_words"], ('"meeting"*', 1))
     plan("search: each hit's message", BY_ID_SQL, (1,))
 
     classes = search_classes()
     print()
     print("== where a search's time goes (direct SQL, read-only connection, the server idle; median of 3 runs each)")
-    print(f"   user {user['username']}, a member of {reqs['workers'][0]['rooms']} of {len(setup['rooms'])} rooms")
-    print("   %-10s %-14s %8s %8s %8s %8s | %8s %8s %8s %8s %10s" % (
-        "class", "q", "words", "in scope", "trigram", "in scope", "match ms", "words ms", "other ms", "total ms",
-        "no snippet"))
+    print(f"   user {user['username']}, a member of {reqs['workers'][0]['rooms']} of {len(setup['rooms'])} rooms; "
+          f"window {SEARCH_WINDOW}")
+    print("   %-10s %-14s %8s %8s %8s | %8s %8s %8s %8s %8s" % (
+        "class", "q", "words", "in window", "fragment", "match ms", "words ms", "frag ms", "page ms", "total ms"))
 
-    def timed(sql, args, reps=3):
+    def timed(fn, reps=3):
         best = []
-        rows = None
+        result = None
         for _ in range(reps):
             t0 = time.perf_counter()
-            rows = db.execute(sql, args).fetchall()
+            result = fn()
             best.append(time.perf_counter() - t0)
-        return sorted(best)[len(best) // 2] * 1e3, rows
+        return sorted(best)[len(best) // 2] * 1e3, result
 
     breakdown = {}
     for c, texts in classes.items():
         q = texts[0]
-        sql, args, sources = search_statement(q, user["id"])
-        words_all_ms, n_words = timed("SELECT COUNT(*) FROM chat_search_words WHERE chat_search_words MATCH :words", args)
-        words_ms, words_rows = timed(sources[0], args)
-        other_ms, other_rows = timed(sources[1], args)
-        if "trigrams" in args:
-            _, n_tri = timed("SELECT COUNT(*) FROM chat_search_trigrams WHERE chat_search_trigrams MATCH :trigrams",
-                             args, reps=1)
-            n_tri = n_tri[0][0]
-        else:
-            n_tri = None
-        total_ms, _ = timed(sql, args)
-        # The same statement with every snippet() replaced by NULL: what computing snippets for all in-scope rows
-        # (not only the page's) costs.
-        bare = re.sub(r"snippet\(chat_search_\w+, 0, char\(1\), char\(2\), '…', 12\)", "NULL", sql)
-        bare_ms, _ = timed(bare, args)
-        breakdown[c] = {"q": q, "words_hits": n_words[0][0], "words_in_scope": len(words_rows),
-                        "other_hits": n_tri, "other_in_scope": len(other_rows), "match_ms": words_all_ms,
-                        "words_ms": words_ms, "other_ms": other_ms, "total_ms": total_ms, "no_snippet_ms": bare_ms}
-        print("   %-10s %-14s %8d %8d %8s %8d | %8.1f %8.1f %8.1f %8.1f %10.1f" % (
-            c, q, n_words[0][0], len(words_rows), "-" if n_tri is None else n_tri, len(other_rows),
-            words_all_ms, words_ms, other_ms, total_ms, bare_ms))
-    print("   (words: messages the words index matches, all rooms; trigram: the same for the trigram index, or '-' "
-          "for the LIKE scan of texts under 3 characters; in scope: rows of the source after the room filter, each "
-          "with its bm25 and snippet; match ms: the words MATCH alone, counted; words/other ms: each source alone; "
-          "total: the whole statement, with GROUP BY and ORDER BY; no snippet: the whole statement with snippet() "
-          "replaced by NULL)")
+        statements, args = search_statement(q, user["id"])
+        match_ms, n_words = timed(lambda: db.execute(
+            "SELECT COUNT(*) FROM chat_search_words WHERE chat_search_words MATCH :words", args).fetchone()[0])
+        words_ms, words_rows = timed(lambda: db.execute(statements["words"], args).fetchall())
+        needs_fragments = len(words_rows) < 20
+        frag_ms, frag_rows = timed(lambda: db.execute(statements["fragments"][1], args).fetchall()) \
+            if needs_fragments else (0.0, None)
+        total_ms, page = timed(lambda: search_page(db, statements, args))
+        page_ms = max(0.0, total_ms - words_ms - frag_ms)
+        breakdown[c] = {"q": q, "words_hits": n_words, "words_in_window": len(words_rows),
+                        "fragment_rows": None if frag_rows is None else len(frag_rows), "match_ms": match_ms,
+                        "words_ms": words_ms, "fragments_ms": frag_ms, "page_ms": page_ms, "total_ms": total_ms}
+        print("   %-10s %-14s %8d %8d %8s | %8.1f %8.1f %8.1f %8.1f %8.1f" % (
+            c, q, n_words, len(words_rows), "-" if frag_rows is None else len(frag_rows),
+            match_ms, words_ms, frag_ms, page_ms, total_ms))
+    print("   (words: messages the words index matches, all rooms; in window: the newest of them in the user's rooms, "
+          "at most the window; fragment: rows of the fragment source, '-' where the word matches fill the page and "
+          "it is not run; match ms: the words MATCH alone, counted; words/frag ms: each source alone; page ms: "
+          "ranking and the page's snippets; total: the store's whole search without the message rows)")
     fill = json.load(open(a.fill)) if a.fill else {}
     mismatched = []
     for w, n in (fill.get("watched") or {}).items():

@@ -3,54 +3,115 @@ import Foundation
 import GRDB
 
 extension SQLiteChatStore {
+    /// How many of the newest matches of each source a search ranks: `max(searchWindow, offset + limit)`.
+    ///
+    /// Ranking every match is what made a frequent word slow at a million messages (every match scored, joined to its
+    /// message and snippeted, in all rooms: hundreds of milliseconds). Newest first, FTS5 stops after the window's
+    /// worth of matches in the caller's rooms, so the cost follows the window, not the number of matches.
+    static let searchWindow = 200
+
     public func search(_ query: String, visibleTo userID: Int64, roomID: Int64?, limit: Int, offset: Int) async throws -> [SearchHit] {
         try await writer.read { db in
             if let roomID { _ = try Self.requireMember(db, roomID: roomID, userID: userID) }
             let terms = query.split(whereSeparator: \.isWhitespace).map(String.init)
             guard !terms.isEmpty else { return [] }
-            // Each term quoted (FTS5 syntax in the query is text, not operators); the last one also as a prefix.
-            let quoted = terms.map { "\"" + $0.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
-            let wordQuery = quoted.dropLast().joined(separator: " ") + " " + quoted.last! + "*"
+            let wanted = offset + limit
+            let window = max(Self.searchWindow, wanted)
             let scope = roomID == nil
                 ? "x.room_id IN (SELECT room_id FROM chat_members WHERE user_id = :user AND left_position IS NULL)"
                 : "x.room_id = :room"
-            var arguments: [String: (any DatabaseValueConvertible)?] = ["user": userID, "room": roomID, "words": wordQuery]
-            var sources = ["""
-                SELECT x.id AS id, 0 AS tier, bm25(chat_search_words) AS score,
-                    snippet(chat_search_words, 0, char(1), char(2), '…', 12) AS snippet
-                FROM chat_search_words JOIN chat_messages x ON x.id = chat_search_words.rowid
+            var arguments: [String: (any DatabaseValueConvertible)?] = ["user": userID, "room": roomID, "window": window]
+
+            // Words: each term quoted (FTS5 syntax in the query is text, not operators); the last one also as a prefix.
+            let quoted = terms.map(Self.ftsPhrase)
+            let words = quoted.dropLast().joined(separator: " ") + " " + quoted.last! + "*"
+            arguments["words"] = words
+            var hits = try Self.candidates(db, tier: .words, sql: """
+                SELECT x.id, bm25(chat_search_words) FROM chat_search_words CROSS JOIN chat_messages x ON x.id = chat_search_words.rowid
                 WHERE chat_search_words MATCH :words AND x.deleted_at IS NULL AND \(scope)
-                """]
-            // Trigrams find fragments and text without spaces (Chinese, Japanese); a phrase of three characters at
-            // least. Shorter text is matched with LIKE, over the caller's rooms only.
-            if query.count >= 3 {
-                arguments["trigrams"] = "\"" + query.replacingOccurrences(of: "\"", with: "\"\"") + "\""
-                sources.append("""
-                    SELECT x.id, 1, bm25(chat_search_trigrams), snippet(chat_search_trigrams, 0, char(1), char(2), '…', 12)
-                    FROM chat_search_trigrams JOIN chat_messages x ON x.id = chat_search_trigrams.rowid
-                    WHERE chat_search_trigrams MATCH :trigrams AND x.deleted_at IS NULL AND \(scope)
-                    """)
-            } else {
-                arguments["like"] = "%" + query.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%")
-                    .replacingOccurrences(of: "_", with: "\\_") + "%"
-                sources.append("""
-                    SELECT x.id, 2, 0, x.content FROM chat_messages x
-                    WHERE x.content LIKE :like ESCAPE '\\' AND x.deleted_at IS NULL AND \(scope)
-                    """)
+                ORDER BY chat_search_words.rowid DESC LIMIT :window
+                """, arguments: arguments)
+
+            // Fragments and text without spaces (Chinese, Japanese): trigrams for three characters or more, LIKE
+            // (over the caller's rooms only) for less. Ranked after every word match, so they are looked for only
+            // when the word matches do not fill the page.
+            if hits.count < wanted {
+                let fragments: [Candidate]
+                if query.count >= 3 {
+                    arguments["trigrams"] = Self.ftsPhrase(query)
+                    fragments = try Self.candidates(db, tier: .trigrams, sql: """
+                        SELECT x.id, bm25(chat_search_trigrams) FROM chat_search_trigrams CROSS JOIN chat_messages x ON x.id = chat_search_trigrams.rowid
+                        WHERE chat_search_trigrams MATCH :trigrams AND x.deleted_at IS NULL AND \(scope)
+                        ORDER BY chat_search_trigrams.rowid DESC LIMIT :window
+                        """, arguments: arguments)
+                } else {
+                    arguments["like"] = "%" + query.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%")
+                        .replacingOccurrences(of: "_", with: "\\_") + "%"
+                    // Every LIKE match scores the same, so the newest `wanted` are the page's.
+                    arguments["wanted"] = wanted
+                    fragments = try Self.candidates(db, tier: .like, sql: """
+                        SELECT x.id, 0 FROM chat_messages x
+                        WHERE x.content LIKE :like ESCAPE '\\' AND x.deleted_at IS NULL AND \(scope)
+                        ORDER BY x.id DESC LIMIT :wanted
+                        """, arguments: arguments)
+                }
+                let found = Set(hits.map(\.id))
+                hits += fragments.filter { !found.contains($0.id) }
             }
-            arguments["limit"] = limit
-            arguments["offset"] = offset
-            // Best tier per message (a word match beats a fragment), then rank, then newest.
-            let rows = try Row.fetchAll(db, sql: """
-                SELECT id, MIN(tier) AS tier, MIN(score) AS score, snippet FROM (\(sources.joined(separator: " UNION ALL ")))
-                GROUP BY id ORDER BY tier, score, id DESC LIMIT :limit OFFSET :offset
-                """, arguments: StatementArguments(arguments))
-            let ids = rows.map { $0["id"] as Int64 }
-            let messages = try Self.withReactions(
-                try ids.compactMap { try Row.fetchOne(db, sql: "\(Self.messageSelect) WHERE x.id = ?", arguments: [$0]).map(Self.message) },
-                db: db
-            )
-            return zip(messages, rows).map { SearchHit(message: $0, snippet: $1["snippet"]) }
+
+            // Best tier first (a word match beats a fragment), then rank, then newest.
+            hits.sort { ($0.tier.rawValue, $0.score, -$0.id) < ($1.tier.rawValue, $1.score, -$1.id) }
+            let page = hits.dropFirst(offset).prefix(limit)
+            var results: [SearchHit] = []
+            for hit in page {
+                guard let message = try Row.fetchOne(db, sql: "\(Self.messageSelect) WHERE x.id = ?", arguments: [hit.id]).map(Self.message) else {
+                    continue
+                }
+                results.append(SearchHit(message: message, snippet: try Self.snippet(db, of: hit, arguments: arguments) ?? message.content))
+            }
+            let messages = try Self.withReactions(results.map(\.message), db: db)
+            for index in results.indices { results[index].message = messages[index] }
+            return results
         }
+    }
+
+    /// Where a hit was found.
+    enum SearchTier: Int {
+        case words, trigrams, like
+    }
+
+    /// A message that matched, before it is ranked.
+    struct Candidate {
+        var id: Int64
+        var tier: SearchTier
+        /// bm25: lower is better.
+        var score: Double
+    }
+
+    /// The rows `(id, score)` of `sql` as candidates of `tier`.
+    static func candidates(_ db: Database, tier: SearchTier, sql: String, arguments: [String: (any DatabaseValueConvertible)?]) throws -> [Candidate] {
+        try Row.fetchAll(db, sql: sql, arguments: StatementArguments(arguments)).map {
+            Candidate(id: $0[0], tier: tier, score: $0[1])
+        }
+    }
+
+    /// The text around the match of a page's hit, the matches between U+0001 and U+0002; nil for a LIKE match (the
+    /// caller shows the whole message). Only the page's hits are snippeted: it is the costly part of FTS5's answer.
+    static func snippet(_ db: Database, of hit: Candidate, arguments: [String: (any DatabaseValueConvertible)?]) throws -> String? {
+        let table: String
+        let match: String
+        switch hit.tier {
+        case .words: (table, match) = ("chat_search_words", "words")
+        case .trigrams: (table, match) = ("chat_search_trigrams", "trigrams")
+        case .like: return nil
+        }
+        return try String.fetchOne(db, sql: """
+            SELECT snippet(\(table), 0, char(1), char(2), '…', 12) FROM \(table) WHERE \(table) MATCH ? AND rowid = ?
+            """, arguments: [arguments[match] ?? nil, hit.id])
+    }
+
+    /// `text` as one FTS5 string: quoted, inner quotes doubled, so nothing in it is an operator.
+    static func ftsPhrase(_ text: String) -> String {
+        "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }
 }
