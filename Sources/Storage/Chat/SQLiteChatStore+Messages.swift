@@ -18,7 +18,7 @@ extension SQLiteChatStore {
     }
 
     static func fetchMessage(_ db: Database, id: Int64) throws -> ChatMessage? {
-        try Row.fetchOne(db, sql: "\(messageSelect) WHERE x.id = ?", arguments: [id]).map(message).map { try withReactions([$0], db: db)[0] }
+        try Row.fetchOne(db.cachedStatement(sql: "\(messageSelect) WHERE x.id = ?"), arguments: [id]).map(message).map { try withReactions([$0], db: db)[0] }
     }
 
     /// A message and the actor's role in its room; not found also when the room is one the actor may not see
@@ -36,11 +36,11 @@ extension SQLiteChatStore {
     static func withReactions(_ messages: [ChatMessage], db: Database) throws -> [ChatMessage] {
         guard !messages.isEmpty else { return messages }
         let ids = messages.map(\.id)
-        let rows = try Row.fetchAll(db, sql: """
+        let rows = try Row.fetchAll(db.cachedStatement(sql: """
             SELECT message_id, emoji, user_id FROM chat_reactions
             WHERE message_id IN (\(ids.map { _ in "?" }.joined(separator: ",")))
             ORDER BY created_at, user_id
-            """, arguments: StatementArguments(ids))
+            """), arguments: StatementArguments(ids))
         var counts: [Int64: [ReactionCount]] = [:]
         for row in rows {
             let messageID: Int64 = row[0]
@@ -54,10 +54,10 @@ extension SQLiteChatStore {
             }
         }
         var files: [Int64: [ChatAttachment]] = [:]
-        for row in try Row.fetchAll(db, sql: """
+        for row in try Row.fetchAll(db.cachedStatement(sql: """
             SELECT \(attachmentColumns) FROM chat_attachments a
             WHERE a.message_id IN (\(ids.map { _ in "?" }.joined(separator: ","))) ORDER BY a.id
-            """, arguments: StatementArguments(ids)) {
+            """), arguments: StatementArguments(ids)) {
             let attachment = Self.attachment(row)
             files[attachment.messageID ?? 0, default: []].append(attachment)
         }
@@ -177,7 +177,7 @@ extension SQLiteChatStore {
                 if let id { arguments += [id] }
                 arguments += [count]
                 return try Row.fetchAll(
-                    db, sql: "\(Self.messageSelect) WHERE x.room_id = ? \(condition) ORDER BY x.id \(order) LIMIT ?",
+                    db.cachedStatement(sql: "\(Self.messageSelect) WHERE x.room_id = ? \(condition) ORDER BY x.id \(order) LIMIT ?"),
                     arguments: arguments
                 ).map(Self.message)
             }

@@ -19,11 +19,11 @@ extension SQLiteChatStore {
     /// The room and the user's role in it, if the user may see it: a public room to anyone, a private one to its
     /// members only (to anyone else it does not exist).
     static func access(_ db: Database, roomID: Int64, userID: Int64) throws -> (room: ChatRoom, role: MemberRole?) {
-        guard let row = try Row.fetchOne(db, sql: """
+        guard let row = try Row.fetchOne(db.cachedStatement(sql: """
             SELECT \(roomColumns), m.role FROM chat_rooms r
             LEFT JOIN chat_members m ON m.room_id = r.id AND m.user_id = ? AND m.left_position IS NULL
             WHERE r.id = ?
-            """, arguments: [userID, roomID])
+            """), arguments: [userID, roomID])
         else { throw ChatError.roomNotFound(roomID) }
         let room = Self.room(row)
         let role = (row[7] as String?).flatMap(MemberRole.init(rawValue:))

@@ -64,7 +64,7 @@ extension SQLiteChatStore {
             let page = hits.dropFirst(offset).prefix(limit)
             var results: [SearchHit] = []
             for hit in page {
-                guard let message = try Row.fetchOne(db, sql: "\(Self.messageSelect) WHERE x.id = ?", arguments: [hit.id]).map(Self.message) else {
+                guard let message = try Row.fetchOne(db.cachedStatement(sql: "\(Self.messageSelect) WHERE x.id = ?"), arguments: [hit.id]).map(Self.message) else {
                     continue
                 }
                 results.append(SearchHit(message: message, snippet: try Self.snippet(db, of: hit, arguments: arguments) ?? message.content))
@@ -90,7 +90,7 @@ extension SQLiteChatStore {
 
     /// The rows `(id, score)` of `sql` as candidates of `tier`.
     static func candidates(_ db: Database, tier: SearchTier, sql: String, arguments: [String: (any DatabaseValueConvertible)?]) throws -> [Candidate] {
-        try Row.fetchAll(db, sql: sql, arguments: StatementArguments(arguments)).map {
+        try Row.fetchAll(db.cachedStatement(sql: sql), arguments: StatementArguments(arguments)).map {
             Candidate(id: $0[0], tier: tier, score: $0[1])
         }
     }
@@ -105,9 +105,9 @@ extension SQLiteChatStore {
         case .trigrams: (table, match) = ("chat_search_trigrams", "trigrams")
         case .like: return nil
         }
-        return try String.fetchOne(db, sql: """
+        return try String.fetchOne(db.cachedStatement(sql: """
             SELECT snippet(\(table), 0, char(1), char(2), '…', 12) FROM \(table) WHERE \(table) MATCH ? AND rowid = ?
-            """, arguments: [arguments[match] ?? nil, hit.id])
+            """), arguments: [arguments[match] ?? nil, hit.id])
     }
 
     /// `text` as one FTS5 string: quoted, inner quotes doubled, so nothing in it is an operator.
