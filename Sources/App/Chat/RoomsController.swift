@@ -127,9 +127,9 @@ struct RoomsController: Sendable {
         routes.get(":room/messages") { request, context in
             let userID = try await authenticator.userID(request, context: context)
             let (cursor, limit) = try Self.historyQuery(request)
-            return try await chatCall {
+            return MessagesJSON(messages: try await chatCall {
                 try await store.history(roomID: try Self.roomID(context), visibleTo: userID, cursor: cursor, limit: limit)
-            }
+            })
         }
         routes.post(":room/messages") { request, context in
             let userID = try await authenticator.userID(request, context: context)
@@ -173,6 +173,21 @@ struct RoomsController: Sendable {
             throw APIError(.badRequest, code: "invalid_query", message: "give at most one of before, after and around")
         }
         return (cursors.first ?? .latest, limit)
+    }
+}
+
+/// A JSON array of messages written by ``JSONBytes`` rather than `JSONEncoder`: the same document, at a fraction of
+/// the CPU (a history page is the chat's most frequent read).
+struct MessagesJSON: ResponseGenerator {
+    var messages: [ChatMessage]
+
+    func response(from request: Request, context: some RequestContext) throws -> Response {
+        var json = JSONBytes(capacity: 300 * messages.count + 2)
+        json.messages(messages)
+        return Response(
+            status: .ok, headers: [.contentType: "application/json; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(bytes: json.bytes))
+        )
     }
 }
 
