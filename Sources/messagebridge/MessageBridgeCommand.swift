@@ -71,6 +71,14 @@ struct Serve: AsyncParsableCommand {
         do {
             try await group.run()
         } catch {
+            if "\(error)".contains("errno: \(EADDRINUSE))") {
+                // NIO's bind error names neither the address nor the port.
+                logger.critical(
+                    "cannot listen on \(configuration.server.host):\(configuration.server.port): the address is already in use (another server, or server.port)",
+                    metadata: ["error": "\(error)"]
+                )
+                throw ExitCode(2)
+            }
             // A component failed while running: a supervisor should restart the process.
             logger.critical("stopped after a component failed; restart required", metadata: ["error": "\(error)"])
             throw ExitCode(2)

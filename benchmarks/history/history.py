@@ -544,14 +544,16 @@ def search_statement(query, user_id, limit=20, offset=0):
     args = {"user": user_id, "room": None, "window": max(SEARCH_WINDOW, wanted),
             "words": " ".join(quoted[:-1]) + " " + quoted[-1] + "*"}
     words = f"""
-        SELECT x.id, bm25(chat_search_words) FROM chat_search_words CROSS JOIN chat_messages x ON x.id = chat_search_words.rowid
+        SELECT x.id, bm25(chat_search_words), snippet(chat_search_words, 0, char(1), char(2), '…', 12)
+        FROM chat_search_words CROSS JOIN chat_messages x ON x.id = chat_search_words.rowid
         WHERE chat_search_words MATCH :words AND x.deleted_at IS NULL AND {scope}
         ORDER BY chat_search_words.rowid DESC LIMIT :window
         """
     if len(query) >= 3:
         args["trigrams"] = '"' + query.replace('"', '""') + '"'
         fragments = ("trigrams", f"""
-            SELECT x.id, bm25(chat_search_trigrams) FROM chat_search_trigrams CROSS JOIN chat_messages x ON x.id = chat_search_trigrams.rowid
+            SELECT x.id, bm25(chat_search_trigrams), snippet(chat_search_trigrams, 0, char(1), char(2), '…', 12)
+            FROM chat_search_trigrams CROSS JOIN chat_messages x ON x.id = chat_search_trigrams.rowid
             WHERE chat_search_trigrams MATCH :trigrams AND x.deleted_at IS NULL AND {scope}
             ORDER BY chat_search_trigrams.rowid DESC LIMIT :window
             """)
@@ -559,35 +561,24 @@ def search_statement(query, user_id, limit=20, offset=0):
         args["like"] = "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         args["wanted"] = wanted
         fragments = ("like", f"""
-            SELECT x.id, 0 FROM chat_messages x
+            SELECT x.id, 0, x.content FROM chat_messages x
             WHERE x.content LIKE :like ESCAPE '\\' AND x.deleted_at IS NULL AND {scope}
             ORDER BY x.id DESC LIMIT :wanted
             """)
     return {"words": words, "fragments": fragments}, args
 
 
-SNIPPET_SQL = {t: f"SELECT snippet({t}, 0, char(1), char(2), '…', 12) FROM {t} WHERE {t} MATCH ? AND rowid = ?"
-               for t in ("chat_search_words", "chat_search_trigrams")}
-
-
 def search_page(db, statements, args, limit=20, offset=0):
     """The store's ranking: word matches (tier 0) first, the fragment source only when they do not fill the page;
-    by tier, bm25, newest; then a snippet for each hit of the page. Returns [(id, tier, snippet)]."""
-    hits = [(0, score, -i) for i, score in db.execute(statements["words"], args)]
+    by tier, bm25, newest. Snippets come with the candidates. Returns [(id, tier, snippet)] of the page."""
+    hits = [(0, score, -i, snippet) for i, score, snippet in db.execute(statements["words"], args)]
     if len(hits) < offset + limit:
-        tier_name, sql = statements["fragments"]
-        tier = 1 if tier_name == "trigrams" else 2
+        tier = 1 if statements["fragments"][0] == "trigrams" else 2
         found = {-h[2] for h in hits}
-        hits += [(tier, score, -i) for i, score in db.execute(sql, args) if i not in found]
-    hits.sort()
-    page = []
-    for tier, _, neg in hits[offset:offset + limit]:
-        if tier == 2:
-            page.append((-neg, tier, None))
-            continue
-        table, match = ("chat_search_words", args["words"]) if tier == 0 else ("chat_search_trigrams", args["trigrams"])
-        page.append((-neg, tier, db.execute(SNIPPET_SQL[table], (match, -neg)).fetchone()[0]))
-    return page
+        hits += [(tier, score, -i, snippet) for i, score, snippet in db.execute(statements["fragments"][1], args)
+                 if i not in found]
+    hits.sort(key=lambda h: h[:3])
+    return [(-neg, tier, snippet) for tier, _, neg, snippet in hits[offset:offset + limit]]
 
 
 def sql_history(db, user_id, room_id, before, limit=50):
@@ -990,7 +981,6 @@ def cmd_plan(a):
          statements["fragments"][1], args)
     statements, args = search_statement("会议", user["id"])
     plan("search: LIKE (under 3 characters, when the words do not fill the page), q=会议", statements["fragments"][1], args)
-    plan("search: a hit's snippet", SNIPPET_SQL["chat_search_words"], ('"meeting"*', 1))
     plan("search: each hit's message", BY_ID_SQL, (1,))
 
     classes = search_classes()
@@ -1031,7 +1021,7 @@ def cmd_plan(a):
     print("   (words: messages the words index matches, all rooms; in window: the newest of them in the user's rooms, "
           "at most the window; fragment: rows of the fragment source, '-' where the word matches fill the page and "
           "it is not run; match ms: the words MATCH alone, counted; words/frag ms: each source alone; page ms: "
-          "ranking and the page's snippets; total: the store's whole search without the message rows)")
+          "ranking the window; total: the store's whole search without the message rows)")
     fill = json.load(open(a.fill)) if a.fill else {}
     mismatched = []
     for w, n in (fill.get("watched") or {}).items():

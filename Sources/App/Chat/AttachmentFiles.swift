@@ -104,8 +104,9 @@ extension AttachmentFiles {
     }
 }
 
-/// Removes, every ten minutes, the files of messages deleted longer ago than `chat.attachment_retention` and of
-/// uploads never sent in that time: the rows go first, in one transaction, then the files.
+/// Every ten minutes: removes the files of messages deleted longer ago than `chat.attachment_retention` and of
+/// uploads never sent in that time (the rows go first, in one transaction, then the files), and forgets refresh
+/// tokens that have expired.
 struct AttachmentPurgeService: Service {
     let store: any ChatStore
     let files: AttachmentFiles
@@ -118,6 +119,8 @@ struct AttachmentPurgeService: Service {
             while !Task.isCancelled {
                 do {
                     try await purge()
+                } catch is CancellationError {
+                    return
                 } catch {
                     logger.warning("attachment purge failed", metadata: ["error": "\(error)"])
                 }
@@ -132,6 +135,8 @@ struct AttachmentPurgeService: Service {
         let names = try await store.purgeAttachments(before: clock.now.addingTimeInterval(-retention.seconds))
         try await files.remove(names)
         if !names.isEmpty { logger.info("purged attachments", metadata: ["count": "\(names.count)"]) }
+        let tokens = try await store.purgeRefreshTokens(expiredBefore: clock.now)
+        if tokens > 0 { logger.info("purged expired refresh tokens", metadata: ["count": "\(tokens)"]) }
         return names.count
     }
 }

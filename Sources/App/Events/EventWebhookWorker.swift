@@ -199,6 +199,8 @@ final class EventWebhookWorker: Service {
                 }
             }
             return wait
+        } catch is CancellationError {
+            // Shutting down: nothing failed.
         } catch {
             // Everything is looked at again on the next pass.
             hasNewEvents.store(true, ordering: .relaxed)

@@ -181,6 +181,9 @@ public protocol ChatStore: Sendable {
     func storeRefreshToken(_ record: RefreshTokenRecord) async throws
     /// Uses up the token `id` and stores `next` in its family, or, if `id` was used before, revokes the family.
     func rotateRefreshToken(id: String, next: RefreshTokenRecord) async throws -> RefreshRotation
+    /// Forgets refresh tokens that expired before `cutoff` (refused anyway), and the families left without a token;
+    /// returns how many tokens went.
+    func purgeRefreshTokens(expiredBefore cutoff: Date) async throws -> Int
     /// Revokes a family (logout).
     func revokeRefreshFamily(_ family: String, userID: Int64) async throws
 

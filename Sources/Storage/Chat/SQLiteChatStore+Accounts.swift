@@ -122,6 +122,21 @@ extension SQLiteChatStore {
             """, arguments: [record.id, record.family, record.userID, now, StoredTime.milliseconds(record.expiresAt)])
     }
 
+    public func purgeRefreshTokens(expiredBefore cutoff: Date) async throws -> Int {
+        try await write { transaction in
+            let db = transaction.db
+            try db.execute(sql: "DELETE FROM chat_refresh_tokens WHERE expires_at < ?", arguments: [StoredTime.milliseconds(cutoff)])
+            let count = db.changesCount
+            if count > 0 {
+                try db.execute(sql: """
+                    DELETE FROM chat_refresh_families
+                    WHERE NOT EXISTS (SELECT 1 FROM chat_refresh_tokens t WHERE t.family = chat_refresh_families.family)
+                    """)
+            }
+            return count
+        }
+    }
+
     public func rotateRefreshToken(id: String, next: RefreshTokenRecord) async throws -> RefreshRotation {
         try await write { transaction in
             let db = transaction.db
