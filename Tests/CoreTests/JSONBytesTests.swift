@@ -20,7 +20,7 @@ struct JSONBytesTests {
                 editedAt: index % 4 == 1 ? at.addingTimeInterval(5.5) : nil, deletedAt: index == 5 ? at.addingTimeInterval(9) : nil
             )
             if index % 2 == 1 {
-                message.reactions = [ReactionCount(emoji: "👍", count: 2, userIDs: [1, 2]), ReactionCount(emoji: text, count: 1, userIDs: [Int64.max])]
+                message.reactions = [ReactionCount(emoji: "👍", count: 2, userIDs: [1, 2]), ReactionCount(emoji: text, count: 3, userIDs: [Int64.max, -42, Int64.min, 0])]
             }
             if index % 3 == 2 {
                 message.attachments = [

@@ -58,9 +58,19 @@ public struct JSONBytes: Sendable {
         bytes.append(UInt8(ascii: "\""))
     }
 
-    /// Appends an integer.
-    mutating func integer(_ value: some BinaryInteger) {
-        bytes.append(contentsOf: String(value).utf8)
+    /// Appends an integer, its digits written in place (no `String` made).
+    mutating func integer(_ value: Int64) {
+        if value < 0 {
+            guard value != .min else { bytes.append(contentsOf: String(value).utf8); return }
+            bytes.append(UInt8(ascii: "-"))
+        }
+        var magnitude = value.magnitude
+        let start = bytes.count
+        repeat {
+            bytes.append(UInt8(ascii: "0") + UInt8(magnitude % 10))
+            magnitude /= 10
+        } while magnitude > 0
+        bytes[start...].reverse()
     }
 
     /// Appends a time as RFC 3339 with milliseconds, as ``ChatJSON/encoder()`` writes it.
@@ -68,42 +78,60 @@ public struct JSONBytes: Sendable {
         string(Timestamp.rfc3339Milliseconds(value))
     }
 
-    /// Appends `value`, or `null`.
-    mutating func optional<Value>(_ value: Value?, _ write: (inout JSONBytes, Value) -> Void) {
-        if let value { write(&self, value) } else { raw("null") }
+    // Optionals and arrays are written by hand below rather than through generic helpers taking closures: those
+    // cost a generic-metadata lookup per call, which profiled at ~6 % of a history page.
+
+    mutating func string(_ value: String?) {
+        if let value { string(value) } else { raw("null") }
     }
 
-    /// Appends `[a,b,...]`, each element by `write`.
-    mutating func array<Element>(_ elements: some Collection<Element>, _ write: (inout JSONBytes, Element) -> Void) {
-        bytes.append(UInt8(ascii: "["))
-        var first = true
-        for element in elements {
-            if !first { bytes.append(UInt8(ascii: ",")) }
-            first = false
-            write(&self, element)
-        }
-        bytes.append(UInt8(ascii: "]"))
+    mutating func integer(_ value: Int64?) {
+        if let value { integer(value) } else { raw("null") }
+    }
+
+    mutating func date(_ value: Date?) {
+        if let value { date(value) } else { raw("null") }
+    }
+
+    /// A comma before every element but the first.
+    mutating func separator(_ index: Int) {
+        if index > 0 { bytes.append(UInt8(ascii: ",")) }
     }
 }
 
 extension JSONBytes {
     /// Appends messages as a JSON array.
-    public mutating func messages(_ messages: some Collection<ChatMessage>) {
-        array(messages) { $0.message($1) }
+    public mutating func messages(_ messages: [ChatMessage]) {
+        raw("[")
+        for index in messages.indices {
+            separator(index)
+            message(messages[index])
+        }
+        raw("]")
     }
 
     /// Appends one message: every key, in sorted order.
     public mutating func message(_ message: ChatMessage) {
         raw("{")
-        key("attachments"); array(message.attachments) { $0.attachment($1) }
-        raw(","); key("client_id"); optional(message.clientID) { $0.string($1) }
+        key("attachments"); raw("[")
+        for index in message.attachments.indices {
+            separator(index)
+            attachment(message.attachments[index])
+        }
+        raw("]")
+        raw(","); key("client_id"); string(message.clientID)
         raw(","); key("content"); string(message.content)
         raw(","); key("created_at"); date(message.createdAt)
-        raw(","); key("deleted_at"); optional(message.deletedAt) { $0.date($1) }
-        raw(","); key("edited_at"); optional(message.editedAt) { $0.date($1) }
+        raw(","); key("deleted_at"); date(message.deletedAt)
+        raw(","); key("edited_at"); date(message.editedAt)
         raw(","); key("id"); integer(message.id)
-        raw(","); key("reactions"); array(message.reactions) { $0.reaction($1) }
-        raw(","); key("reply_to"); optional(message.replyTo) { $0.integer($1) }
+        raw(","); key("reactions"); raw("[")
+        for index in message.reactions.indices {
+            separator(index)
+            reaction(message.reactions[index])
+        }
+        raw("]")
+        raw(","); key("reply_to"); integer(message.replyTo)
         raw(","); key("room_id"); integer(message.roomID)
         raw(","); key("user_id"); integer(message.userID)
         raw(","); key("username"); string(message.username)
@@ -112,9 +140,14 @@ extension JSONBytes {
 
     mutating func reaction(_ reaction: ReactionCount) {
         raw("{")
-        key("count"); integer(reaction.count)
+        key("count"); integer(Int64(reaction.count))
         raw(","); key("emoji"); string(reaction.emoji)
-        raw(","); key("user_ids"); array(reaction.userIDs) { $0.integer($1) }
+        raw(","); key("user_ids"); raw("[")
+        for index in reaction.userIDs.indices {
+            separator(index)
+            integer(reaction.userIDs[index])
+        }
+        raw("]")
         raw("}")
     }
 
