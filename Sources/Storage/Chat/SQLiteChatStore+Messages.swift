@@ -176,10 +176,16 @@ extension SQLiteChatStore {
                 var arguments: StatementArguments = [roomID]
                 if let id { arguments += [id] }
                 arguments += [count]
-                return try Row.fetchAll(
+                // A cursor, decoding each row where SQLite has it, instead of `fetchAll`, which copies every row
+                // into a `Row` first.
+                let rows = try Row.fetchCursor(
                     db.cachedStatement(sql: "\(Self.messageSelect) WHERE x.room_id = ? \(condition) ORDER BY x.id \(order) LIMIT ?"),
                     arguments: arguments
-                ).map(Self.message)
+                )
+                var messages: [ChatMessage] = []
+                messages.reserveCapacity(count)
+                while let row = try rows.next() { messages.append(Self.message(row)) }
+                return messages
             }
             let messages: [ChatMessage]
             switch cursor {
