@@ -26,7 +26,7 @@ final class EventWebhookWorker: Service {
     let clock: any WallClock
     let logger: Logger
     let wakeup: Wakeup
-    private let outcomes: GroupCommitter<EventDeliveryOutcome, Void>
+    private let outcomes: GroupCommitter<EventDeliveryOutcome, Bool>
     private let inFlight = Mutex(InFlight())
     private let isStopping = Atomic(false)
     private let rateLimiters = Mutex([String: (limit: Int, limiter: TokenBucketRateLimiter)]())
@@ -35,6 +35,11 @@ final class EventWebhookWorker: Service {
     /// Set when the endpoints may have changed (the admin API or the poll interval; the command line is seen at
     /// the latter).
     private let endpointsAreStale = Atomic(true)
+    /// Set when what was read ahead may be out of date (an endpoint changed, a delivery was replayed or retried).
+    private let queuesAreStale = Atomic(false)
+    /// The earliest retry (or deferral) an outcome of this run scheduled, on `clock`: when it falls due, endpoints
+    /// that had nothing due are looked at again.
+    private let soonestRetry = Mutex<Date?>(nil)
     private let endpointCache = Mutex<[EventEndpoint]>([])
     private let lastPoll = Mutex<ContinuousClock.Instant?>(nil)
     let deliveryCounters = MetricCache { Counter(label: "messagebridge_event_deliveries_total", dimensions: $0) }
@@ -46,6 +51,21 @@ final class EventWebhookWorker: Service {
     private struct InFlight {
         var ids: Set<Int64> = []
         var byEndpoint: [String: Int] = [:]
+    }
+
+    /// Due deliveries read ahead, per endpoint, and which endpoints had nothing more due at their last read. Owned
+    /// by the worker's loop alone. Reading a batch per endpoint when its queue runs low, rather than the store on
+    /// every pass, lets a completion start the next delivery from memory: one read per several deliveries.
+    struct ReadAhead {
+        var queues: [String: CircularBuffer<DueEventDelivery>] = [:]
+        var exhausted: Set<String> = []
+
+        var queuedIDs: Set<Int64> { Set(queues.values.joined().map(\.delivery.id)) }
+
+        mutating func removeAll() {
+            queues.removeAll()
+            exhausted.removeAll()
+        }
     }
 
     init(
@@ -72,7 +92,8 @@ final class EventWebhookWorker: Service {
                 disabledCounter.increment()
                 logger.warning("event endpoint disabled", metadata: ["endpoint": "\(endpoint.endpointID)", "reason": "\(endpoint.reason)"])
             }
-            return Array(repeating: (), count: batch.count)
+            // Whether the batch disabled an endpoint: its deliveries read ahead are held now.
+            return Array(repeating: !disabled.isEmpty, count: batch.count)
         }
     }
 
@@ -88,15 +109,10 @@ final class EventWebhookWorker: Service {
         await withTaskCancellationHandler {
             await withGracefulShutdownHandler {
                 await withDiscardingTaskGroup { group in
+                    var readAhead = ReadAhead()
                     while !isStopping.load(ordering: .relaxed) {
-                        let wait = await round(group: &group)
+                        let wait = await round(group: &group, readAhead: &readAhead)
                         await wakeup.wait(timeout: wait)
-                        // Woken by a delivery's end with few slots free: let a few more end first, so that one pass
-                        // (one read of the store) starts several deliveries rather than one.
-                        let (inFlightCount, free) = inFlight.withLock { ($0.ids.count, settings.concurrency - $0.ids.count) }
-                        if inFlightCount > 0, free < min(8, settings.concurrency) {
-                            try? await Task.sleep(for: .milliseconds(1))
-                        }
                     }
                 }
             } onGracefulShutdown: {
@@ -117,6 +133,7 @@ final class EventWebhookWorker: Service {
     func noteEndpointsChanged() {
         endpointsAreStale.store(true, ordering: .relaxed)
         hasNewEvents.store(true, ordering: .relaxed)
+        queuesAreStale.store(true, ordering: .relaxed)
         wakeup.signal()
     }
 
@@ -125,8 +142,9 @@ final class EventWebhookWorker: Service {
         wakeup.signal()
     }
 
-    /// One pass: fan out what is new, start what is due; returns how long to wait before the next pass.
-    private func round(group: inout DiscardingTaskGroup) async -> Duration {
+    /// One pass: fan out what is new, read ahead what is due, start what the limits allow; returns how long to wait
+    /// before the next pass.
+    private func round(group: inout DiscardingTaskGroup, readAhead: inout ReadAhead) async -> Duration {
         do {
             // Every poll interval everything is looked at again: the pipeline's own events (webhook.*), which
             // nothing signals, and endpoint changes made by the command line.
@@ -141,11 +159,16 @@ final class EventWebhookWorker: Service {
             if isPoll {
                 hasNewEvents.store(true, ordering: .relaxed)
                 endpointsAreStale.store(true, ordering: .relaxed)
+                readAhead.exhausted.removeAll()
             }
+            if queuesAreStale.exchange(false, ordering: .relaxed) { readAhead.removeAll() }
             if hasNewEvents.exchange(false, ordering: .relaxed) {
                 // Fan out until caught up (bounded, so that a long backlog does not keep due deliveries waiting).
                 var batches = 0
-                while try await store.fanOut(limit: 1000, now: clock.now) == 1000 {
+                while true {
+                    let read = try await store.fanOut(limit: 1000, now: clock.now)
+                    if read > 0 { readAhead.exhausted.removeAll() }
+                    guard read == 1000 else { break }
                     batches += 1
                     if batches == 16 {
                         hasNewEvents.store(true, ordering: .relaxed)
@@ -158,40 +181,23 @@ final class EventWebhookWorker: Service {
                 subscribeOutcomeEvents(endpoints)
                 endpointCache.withLock { $0 = endpoints }
             }
+            let retryIsDue = soonestRetry.withLock { soonest -> Bool in
+                guard let date = soonest, date <= clock.now else { return false }
+                soonest = nil
+                return true
+            }
+            if retryIsDue { readAhead.exhausted.removeAll() }
             let enabled = endpointCache.withLock { $0 }.filter(\.isEnabled)
-            let byID = Dictionary(uniqueKeysWithValues: enabled.map { ($0.id, $0) })
-            let (excluded, limits) = inFlight.withLock { state -> (Set<Int64>, [String: Int]) in
-                let free = settings.concurrency - state.ids.count
-                var limits: [String: Int] = [:]
-                for endpoint in enabled {
-                    limits[endpoint.id] = min(free, settings.maxInFlightPerEndpoint - (state.byEndpoint[endpoint.id] ?? 0))
-                }
-                return (state.ids, limits)
-            }
-            var rateLimitWait: Duration?
-            if limits.values.contains(where: { $0 > 0 }) {
-                let due = try await store.dueDeliveries(limits: limits, now: clock.now, excluding: excluded)
-                for item in due {
-                    guard let endpoint = byID[item.delivery.endpointID] else { continue }
-                    let admitted = inFlight.withLock { state -> Bool in
-                        guard state.ids.count < settings.concurrency,
-                              (state.byEndpoint[endpoint.id] ?? 0) < settings.maxInFlightPerEndpoint,
-                              !state.ids.contains(item.delivery.id)
-                        else { return false }
-                        guard allowedByRateLimit(endpoint, rateLimitWait: &rateLimitWait) else { return false }
-                        state.ids.insert(item.delivery.id)
-                        state.byEndpoint[endpoint.id, default: 0] += 1
-                        return true
-                    }
-                    guard admitted else { continue }
-                    group.addTask { await self.deliver(item, to: endpoint) }
-                }
-            }
+            try await refill(&readAhead, endpoints: enabled)
+            let rateLimitWait = start(from: &readAhead, endpoints: enabled, group: &group)
             // Sooner than the poll interval when a retry falls due, or a rate-limited endpoint gets a token, before it.
             var wait = settings.pollInterval
             if let rateLimitWait { wait = min(wait, max(rateLimitWait, .milliseconds(5))) }
+            if let soonest = soonestRetry.withLock({ $0 }) {
+                wait = min(wait, .milliseconds(max(10, Int64(soonest.timeIntervalSince(clock.now) * 1000))))
+            }
             // With requests in flight, their completions wake the worker; only an idle one needs the next due date.
-            let isIdle = inFlight.withLock { $0.ids.isEmpty }
+            let isIdle = inFlight.withLock { $0.ids.isEmpty } && readAhead.queues.values.allSatisfy(\.isEmpty)
             if isIdle, let next = try await store.nextDueDate(endpointIDs: enabled.map(\.id)) {
                 let seconds = next.timeIntervalSince(clock.now)
                 if seconds < wait.seconds {
@@ -205,9 +211,64 @@ final class EventWebhookWorker: Service {
             // Everything is looked at again on the next pass.
             hasNewEvents.store(true, ordering: .relaxed)
             endpointsAreStale.store(true, ordering: .relaxed)
+            readAhead.removeAll()
             logger.error("event webhooks: store failed; retrying", metadata: ["error": "\(error)"])
         }
         return settings.pollInterval
+    }
+
+    /// Reads due deliveries for each enabled endpoint whose queue holds less than it may have in flight, up to twice
+    /// that, skipping what is queued or in flight already. An endpoint that had nothing more due is read again only
+    /// after new events were fanned out, a retry fell due, or the poll interval passed.
+    private func refill(_ readAhead: inout ReadAhead, endpoints: [EventEndpoint]) async throws {
+        let enabledIDs = Set(endpoints.map(\.id))
+        readAhead.queues = readAhead.queues.filter { enabledIDs.contains($0.key) }
+        let batch = 2 * settings.maxInFlightPerEndpoint
+        var limits: [String: Int] = [:]
+        for endpoint in endpoints where !readAhead.exhausted.contains(endpoint.id) {
+            let queued = readAhead.queues[endpoint.id]?.count ?? 0
+            if queued < settings.maxInFlightPerEndpoint { limits[endpoint.id] = batch - queued }
+        }
+        guard !limits.isEmpty else { return }
+        let excluded = inFlight.withLock { $0.ids }.union(readAhead.queuedIDs)
+        let due = try await store.dueDeliveries(limits: limits, now: clock.now, excluding: excluded)
+        var read: [String: Int] = [:]
+        for item in due where !excluded.contains(item.delivery.id) {
+            readAhead.queues[item.delivery.endpointID, default: CircularBuffer()].append(item)
+            read[item.delivery.endpointID, default: 0] += 1
+        }
+        for (endpointID, limit) in limits where read[endpointID, default: 0] < limit {
+            readAhead.exhausted.insert(endpointID)
+        }
+    }
+
+    /// Starts queued deliveries, one endpoint after another in turn, while the global and per-endpoint in-flight
+    /// limits and the endpoints' rate limits allow. Returns how long until a rate-limited endpoint has a token.
+    private func start(from readAhead: inout ReadAhead, endpoints: [EventEndpoint], group: inout DiscardingTaskGroup) -> Duration? {
+        var rateLimitWait: Duration?
+        var candidates = endpoints.filter { !(readAhead.queues[$0.id]?.isEmpty ?? true) }
+        while !candidates.isEmpty {
+            var stillOpen: [EventEndpoint] = []
+            for endpoint in candidates {
+                guard let item = readAhead.queues[endpoint.id]?.first else { continue }
+                let admitted = inFlight.withLock { state -> Bool? in
+                    guard state.ids.count < settings.concurrency else { return nil }
+                    guard (state.byEndpoint[endpoint.id] ?? 0) < settings.maxInFlightPerEndpoint,
+                          allowedByRateLimit(endpoint, rateLimitWait: &rateLimitWait)
+                    else { return false }
+                    state.ids.insert(item.delivery.id)
+                    state.byEndpoint[endpoint.id, default: 0] += 1
+                    return true
+                }
+                guard let admitted else { return rateLimitWait }  // every slot is taken
+                guard admitted else { continue }
+                readAhead.queues[endpoint.id]?.removeFirst()
+                group.addTask { await self.deliver(item, to: endpoint) }
+                if !(readAhead.queues[endpoint.id]?.isEmpty ?? true) { stillOpen.append(endpoint) }
+            }
+            candidates = stillOpen
+        }
+        return rateLimitWait
     }
 
     /// Takes a token from the endpoint's bucket (none: no limit). When the bucket is empty, how long until its next
@@ -283,13 +344,23 @@ final class EventWebhookWorker: Service {
         await write(EventDeliveryOutcome(deliveryID: delivery.id, endpointID: endpoint.id, change: change, attempt: attempt))
     }
 
+    /// Keeps the earliest retry written, so that its endpoint is read again when it falls due.
+    private func noteRetry(at date: Date) {
+        soonestRetry.withLock { soonest in soonest = min(soonest ?? date, date) }
+    }
+
     /// Writes an outcome, trying again while the store fails (the delivery stays in flight meanwhile, so it is not
     /// sent twice); given up only at shutdown, when the row stays pending and is sent again after the restart.
     private func write(_ outcome: EventDeliveryOutcome) async {
         var delay = Duration.milliseconds(50)
         while true {
             do {
-                try await outcomes.submit(outcome)
+                let disabledAnEndpoint = try await outcomes.submit(outcome)
+                switch outcome.change {
+                case .retry(let date), .deferred(let date): noteRetry(at: date)
+                case .delivered, .failed, .gone: break
+                }
+                if disabledAnEndpoint { noteEndpointsChanged() }
                 return
             } catch {
                 logger.error("event webhooks: could not record an outcome; retrying", metadata: ["error": "\(error)"])
