@@ -147,5 +147,11 @@ struct SecurityConfigurationTests {
         #expect(CIDRBlock("300.1.1.1") == nil)
         #expect(CIDRBlock("1.2.3.4/40") == nil)
         #expect(CIDRBlock("1::2::3") == nil)
+        // Spaces and tabs around the text are ignored; a text of nothing else is not an address.
+        #expect(CIDRBlock(" \t10.0.0.0/8 ") == v4)
+        #expect(v4.contains(" 10.0.0.1\t"))
+        #expect(CIDRBlock("   ") == nil)
+        #expect(CIDRBlock("") == nil)
+        #expect(v4.contains(address: try #require(CIDRBlock.parseAddress("10.9.9.9"))))
     }
 }

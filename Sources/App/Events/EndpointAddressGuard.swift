@@ -50,19 +50,41 @@ struct EndpointAddressGuard: Sendable {
     /// Checks the URL and every address its host resolves to; nil when it may be used.
     func check(_ url: String) async -> Refusal? {
         if let refusal = Self.checkForm(url) { return refusal }
-        // checkForm found a host.
-        var host = URLComponents(string: url)!.host!
-        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        let host = Self.host(of: url)
         let addresses: [String]
         do {
             addresses = try await Self.resolve(host)
         } catch {
             return Refusal(message: "host \(host) does not resolve: \(error)")
         }
+        return check(host: host, addresses: addresses)
+    }
+
+    /// What ``check(_:)`` says of a URL whose host is an address rather than a name: the answer cannot change, so
+    /// it may be kept. Nil when the host is a name, which must be resolved before each request.
+    func checkWithoutResolving(_ url: String) -> Refusal?? {
+        if let refusal = Self.checkForm(url) { return .some(refusal) }
+        let host = Self.host(of: url)
+        guard CIDRBlock.parseAddress(host) != nil else { return nil }
+        return .some(check(host: host, addresses: [host]))
+    }
+
+    /// The host of a URL that ``checkForm(_:)`` accepted, without an IPv6 address's brackets.
+    private static func host(of url: String) -> String {
+        // checkForm found a host.
+        var host = URLComponents(string: url)!.host!
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return host
+    }
+
+    private func check(host: String, addresses: [String]) -> Refusal? {
         if addresses.isEmpty { return Refusal(message: "host \(host) resolves to no address") }
         for address in addresses {
-            if allowed.contains(where: { $0.contains(address) }) { continue }
-            if let network = Self.internalNetworks.first(where: { $0.contains(address) }) {
+            guard let bytes = CIDRBlock.parseAddress(address) else {
+                return Refusal(message: "host \(host) resolves to \(address), which is not an address")
+            }
+            if allowed.contains(where: { $0.contains(address: bytes) }) { continue }
+            if let network = Self.internalNetworks.first(where: { $0.contains(address: bytes) }) {
                 let resolved = address == host ? "" : " resolves to \(address), which"
                 return Refusal(message: "host \(host)\(resolved) is in the internal network \(network); allow it with webhooks.allow_networks")
             }
@@ -77,7 +99,7 @@ struct EndpointAddressGuard: Sendable {
     /// Every address `host` resolves to, as text (a literal address resolves to itself). `getaddrinfo` blocks, so
     /// it runs on NIO's thread pool.
     static func resolve(_ host: String) async throws -> [String] {
-        if CIDRBlock(host) != nil { return [host] }
+        if CIDRBlock.parseAddress(host) != nil { return [host] }
         return try await NIOThreadPool.singleton.runIfActive {
             var hints = addrinfo()
             hints.ai_socktype = Int32(SOCK_STREAM.rawValue)

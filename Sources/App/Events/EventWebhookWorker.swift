@@ -303,7 +303,8 @@ final class EventWebhookWorker: Service {
             wakeup.signal()
         }
         let delivery = due.delivery
-        let breaker = breakers?.breaker(for: DeliveryDispatcher.breakerKey(for: .http(url: endpoint.url)))
+        let prepared = sender.prepare(endpoint)
+        let breaker = breakers?.breaker(for: prepared.breakerKey)
         if let breaker, case .denied(let retryAfter) = breaker.canAttempt(now: clock.instant) {
             let until = clock.now.addingTimeInterval(max(retryAfter.seconds, 0.01))
             deliveryCounters([("endpoint", endpoint.id), ("outcome", "deferred")]).increment()
@@ -312,7 +313,7 @@ final class EventWebhookWorker: Service {
         }
         let startedAt = clock.now
         let started = ContinuousClock.now
-        let result = await sender.send(due, to: endpoint, at: startedAt)
+        let result = await sender.send(due, to: prepared, at: startedAt)
         let elapsed = ContinuousClock.now - started
         durationTimers([("endpoint", endpoint.id)]).recordNanoseconds(elapsed.nanosecondsClamped)
         let attempt = EventDeliveryAttempt(
@@ -378,6 +379,14 @@ struct EventWebhookSender: Sendable {
     let addressGuard: EndpointAddressGuard
     let timeout: Duration
     let excerptBytes: Int
+    private let prepared = PreparedEndpoints()
+
+    init(httpClient: HTTPClient, addressGuard: EndpointAddressGuard, timeout: Duration, excerptBytes: Int) {
+        self.httpClient = httpClient
+        self.addressGuard = addressGuard
+        self.timeout = timeout
+        self.excerptBytes = excerptBytes
+    }
 
     /// The most of a response body read at all; the rest is not waited for.
     static let maximumBodyBytes = 64 * 1024
@@ -411,22 +420,31 @@ struct EventWebhookSender: Sendable {
         return buffer
     }
 
-    func send(_ due: DueEventDelivery, to endpoint: EventEndpoint, at now: Date) async -> Result {
-        if let refusal = await addressGuard.check(endpoint.url) {
-            return Result(error: "refused by the SSRF guard: url \(refusal.message)")
+    /// What requests to `endpoint` share: made once per version of its URL, headers and secrets.
+    func prepare(_ endpoint: EventEndpoint) -> PreparedEndpoint {
+        prepared.prepared(endpoint, guard: addressGuard)
+    }
+
+    func send(_ due: DueEventDelivery, to endpoint: PreparedEndpoint, at now: Date) async -> Result {
+        let refusal: EndpointAddressGuard.Refusal?
+        if let kept = endpoint.addressCheck {
+            refusal = kept
+        } else {
+            refusal = await addressGuard.check(endpoint.url)
         }
+        if let refusal { return Result(error: "refused by the SSRF guard: url \(refusal.message)") }
         let body = Self.body(type: due.delivery.eventType, createdAt: due.eventCreatedAt, payload: due.payload)
         let timestamp = Int64(now.timeIntervalSince1970)
         let signature: String
-        do {
-            signature = try StandardWebhookSigner(secrets: endpoint.signingSecrets(at: now))
-                .signature(id: due.delivery.webhookID, timestamp: timestamp, body: body.readableBytesView)
-        } catch {
+        switch endpoint.signer(at: now) {
+        case .success(let signer):
+            signature = signer.signature(id: due.delivery.webhookID, timestamp: timestamp, body: body.readableBytesView)
+        case .failure(let error):
             return Result(error: "the endpoint's secret cannot sign: \(error.message)")
         }
         var request = HTTPClientRequest(url: endpoint.url)
         request.method = .POST
-        for (name, value) in endpoint.headers.sorted(by: { $0.key < $1.key }) {
+        for (name, value) in endpoint.headers {
             request.headers.add(name: name, value: value)
         }
         request.headers.add(name: "Content-Type", value: "application/json")
@@ -462,5 +480,55 @@ struct EventWebhookSender: Sendable {
             statusCode: status, error: isSuccess ? nil : "HTTP \(status)", excerpt: excerpt,
             retryAfter: isSuccess ? nil : retryAfter
         )
+    }
+}
+
+/// An endpoint as its requests need it: the signers for its secrets, its headers in order, its breaker's key, and
+/// the SSRF guard's answer when its host is an address (a name is resolved before each request).
+struct PreparedEndpoint: Sendable {
+    let source: EventEndpoint
+    let breakerKey: String
+    let headers: [(String, String)]
+    /// Set when the answer cannot change: the URL is malformed, or its host is an address.
+    let addressCheck: EndpointAddressGuard.Refusal??
+    private let currentSigner: Swift.Result<StandardWebhookSigner, SigningSecretError>
+    /// Signs with the previous secret too, while its grace lasts.
+    private let rotationSigner: Swift.Result<StandardWebhookSigner, SigningSecretError>?
+
+    var url: String { source.url }
+
+    init(_ endpoint: EventEndpoint, guard addressGuard: EndpointAddressGuard) {
+        source = endpoint
+        breakerKey = DeliveryDispatcher.breakerKey(for: .http(url: endpoint.url))
+        headers = endpoint.headers.sorted { $0.key < $1.key }
+        addressCheck = addressGuard.checkWithoutResolving(endpoint.url)
+        currentSigner = Swift.Result { () throws(SigningSecretError) in try StandardWebhookSigner(secrets: [endpoint.secret]) }
+        rotationSigner = endpoint.previousSecret.map { previous in
+            Swift.Result { () throws(SigningSecretError) in try StandardWebhookSigner(secrets: [endpoint.secret, previous]) }
+        }
+    }
+
+    /// The signer for the secrets that sign at `now` (``EventEndpoint/signingSecrets(at:)``).
+    func signer(at now: Date) -> Swift.Result<StandardWebhookSigner, SigningSecretError> {
+        if let rotationSigner, source.signingSecrets(at: now).count == 2 { return rotationSigner }
+        return currentSigner
+    }
+
+    /// Whether this was made from `endpoint` as it is now (what a request uses of it is unchanged).
+    func isCurrent(for endpoint: EventEndpoint) -> Bool {
+        source.url == endpoint.url && source.headers == endpoint.headers && source.secret == endpoint.secret
+            && source.previousSecret == endpoint.previousSecret && source.previousSecretExpiresAt == endpoint.previousSecretExpiresAt
+    }
+}
+
+/// Prepared endpoints by id, remade when an endpoint's URL, headers or secrets change.
+final class PreparedEndpoints: Sendable {
+    private let byID = Mutex<[String: PreparedEndpoint]>([:])
+
+    func prepared(_ endpoint: EventEndpoint, guard addressGuard: EndpointAddressGuard) -> PreparedEndpoint {
+        if let kept = byID.withLock({ $0[endpoint.id] }), kept.isCurrent(for: endpoint) { return kept }
+        let made = PreparedEndpoint(endpoint, guard: addressGuard)
+        byID.withLock { $0[endpoint.id] = made }
+        return made
     }
 }
