@@ -36,24 +36,39 @@ public struct StandardWebhookSigner: Sendable {
 
     /// The `webhook-signature` value for one request.
     public func signature(id: String, timestamp: Int64, body: some DataProtocol) -> String {
-        var content = Data()
-        content.reserveCapacity(id.utf8.count + 24 + body.count)
-        content.append(contentsOf: Array(id.utf8))
-        content.append(UInt8(ascii: "."))
-        content.append(contentsOf: Array(String(timestamp).utf8))
-        content.append(UInt8(ascii: "."))
-        content.append(contentsOf: body)
+        let stamp = String(timestamp)
+        // HMAC takes the signed content in its parts; Ed25519 needs it whole, made only for such a key.
+        var content: Data?
         return keys.map { key -> String in
             switch key {
             case .hmac(let key):
-                return "v1," + Data(HMAC<SHA256>.authenticationCode(for: content, using: key)).base64EncodedString()
+                var mac = HMAC<SHA256>(key: key)
+                mac.update(data: Array(id.utf8))
+                mac.update(data: Self.dot)
+                mac.update(data: Array(stamp.utf8))
+                mac.update(data: Self.dot)
+                mac.update(data: body)
+                return "v1," + Data(mac.finalize()).base64EncodedString()
             case .ed25519(let key):
+                let whole = content ?? {
+                    var whole = Data()
+                    whole.reserveCapacity(id.utf8.count + 24 + body.count)
+                    whole.append(contentsOf: Array(id.utf8))
+                    whole.append(contentsOf: Self.dot)
+                    whole.append(contentsOf: Array(stamp.utf8))
+                    whole.append(contentsOf: Self.dot)
+                    whole.append(contentsOf: body)
+                    return whole
+                }()
+                content = whole
                 // Signing only fails for a key that is not one, which the initialiser already refused.
-                let signature = (try? key.signature(for: content)) ?? Data()
+                let signature = (try? key.signature(for: whole)) ?? Data()
                 return "v1a," + signature.base64EncodedString()
             }
         }.joined(separator: " ")
     }
+
+    private static let dot: [UInt8] = [UInt8(ascii: ".")]
 
     /// What a secret is, once its prefix and base64 are checked.
     public enum ParsedSecret: Sendable, Equatable {
