@@ -40,6 +40,7 @@ final class EventWebhookWorker: Service {
     /// The earliest retry (or deferral) an outcome of this run scheduled, on `clock`: when it falls due, endpoints
     /// that had nothing due are looked at again.
     private let soonestRetry = Mutex<Date?>(nil)
+    /// The enabled endpoints, as of the last reload.
     private let endpointCache = Mutex<[EventEndpoint]>([])
     private let lastPoll = Mutex<ContinuousClock.Instant?>(nil)
     let deliveryCounters = MetricCache { Counter(label: "messagebridge_event_deliveries_total", dimensions: $0) }
@@ -179,7 +180,11 @@ final class EventWebhookWorker: Service {
             if endpointsAreStale.exchange(false, ordering: .relaxed) {
                 let endpoints = try await store.endpoints()
                 subscribeOutcomeEvents(endpoints)
-                endpointCache.withLock { $0 = endpoints }
+                let enabled = endpoints.filter(\.isEnabled)
+                endpointCache.withLock { $0 = enabled }
+                // What was read ahead for an endpoint no longer enabled (or gone) is dropped.
+                let enabledIDs = Set(enabled.map(\.id))
+                readAhead.queues = readAhead.queues.filter { enabledIDs.contains($0.key) }
             }
             let retryIsDue = soonestRetry.withLock { soonest -> Bool in
                 guard let date = soonest, date <= clock.now else { return false }
@@ -187,7 +192,7 @@ final class EventWebhookWorker: Service {
                 return true
             }
             if retryIsDue { readAhead.exhausted.removeAll() }
-            let enabled = endpointCache.withLock { $0 }.filter(\.isEnabled)
+            let enabled = endpointCache.withLock { $0 }
             try await refill(&readAhead, endpoints: enabled)
             let rateLimitWait = start(from: &readAhead, endpoints: enabled, group: &group)
             // Sooner than the poll interval when a retry falls due, or a rate-limited endpoint gets a token, before it.
@@ -221,8 +226,6 @@ final class EventWebhookWorker: Service {
     /// that, skipping what is queued or in flight already. An endpoint that had nothing more due is read again only
     /// after new events were fanned out, a retry fell due, or the poll interval passed.
     private func refill(_ readAhead: inout ReadAhead, endpoints: [EventEndpoint]) async throws {
-        let enabledIDs = Set(endpoints.map(\.id))
-        readAhead.queues = readAhead.queues.filter { enabledIDs.contains($0.key) }
         let batch = 2 * settings.maxInFlightPerEndpoint
         var limits: [String: Int] = [:]
         for endpoint in endpoints where !readAhead.exhausted.contains(endpoint.id) {

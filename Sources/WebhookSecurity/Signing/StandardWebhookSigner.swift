@@ -11,7 +11,8 @@ public struct StandardWebhookSigner: Sendable {
     public static let secretByteRange = 24...64
 
     private enum Key: Sendable {
-        case hmac(SymmetricKey)
+        /// Keyed once: each signature starts from a copy, without the key's set-up (two hash blocks and copies).
+        case hmac(HMAC<SHA256>)
         case ed25519(Curve25519.Signing.PrivateKey)
     }
 
@@ -22,7 +23,7 @@ public struct StandardWebhookSigner: Sendable {
         var keys: [Key] = []
         for secret in secrets {
             switch try Self.parseSecret(secret) {
-            case .hmac(let bytes): keys.append(.hmac(SymmetricKey(data: bytes)))
+            case .hmac(let bytes): keys.append(.hmac(HMAC<SHA256>(key: SymmetricKey(data: bytes))))
             case .ed25519(let bytes):
                 do {
                     keys.append(.ed25519(try Curve25519.Signing.PrivateKey(rawRepresentation: bytes)))
@@ -41,8 +42,8 @@ public struct StandardWebhookSigner: Sendable {
         var content: Data?
         return keys.map { key -> String in
             switch key {
-            case .hmac(let key):
-                var mac = HMAC<SHA256>(key: key)
+            case .hmac(let keyed):
+                var mac = keyed
                 mac.update(data: Array(id.utf8))
                 mac.update(data: Self.dot)
                 mac.update(data: Array(stamp.utf8))
