@@ -6,6 +6,8 @@
   latency   GET a path N times, one request at a time on one keep-alive connection; p50/p99 as one JSON line
   scrapes   GET /metrics on several servers every INTERVAL seconds (each scrape then refreshes the backlog
             gauges, which a server caches for 5 s): the latency a Prometheus scraping every 15 s sees
+  triggers  the SQLite cost of keeping the counts alone, for the ingest path's inserts and the deliveries' status
+            changes: on copies of a migrated empty file, without counts, as v8 keeps them, and with an insert trigger
   report    the summary table and the ratios, from the JSON lines
 """
 import argparse
@@ -13,6 +15,7 @@ import http.client
 import json
 import os
 import random
+import shutil
 import sqlite3
 import statistics
 import sys
@@ -106,6 +109,12 @@ def prefill(args):
         db.execute("COMMIT")
         attempts_total += len(attempts)
         print(f"  {seq} messages, {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+    if "message_status_counts" in tables:
+        # The store counts the rows it inserts (the triggers only status changes and deletes): these it did not.
+        db.execute("BEGIN")
+        db.execute("DELETE FROM message_status_counts")
+        db.execute("INSERT INTO message_status_counts (status, count) SELECT status, count(*) FROM messages GROUP BY status")
+        db.execute("COMMIT")
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     db.close()
     print(json.dumps({"messages": args.messages, "statuses": counts, "attempts": attempts_total,
@@ -143,6 +152,104 @@ def sqlcost(args):
             run()
             times.append((time.perf_counter() - t) * 1000)
         out[name + "_ms"] = round(statistics.median(times), 3)
+    print(json.dumps(out))
+
+
+# The ways of counting that `triggers` compares, on copies of a file migrated by a binary with v8-message-status-counts.
+COUNTING = {
+    # No counts at all: the triggers dropped, nothing counted on insert (the schema before v8).
+    "none": {"drop": True, "store_counts_inserts": False, "insert_trigger": False},
+    # v8 as shipped: triggers on status changes and deletes, inserts counted by the store once per batch.
+    "v8": {"drop": False, "store_counts_inserts": True, "insert_trigger": False},
+    # The first design: an insert trigger too (one upsert per row).
+    "insert-trigger": {"drop": False, "store_counts_inserts": False, "insert_trigger": True},
+}
+INSERT_TRIGGER = """CREATE TRIGGER messages_status_count_insert AFTER INSERT ON messages BEGIN
+    INSERT INTO message_status_counts (status, count) VALUES (new.status, 1)
+        ON CONFLICT (status) DO UPDATE SET count = count + 1;
+END"""
+
+
+def counting_run(source, work, variant, phase, batches, batch, check=True):
+    """On a fresh copy of `source`: `batches` transactions of `batch` rows inserted one statement at a time, as the
+    server's ingest does (message row, then payload; with v8, one count statement per transaction), then with phase
+    "deliver" the same rows marked delivered in transactions of `batch` (one UPDATE each, as a batch of outcomes
+    does). Returns the CPU seconds of each phase (SQLite runs in this process)."""
+    how = COUNTING[variant]
+    path = os.path.join(work, f"counting-{os.getpid()}.db")
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(path + suffix):
+            os.remove(path + suffix)
+    shutil.copy(source, path)
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA journal_mode = WAL")
+    db.execute("PRAGMA synchronous = OFF")  # CPU only: a commit's fsync is the same whichever way is counted
+    if how["drop"]:
+        for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' "
+                                  "AND name LIKE 'messages_status_count_%'").fetchall():
+            db.execute(f"DROP TRIGGER {name}")
+    if how["insert_trigger"]:
+        db.execute(INSERT_TRIGGER)
+    payload = body(170)
+    headers = b"Host: 127.0.0.1:8080\nContent-Length: 170\nContent-Type: application/json\n"
+    insert = ("INSERT INTO messages (id, route, destination_kind, destination, status, next_attempt_at, accepted_at, "
+              "updated_at, dedup_key, dedup_expires_at) VALUES (?, '/webhook/payment', 'http', 'http://127.0.0.1:9/x', "
+              "'pending', ?, ?, ?, NULL, NULL) ON CONFLICT(route, dedup_key) WHERE dedup_key IS NOT NULL DO NOTHING")
+    count = ("INSERT INTO message_status_counts (status, count) VALUES ('pending', ?) "
+             "ON CONFLICT (status) DO UPDATE SET count = count + excluded.count")
+    rng = random.Random(1)
+    ms = 1_800_000_000_000
+    ids = [uuid7(ms + i // 10, rng) for i in range(batches * batch)]
+    t0 = time.process_time()
+    for b in range(batches):
+        db.execute("BEGIN")
+        for i in range(b * batch, (b + 1) * batch):
+            cur = db.execute(insert, (ids[i], ms, ms, ms))
+            db.execute("INSERT INTO message_payloads (seq, headers, body) VALUES (?, ?, ?)", (cur.lastrowid, headers, payload))
+        if how["store_counts_inserts"]:
+            db.execute(count, (batch,))
+        db.execute("COMMIT")
+    inserted = time.process_time() - t0
+    delivered = 0.0
+    if phase == "deliver":
+        t0 = time.process_time()
+        for b in range(batches):
+            db.execute("BEGIN")
+            db.execute("UPDATE messages SET status = 'delivered', next_attempt_at = NULL, delivered_at = ?1, "
+                       "updated_at = ?1 WHERE seq IN (SELECT value FROM json_each(?2)) AND +status IN ('pending', 'retrying')",
+                       (ms, json.dumps(list(range(b * batch + 1, (b + 1) * batch + 1)))))
+            db.execute("COMMIT")
+        delivered = time.process_time() - t0
+    if check and variant != "none":
+        kept = dict(db.execute("SELECT status, count FROM message_status_counts WHERE count <> 0").fetchall())
+        rows = dict(db.execute("SELECT status, count(*) FROM messages GROUP BY status").fetchall())
+        if kept != rows:
+            sys.exit(f"{variant}: kept counts {kept} differ from the rows {rows}")
+    db.close()
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(path + suffix):
+            os.remove(path + suffix)
+    return inserted, delivered
+
+
+def triggers(args):
+    """Median CPU time per row over ROUNDS rounds, the variants alternating; or, with --variant, one run of one
+    variant and phase (for `valgrind --tool=cachegrind`, whose instruction counts do not vary with the machine's
+    load: compare phase "setup", "insert" and "deliver" of two variants)."""
+    work = os.path.dirname(os.path.abspath(args.db))
+    if args.variant:
+        if args.phase != "setup":
+            counting_run(args.db, work, args.variant, args.phase, args.batches, args.batch, check=False)
+        return
+    results = {variant: [] for variant in COUNTING}
+    for _ in range(args.rounds):
+        for variant in COUNTING:
+            results[variant].append(counting_run(args.db, work, variant, "deliver", args.batches, args.batch))
+    out = {"rows": args.batches * args.batch, "rounds": args.rounds}
+    for variant, runs in results.items():
+        n = args.batches * args.batch
+        out[variant] = {"insert_us_per_row": round(statistics.median(r[0] for r in runs) / n * 1e6, 2),
+                        "deliver_us_per_row": round(statistics.median(r[1] for r in runs) / n * 1e6, 2)}
     print(json.dumps(out))
 
 
@@ -255,11 +362,19 @@ def main():
     p.add_argument("--targets", nargs="+", required=True, help="label:store:port")
     p.add_argument("--rounds", type=int, default=6)
     p.add_argument("--interval", type=float, default=5.5)
+    p = sub.add_parser("triggers")
+    p.add_argument("--db", required=True, help="a migrated file with the triggers and no messages")
+    p.add_argument("--batches", type=int, default=2000)
+    p.add_argument("--batch", type=int, default=22)
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--variant", choices=list(COUNTING))
+    p.add_argument("--phase", choices=["setup", "insert", "deliver"], default="deliver")
     p = sub.add_parser("report")
     p.add_argument("--results", required=True)
     p.add_argument("--prefill", required=True)
     args = parser.parse_args()
-    {"prefill": prefill, "sqlcost": sqlcost, "latency": latency, "scrapes": scrapes, "report": report}[args.command](args)
+    {"prefill": prefill, "sqlcost": sqlcost, "triggers": triggers, "latency": latency, "scrapes": scrapes,
+     "report": report}[args.command](args)
 
 
 if __name__ == "__main__":

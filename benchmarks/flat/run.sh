@@ -23,6 +23,8 @@
 #   BENCH_REQUESTS      GET /status and GET /metrics requests per server, one at a time (default 200)
 #   BENCH_SCRAPES       refreshing /metrics scrapes per server, BENCH_SCRAPE_INTERVAL (5.5) seconds apart (default 6)
 #   BENCH_SEED          seed of the prefill (default 1)
+#   BENCH_WAIT_QUIET    wait up to this many seconds before each measured run for a 2 s stretch in which the
+#                       machine is under 10 % busy (default 0: do not wait; the machines are shared)
 #   BENCH_KEEP=1        keep the temporary directory (configs, databases, logs, results)
 set -euo pipefail
 
@@ -120,6 +122,18 @@ background() {
     sleep 2
     read -r b1 t1 < <(machine_ticks)
     awk -v b=$(( b1 - b0 )) -v t=$(( t1 - t0 )) 'BEGIN { printf "%.0f", t ? 100 * b / t : 0 }'
+}
+# Waits (up to BENCH_WAIT_QUIET seconds, default 0) for a 2 s stretch with the machine under 10 % busy; sets BG to
+# the last reading.
+wait_quiet() {
+    local waited=0
+    BG=$(background)
+    while [ "$BG" -gt 10 ] && [ "$waited" -lt "${BENCH_WAIT_QUIET:-0}" ]; do
+        sleep 3
+        waited=$(( waited + 5 ))
+        BG=$(background)
+    done
+    if [ "$waited" -gt 0 ]; then echo "   (waited ${waited}s for the machine to quieten)"; fi
 }
 cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
 HZ=$(getconf CLK_TCK)
@@ -247,6 +261,11 @@ done
 for label in "${LABELS[@]}"; do
     echo "   direct SQL on $label's full file (median of 5, warm): $(python3 "$HERE/flat.py" sqlcost --db "$WORK/$label-full/messagebridge.db")"
 done
+CANDIDATE_EMPTY="$WORK/candidate-empty/pristine.db"
+if python3 -c 'import sqlite3, sys; sys.exit(0 if sqlite3.connect(sys.argv[1]).execute("SELECT count(*) FROM sqlite_master WHERE name = ?", ("message_status_counts",)).fetchone()[0] else 1)' "$CANDIDATE_EMPTY"; then
+    echo "== the SQLite cost of keeping the counts (CPU per row in Python's sqlite3, median of 5 alternating rounds; none / as the candidate keeps them / with an insert trigger)"
+    echo "   $(python3 "$HERE/flat.py" triggers --db "$CANDIDATE_EMPTY")"
+fi
 
 RESULTS="$WORK/results.jsonl"
 : > "$RESULTS"
@@ -262,7 +281,8 @@ for label in "${LABELS[@]}"; do
 done
 for label in "${LABELS[@]}"; do
     for store in empty full; do
-        bg=$(background)
+        wait_quiet
+        bg=$BG
         echo "== $label, $store store: $REQUESTS x GET /status, then $REQUESTS x GET /metrics, one at a time (machine $bg % busy just before)"
         [ "$bg" -le 10 ] || echo "   WARNING: the machine is not idle; these figures are worse than on a quiet machine"
         for path in /status /metrics; do
@@ -307,7 +327,8 @@ ingest() {
         start "$label" "$store"
     fi
     local url="http://127.0.0.1:${PORT[$key]}$ROUTE" pid=${PIDS[$key]}
-    local bg; bg=$(background)
+    wait_quiet
+    local bg=$BG
     local limit=$(( $(to_seconds "$DURATION") + $(to_seconds "$WARMUP") + 60 ))
     timeout "$limit" wrk -t1 -c"$CONNECTIONS" -d"$WARMUP" -s "$WORK/post.lua" "$url" > "$WORK/wrk-warmup.txt" 2>&1 || {
         echo "wrk failed:" >&2; cat "$WORK/wrk-warmup.txt" >&2; return 1; }
