@@ -58,6 +58,7 @@ extension SQLiteMessageStore: BlockingIngestStore {
             SELECT seq, id, accepted_at, dedup_expires_at FROM messages WHERE route = ? AND dedup_key = ?
             """)
         let release = try db.cachedStatement(sql: "UPDATE messages SET dedup_key = NULL WHERE seq = ?")
+        var stored = 0
         var outcomes: [IngestOutcome] = []
         outcomes.reserveCapacity(records.count)
         for record in records {
@@ -76,6 +77,7 @@ extension SQLiteMessageStore: BlockingIngestStore {
                 let seq = db.lastInsertedRowID
                 try insertPayload.execute(arguments: [seq, Data(HeaderCoding.encode(message.headers)), Data(message.body)])
                 noteStored(record, seq: seq)
+                stored += 1
                 return true
             }
             // Only a dedup key can make the insert skip its row (its index is the conflict target).
@@ -97,6 +99,13 @@ extension SQLiteMessageStore: BlockingIngestStore {
             } else {
                 outcomes.append(.duplicate(of: MessageID(rawValue: row["id"]), acceptedAt: StoredTime.date(row["accepted_at"])))
             }
+        }
+        // New rows are counted here, all at once, rather than by a trigger (see `v8-message-status-counts`).
+        if stored > 0 {
+            try db.cachedStatement(sql: """
+                INSERT INTO message_status_counts (status, count) VALUES (?, ?)
+                ON CONFLICT (status) DO UPDATE SET count = count + excluded.count
+                """).execute(arguments: [MessageStatus.pending.rawValue, stored])
         }
         return outcomes
     }

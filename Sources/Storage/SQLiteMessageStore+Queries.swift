@@ -95,12 +95,15 @@ extension SQLiteMessageStore {
 
     public func statusCounts() async throws -> [MessageStatus: Int] {
         var counts = try await writer.read { db in
-            // One count per status, each a range of the status index: about three times cheaper than GROUP BY,
-            // which compares every entry's status text (this runs on every /status and /metrics scrape).
-            let count = try db.cachedStatement(sql: "SELECT count(*) FROM messages WHERE status = ?")
-            var counts: [MessageStatus: Int] = [:]
-            for status in MessageStatus.allCases {
-                counts[status] = try Int.fetchOne(count, arguments: [status.rawValue]) ?? 0
+            // The counts kept since `v8-message-status-counts`, a few rows whatever the number of messages: counting
+            // the status index instead read every message's entry on each /status and /metrics call (/status p50
+            // 65 ms at 1 000 000 messages, benchmarks/flat).
+            var counts = Dictionary(uniqueKeysWithValues: MessageStatus.allCases.map { ($0, 0) })
+            let rows = try Row.fetchCursor(db.cachedStatement(sql: "SELECT status, count FROM message_status_counts"))
+            while let row = try rows.next() {
+                // A status this build does not know (a newer binary wrote it) is left out, as it always was.
+                guard let status = MessageStatus(rawValue: row[0]) else { continue }
+                counts[status] = row[1]
             }
             return counts
         }
@@ -117,6 +120,8 @@ extension SQLiteMessageStore {
 
     public func oldestUndeliveredAcceptedAt() async throws -> Date? {
         try await writer.read { db in
+            // Cheap however many messages there are: for min() over an IN list, SQLite seeks the first entry of each
+            // status in the status index and reads no further (checked with EXPLAIN on SQLite 3.40).
             let oldest = try Int64.fetchOne(
                 db,
                 sql: """

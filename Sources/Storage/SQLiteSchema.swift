@@ -295,6 +295,33 @@ enum SQLiteSchema {
                 INSERT INTO webhook_fanout_cursor (id, position) VALUES (1, (SELECT COALESCE(MAX(position), 0) FROM chat_events));
                 """)
         }
+        migrator.registerMigration("v8-message-status-counts") { db in
+            // The number of messages in each status, so that /status and /metrics read a few rows instead of counting
+            // the status index, a scan of every message on each call. Filled here from the rows the file holds, then
+            // kept exact in the transaction of every change: status changes and deletes by triggers (whoever makes
+            // them: the server, the admin commands, someone with sqlite3), new messages by the store's ingest, the
+            // one writer of new rows (`SQLiteMessageStore+Ingest.swift`), with one statement per batch. An insert
+            // trigger would make every ingested row's INSERT keep a statement journal of the pages it changes, as
+            // SQLite does for a statement that fires a trigger: about a fifth more work per row (benchmarks/README.md,
+            // "Cost that stays flat").
+            try db.execute(sql: """
+                CREATE TABLE message_status_counts (
+                    status TEXT PRIMARY KEY,
+                    count INTEGER NOT NULL
+                ) WITHOUT ROWID;
+                INSERT INTO message_status_counts (status, count) SELECT status, count(*) FROM messages GROUP BY status;
+                -- An upsert, so that a status no row had before is counted too.
+                CREATE TRIGGER messages_status_count_update AFTER UPDATE OF status ON messages
+                WHEN new.status IS NOT old.status BEGIN
+                    UPDATE message_status_counts SET count = count - 1 WHERE status = old.status;
+                    INSERT INTO message_status_counts (status, count) VALUES (new.status, 1)
+                        ON CONFLICT (status) DO UPDATE SET count = count + 1;
+                END;
+                CREATE TRIGGER messages_status_count_delete AFTER DELETE ON messages BEGIN
+                    UPDATE message_status_counts SET count = count - 1 WHERE status = old.status;
+                END;
+                """)
+        }
         return migrator
     }
 }

@@ -17,6 +17,14 @@ final class TemporaryDatabase {
     deinit {
         try? FileManager.default.removeItem(atPath: directory)
     }
+
+    /// The file as an older binary leaves it: migrated up to and including `migration`, open for writing its rows.
+    func makeOlderFile(upTo migration: String) throws -> DatabaseQueue {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let queue = try DatabaseQueue(path: path)
+        try SQLiteSchema.migrator.migrate(queue, upTo: migration)
+        return queue
+    }
 }
 
 func makeMessage(route: String = "/hook", body: String = #"{"n":1}"#, at date: Date = Date()) -> NewMessage {
@@ -334,10 +342,8 @@ struct SQLiteMessageStoreTests {
     @Test("a file written before payloads moved to their own table opens with every message intact, and delivers")
     func payloadMigration() async throws {
         let database = TemporaryDatabase()
-        try FileManager.default.createDirectory(atPath: database.directory, withIntermediateDirectories: true)
         // The schema as the previous release left it, with two messages in its layout (payload in the row).
-        let old = try DatabaseQueue(path: database.path)
-        try SQLiteSchema.migrator.migrate(old, upTo: "v4-delivered-attempt-on-message")
+        let old = try database.makeOlderFile(upTo: "v4-delivered-attempt-on-message")
         let accepted = Date(timeIntervalSince1970: 1_700_000_000)
         let body: [UInt8] = [0x00, 0xFF, 0x7B, 0x0A]
         let headers = "Content-Type: application/json\nX-Multi: one\nX-Multi: two: with colon"
