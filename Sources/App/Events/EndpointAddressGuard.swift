@@ -8,8 +8,8 @@ import Glibc
 /// The SSRF guard of event webhooks: an endpoint URL must be `http` or `https`, and every address its host resolves
 /// to must be a public one, unless it is inside a network the config allows (`webhooks.allow_networks`).
 ///
-/// Checked when an endpoint is made or changed, and again before every request (a name can resolve elsewhere
-/// later). Redirects are never followed (the HTTP client is built with them off), so a public endpoint cannot
+/// Checked when an endpoint is made or changed, and again before every request to a host name (a name can resolve
+/// elsewhere later; an address cannot, so its answer is kept with the endpoint). Redirects are never followed (the HTTP client is built with them off), so a public endpoint cannot
 /// bounce a request inward. A name that resolves to a public address at the check and an internal one at the
 /// connect a moment later (DNS rebinding inside one request) is not caught: that would need the HTTP client to
 /// connect to the checked address, which AsyncHTTPClient does not offer for HTTPS.
