@@ -206,62 +206,32 @@ public final class SQLiteEndpointStore: EventEndpointStore {
                     next_attempt_at = ?, last_status_code = CASE WHEN ? THEN ? ELSE last_status_code END,
                     last_error = CASE WHEN ? THEN ? ELSE last_error END, delivered_at = ?, updated_at = ?
                 WHERE id = ? AND status = 'pending'
-                RETURNING attempt_count
                 """)
             let insertAttempt = try db.cachedStatement(sql: """
                 INSERT INTO webhook_attempts (delivery_id, number, started_at, status_code, duration_ms, error, response_excerpt)
-                VALUES (?, ?, ?, ?, ?, ?, ?)
+                VALUES (?, (SELECT attempt_count FROM webhook_deliveries WHERE id = ?), ?, ?, ?, ?, ?)
                 """)
-            // Successes, the common case, are written with one statement per status code; the rows it changed come
-            // back with their attempt number. A row it did not change was no longer pending (held, or deleted).
-            let deliver = try db.cachedStatement(sql: """
-                UPDATE webhook_deliveries SET status = 'delivered', attempt_count = attempt_count + 1,
-                    schedule_step = schedule_step + 1, next_attempt_at = NULL, last_status_code = ?, last_error = NULL,
-                    delivered_at = ?, updated_at = ?
-                WHERE id IN (SELECT value FROM json_each(?)) AND status = 'pending'
-                RETURNING id, attempt_count
-                """)
-            func isPlainSuccess(_ outcome: EventDeliveryOutcome) -> Bool {
-                outcome.change == .delivered && outcome.attempt.map { $0.error == nil } ?? false
-            }
-            var successes: [Int?: [Int64]] = [:]
-            for outcome in outcomes where isPlainSuccess(outcome) {
-                successes[outcome.attempt?.statusCode, default: []].append(outcome.deliveryID)
-            }
-            var numbers: [Int64: Int] = [:]
-            for (statusCode, ids) in successes {
-                let changed = try Row.fetchCursor(deliver, arguments: [statusCode, nowMS, nowMS, Self.jsonArray(ids)])
-                while let row = try changed.next() { numbers[row[0]] = row[1] }
-            }
             // Per endpoint, in order: did its attempts of this batch succeed or fail?
             var streaks: [String: [Bool]] = [:]
             var gone: Set<String> = []
             for outcome in outcomes {
-                let attempt = outcome.attempt
-                let number: Int
-                if isPlainSuccess(outcome) {
-                    guard let written = numbers[outcome.deliveryID] else { continue }
-                    number = written
-                } else {
-                    let status: String, nextAttempt: Int64?, deliveredAt: Int64?
-                    switch outcome.change {
-                    case .delivered: (status, nextAttempt, deliveredAt) = ("delivered", nil, nowMS)
-                    case .retry(let date): (status, nextAttempt, deliveredAt) = ("pending", StoredTime.milliseconds(date), nil)
-                    case .failed: (status, nextAttempt, deliveredAt) = ("failed", nil, nil)
-                    case .deferred(let date): (status, nextAttempt, deliveredAt) = ("pending", StoredTime.milliseconds(date), nil)
-                    case .gone: (status, nextAttempt, deliveredAt) = ("held", nil, nil)
-                    }
-                    let counted = attempt == nil ? 0 : 1
-                    // No row back: the delivery was no longer pending.
-                    guard let written = try Int.fetchOne(update, arguments: [
-                        status, counted, counted, nextAttempt, counted == 1, attempt?.statusCode, counted == 1, attempt?.error,
-                        deliveredAt, nowMS, outcome.deliveryID,
-                    ]) else { continue }
-                    number = written
+                let status: String, nextAttempt: Int64?, deliveredAt: Int64?
+                switch outcome.change {
+                case .delivered: (status, nextAttempt, deliveredAt) = ("delivered", nil, nowMS)
+                case .retry(let date): (status, nextAttempt, deliveredAt) = ("pending", StoredTime.milliseconds(date), nil)
+                case .failed: (status, nextAttempt, deliveredAt) = ("failed", nil, nil)
+                case .deferred(let date): (status, nextAttempt, deliveredAt) = ("pending", StoredTime.milliseconds(date), nil)
+                case .gone: (status, nextAttempt, deliveredAt) = ("held", nil, nil)
                 }
-                guard let attempt else { continue }
+                let attempt = outcome.attempt
+                let counted = attempt == nil ? 0 : 1
+                try update.execute(arguments: [
+                    status, counted, counted, nextAttempt, counted == 1, attempt?.statusCode, counted == 1, attempt?.error,
+                    deliveredAt, nowMS, outcome.deliveryID,
+                ])
+                guard db.changesCount > 0, let attempt else { continue }
                 try insertAttempt.execute(arguments: [
-                    outcome.deliveryID, number, StoredTime.milliseconds(attempt.startedAt), attempt.statusCode,
+                    outcome.deliveryID, outcome.deliveryID, StoredTime.milliseconds(attempt.startedAt), attempt.statusCode,
                     attempt.durationMilliseconds, attempt.error, attempt.responseExcerpt,
                 ])
                 streaks[outcome.endpointID, default: []].append(outcome.change == .delivered)
@@ -403,11 +373,6 @@ public final class SQLiteEndpointStore: EventEndpointStore {
             createdAt: StoredTime.date(row[10]), updatedAt: StoredTime.date(row[11]),
             deliveredAt: (row[12] as Int64?).map(StoredTime.date)
         )
-    }
-
-    /// A JSON array of ids, for `json_each`.
-    private static func jsonArray(_ ids: [Int64]) -> String {
-        "[" + ids.map(String.init).joined(separator: ",") + "]"
     }
 
     private static func json(_ value: some Encodable) -> String {
