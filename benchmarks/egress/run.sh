@@ -31,6 +31,7 @@ set -euo pipefail
 
 cd "$(dirname "$0")/../.."
 REPO_ROOT="$PWD"
+. "$REPO_ROOT/benchmarks/lib/common.sh"   # free_port, wait_for_http, machine_ticks
 HELPER="$REPO_ROOT/benchmarks/egress/egress.py"
 
 EVENTS="${BENCH_EVENTS:-10000}"
@@ -94,37 +95,6 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# A loopback port no socket uses and not in USED_PORTS, below the kernel's ephemeral range so that no outgoing
-# connection takes it meanwhile (best effort).
-read -r EPHEMERAL_LOW _ < /proc/sys/net/ipv4/ip_local_port_range
-USED_PORTS=""
-free_port() {
-    local port low=10000 high=$(( EPHEMERAL_LOW - 1 ))
-    if [ "$high" -le $(( low + 1000 )) ]; then low=20000; high=65000; fi
-    for _ in $(seq 1 200); do
-        port=$(( low + (RANDOM * 32768 + RANDOM) % (high - low + 1) ))
-        if [ -z "$(ss -Htan "sport = :$port")" ] && [[ " $USED_PORTS " != *" $port "* ]]; then
-            USED_PORTS="$USED_PORTS $port"
-            echo "$port"
-            return 0
-        fi
-    done
-    echo "no free port found" >&2
-    return 1
-}
-
-# Waits until URL answers (any HTTP status) or the process PID is gone, at most SECONDS.
-wait_for_http() {
-    local url=$1 pid=$2 seconds=$3
-    local deadline=$(( SECONDS + seconds ))
-    while [ "$SECONDS" -lt "$deadline" ]; do
-        kill -0 "$pid" 2>/dev/null || return 1
-        if curl -s -o /dev/null -m 1 "$url"; then return 0; fi
-        sleep 0.05
-    done
-    return 1
-}
-
 HZ=$(getconf CLK_TCK)
 # utime+stime of processes (all threads), in clock ticks.
 cpu_ticks() {
@@ -134,10 +104,6 @@ cpu_ticks() {
         sum=$(( sum + t ))
     done
     echo "$sum"
-}
-# Busy and total jiffies of the whole machine.
-machine_ticks() {
-    awk '/^cpu / { idle = $5 + $6; total = 0; for (i = 2; i <= NF; i++) total += $i; print total - idle, total }' /proc/stat
 }
 # Percent of the machine busy over the next 2 s (nothing of ours is loaded when it is called).
 busy_2s() {

@@ -39,6 +39,7 @@ set -euo pipefail
 
 cd "$(dirname "$0")/../.."
 REPO_ROOT="$PWD"
+. "$REPO_ROOT/benchmarks/lib/common.sh"   # free_port, wait_for_http, machine_ticks
 HERE="$REPO_ROOT/benchmarks/history"
 
 MESSAGES="${MESSAGES:-1000000}"
@@ -106,38 +107,6 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# A loopback port no socket uses, below the kernel's ephemeral range (best effort).
-read -r EPHEMERAL_LOW _ < /proc/sys/net/ipv4/ip_local_port_range
-USED_PORTS=""
-free_port() {
-    local port low=10000 high=$(( EPHEMERAL_LOW - 1 ))
-    if [ "$high" -le $(( low + 1000 )) ]; then low=20000; high=65000; fi
-    for _ in $(seq 1 200); do
-        port=$(( low + (RANDOM * 32768 + RANDOM) % (high - low + 1) ))
-        if [ -z "$(ss -Htan "sport = :$port")" ] && [[ " $USED_PORTS " != *" $port "* ]]; then
-            USED_PORTS="$USED_PORTS $port"
-            echo "$port"
-            return 0
-        fi
-    done
-    echo "no free port found" >&2
-    return 1
-}
-
-wait_for_http() {
-    local url=$1 pid=$2 seconds=$3
-    local deadline=$(( SECONDS + seconds ))
-    while [ "$SECONDS" -lt "$deadline" ]; do
-        kill -0 "$pid" 2>/dev/null || return 1
-        if curl -s -o /dev/null -m 1 "$url"; then return 0; fi
-        sleep 0.1
-    done
-    return 1
-}
-
-machine_ticks() {
-    awk '/^cpu / { idle = $5 + $6; total = 0; for (i = 2; i <= NF; i++) total += $i; print total - idle, total }' /proc/stat
-}
 # Percent of the machine busy over 2 s, while nothing of ours is loaded (the servers idle).
 background() {
     local b0 t0 b1 t1
