@@ -14,6 +14,8 @@ public struct AppRequestContext: RequestContext, WebSocketRequestContext {
     public var requestID: String = ""
     /// The peer's socket address, for rate limits and logs.
     public let remoteAddress: SocketAddress?
+    /// The connection the request came on: `/ws` writes its frames to it directly (``ChatSocketOutbox``).
+    public let channel: any Channel
     /// Where the `/ws` route leaves its handler for the upgrade (hummingbird-websocket).
     public let webSocket = WebSocketHandlerReference<AppRequestContext>()
 
@@ -21,5 +23,6 @@ public struct AppRequestContext: RequestContext, WebSocketRequestContext {
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         remoteAddress = source.channel.remoteAddress
+        channel = source.channel
     }
 }

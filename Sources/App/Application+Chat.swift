@@ -88,7 +88,9 @@ struct Chat {
         let session = ChatSocketSession(store: store, hub: hub, authenticator: authenticator, settings: settings, input: input, clock: clock)
         let router = Router(context: AppRequestContext.self)
         router.ws("/ws") { inbound, outbound, context in
-            await session.run(inbound: inbound, outbound: outbound, request: context.request, logger: context.logger)
+            await session.run(
+                inbound: inbound, outbound: outbound, channel: context.requestContext.channel, request: context.request, logger: context.logger
+            )
         }
         return router
     }

@@ -186,6 +186,22 @@ struct ChatSocketTests {
         }
     }
 
+    /// Sends `count` messages of 250 000 `letter`s into the default room, four at a time: enough bytes to fill the
+    /// socket buffers between the server and a client that does not read.
+    private func sendLarge(_ count: Int, of letter: Character, as user: ChatUserSession, with client: some TestClientProtocol) async throws {
+        let content = String(repeating: letter, count: 250_000)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for batch in 0..<4 {
+                group.addTask {
+                    for index in stride(from: batch, to: count, by: 4) {
+                        try await client.send("\(index) \(content)", to: 1, as: user)
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+    }
+
     @Test("a reader that falls too far behind is closed with 4008 while a fast one receives everything; it resumes without a gap")
     func slowReaderIsDropped() async throws {
         // Large messages, so that few commits fill the socket buffers between server and client quickly.
@@ -197,18 +213,8 @@ struct ChatSocketTests {
             let slow = SocketProbe(port: port, path: "/ws?token=\(ann.accessToken)", reading: false)
             #expect(await fast.wait { !$0.events("ready").isEmpty })
             #expect(await eventually { try await client.call(.get, "/stats").json["active_sockets"] as? Int == 2 })
-            let content = String(repeating: "z", count: 250_000)
             let total = 80
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for batch in 0..<4 {
-                    group.addTask {
-                        for index in stride(from: batch, to: total, by: 4) {
-                            try await client.send("\(index) \(content)", to: 1, as: ann)
-                        }
-                    }
-                }
-                try await group.waitForAll()
-            }
+            try await sendLarge(total, of: "z", as: ann, with: client)
             #expect(await fast.wait { $0.events("message.created").count == total })
             slow.startReading()
             #expect(await slow.wait { $0.hasEnded })
@@ -223,6 +229,29 @@ struct ChatSocketTests {
             #expect(received + resumed.eventPositions == fastPositions)
             await fast.close()
             await resumed.close()
+        }
+    }
+
+    @Test("a reader that pauses while its socket buffers fill gets every event in order once it reads again, within send_buffer_events")
+    func pausedReaderCatchesUp() async throws {
+        // 20 MB of frames, more than the loopback socket buffers hold: the server's channel stops being writable and
+        // the events wait in the socket's queue (at most send_buffer_events), then follow in order.
+        let fixture = try ChatApp(extra: "\nchat:\n  send_buffer_events: 1000\n  max_message_bytes: 262144\n  max_frame_bytes: 300000\n")
+        try await fixture.build().test(.live) { client in
+            let port = try #require(client.port)
+            let ann = try await client.register("ann")
+            let paused = SocketProbe(port: port, path: "/ws?token=\(ann.accessToken)", reading: false)
+            #expect(await eventually { try await client.call(.get, "/stats").json["active_sockets"] as? Int == 1 })
+            let total = 80
+            try await sendLarge(total, of: "p", as: ann, with: client)
+            paused.startReading()
+            #expect(await paused.wait { $0.events("message.created").count == total || $0.hasEnded })
+            #expect(!paused.hasEnded)
+            let positions = paused.eventPositions
+            #expect(positions.count == total && positions == positions.sorted() && Set(positions).count == total)
+            let stored = try await client.call(.get, "/api/v1/rooms/1/messages?limit=100", headers: ann.bearer).jsonArray
+            #expect(stored.count == total)
+            await paused.close()
         }
     }
 

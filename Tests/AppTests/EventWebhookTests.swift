@@ -249,7 +249,9 @@ struct EventWebhookTests {
 
             @Sendable func delivery() async throws -> [String: Any] { try await client.deliveries(of: endpoint, admin: admin).first ?? [:] }
             // The wait from the end of the last attempt (started_at + duration) to next_attempt_at: independent of
-            // how long this test takes to look.
+            // how long this test takes to look. The schedule counts from when the outcome is handled, a moment after
+            // the attempt's end (the test clock moves with real time between advances), so each check allows up to
+            // half a second above the bound: on a loaded machine that moment is more than 10 ms.
             @Sendable func wait(after record: [String: Any]) throws -> TimeInterval {
                 let next = try #require((record["next_attempt_at"] as? String).flatMap(Timestamp.parse))
                 let last = try #require((record["attempts"] as? [[String: Any]])?.last)
@@ -261,12 +263,12 @@ struct EventWebhookTests {
             #expect(await eventually { (try? await delivery()["attempt_count"] as? Int) == 1 })
             #expect(receiver.requests.count == 1)
             let firstWait = try await nextAttempt()
-            #expect(firstWait >= 4.49 && firstWait <= 5.51, "5 s ± 10 %, got \(firstWait)")
+            #expect(firstWait >= 4.49 && firstWait <= 6.0, "5 s ± 10 %, got \(firstWait)")
 
             clock.advance(by: .seconds(6))
             #expect(await eventually { (try? await delivery()["attempt_count"] as? Int) == 2 })
             let secondWait = try await nextAttempt()
-            #expect(secondWait >= 269.99 && secondWait <= 330.01, "5 min ± 10 %, got \(secondWait)")
+            #expect(secondWait >= 269.99 && secondWait <= 330.5, "5 min ± 10 %, got \(secondWait)")
             #expect(receiver.requests.count == 2)
 
             clock.advance(by: .seconds(331))
@@ -284,7 +286,7 @@ struct EventWebhookTests {
             @Sendable func patientDelivery() async throws -> [String: Any] { try await client.deliveries(of: patientEndpoint, admin: admin).first ?? [:] }
             #expect(await eventually { (try? await patientDelivery()["attempt_count"] as? Int) == 1 })
             let stretched = try wait(after: try await patientDelivery())
-            #expect(stretched >= 119.99 && stretched <= 120.01, "Retry-After 120 s, got \(stretched)")
+            #expect(stretched >= 119.99 && stretched <= 120.5, "Retry-After 120 s, got \(stretched)")
             clock.advance(by: .seconds(121))
             #expect(await eventually { (try? await patientDelivery()["attempt_count"] as? Int) == 2 })
             clock.advance(by: .seconds(331))

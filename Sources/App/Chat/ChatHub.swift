@@ -1,11 +1,13 @@
 import Core
 import Foundation
+import NIOCore
 import Synchronization
 
 /// The in-process bus: pushes each committed chat event to the connected sockets of the users who may see it.
 ///
 /// Fan-out on read: one event row per message, however many members; the hub renders the event's frame once and
-/// hands the same text to every recipient's bounded outbox. Who is in which room is cached here, loaded once at
+/// writes the same bytes to every recipient's socket, with one job per event loop for all of its sockets (no task is
+/// woken per recipient; see ``ChatSocketOutbox``). Who is in which room is cached here, loaded once at
 /// start and kept current by the membership events themselves, which arrive in position order like every other
 /// event, so the cache is always the membership as of the last published event.
 final class ChatHub: ChatEventBus {
@@ -42,31 +44,29 @@ final class ChatHub: ChatEventBus {
     /// Starts delivering to `outbox`: every event published from now on that its user may see. A user's first
     /// socket makes them online: the users who share a room with them are told.
     func register(_ outbox: ChatSocketOutbox) {
-        let deliveries = state.withLock { state -> [(ChatSocketOutbox, ChatSocketOutbox.Item)] in
+        let deliveries = state.withLock { state -> [ChatSocketOutbox] in
             let isFirst = state.sockets[outbox.userID]?.isEmpty ?? true
             state.sockets[outbox.userID, default: [:]][ObjectIdentifier(outbox)] = outbox
             state.socketCount += 1
             metrics.websocketConnections.set(to: Double(state.socketCount))
             guard isFirst else { return [] }
-            let frame = ChatFrames.presence(userID: outbox.userID, isOnline: true, lastSeen: nil)
-            return Self.peers(of: outbox.userID, in: state).map { ($0, .reply(frame)) }
+            return Self.peers(of: outbox.userID, in: state)
         }
-        for (peer, item) in deliveries { peer.deliver(item) }
+        Self.send(.reply(ByteBuffer(string: ChatFrames.presence(userID: outbox.userID, isOnline: true, lastSeen: nil))), to: deliveries)
     }
 
     /// Stops delivering to `outbox`. A user's last socket closing makes them offline, seen last at `now`.
     func unregister(_ outbox: ChatSocketOutbox, now: Date) {
-        let deliveries = state.withLock { state -> [(ChatSocketOutbox, ChatSocketOutbox.Item)] in
+        let deliveries = state.withLock { state -> [ChatSocketOutbox] in
             guard state.sockets[outbox.userID]?.removeValue(forKey: ObjectIdentifier(outbox)) != nil else { return [] }
             state.socketCount -= 1
             metrics.websocketConnections.set(to: Double(state.socketCount))
             guard state.sockets[outbox.userID]?.isEmpty == true else { return [] }
             state.sockets[outbox.userID] = nil
             state.lastSeen[outbox.userID] = now
-            let frame = ChatFrames.presence(userID: outbox.userID, isOnline: false, lastSeen: now)
-            return Self.peers(of: outbox.userID, in: state).map { ($0, .reply(frame)) }
+            return Self.peers(of: outbox.userID, in: state)
         }
-        for (peer, item) in deliveries { peer.deliver(item) }
+        Self.send(.reply(ByteBuffer(string: ChatFrames.presence(userID: outbox.userID, isOnline: false, lastSeen: now))), to: deliveries)
     }
 
     /// The open sockets of everyone who shares a room with `userID` (not their own).
@@ -92,11 +92,18 @@ final class ChatHub: ChatEventBus {
         let targets = state.withLock { state -> [ChatSocketOutbox] in
             (state.members[roomID] ?? []).subtracting([sender]).flatMap { state.sockets[$0].map { Array($0.values) } ?? [] }
         }
-        for outbox in targets { outbox.deliver(.reply(frame)) }
+        Self.send(.reply(ByteBuffer(string: frame)), to: targets)
+    }
+
+    /// Sends one item to many sockets: a job per event loop.
+    private static func send(_ item: ChatSocketOutbox.Item, to outboxes: [ChatSocketOutbox]) {
+        var byLoop = DeliveriesByLoop()
+        for outbox in outboxes { byLoop.add(item, for: outbox) }
+        byLoop.run()
     }
 
     func publish(_ events: [ChatEvent]) {
-        var deliveries: [(ChatSocketOutbox, ChatSocketOutbox.Item)] = []
+        var deliveries = DeliveriesByLoop()
         metrics.chatMessages.increment(by: Int64(events.count { $0.type == .messageCreated }))
         state.withLock { state in
             for event in events {
@@ -112,12 +119,12 @@ final class ChatHub: ChatEventBus {
                 if let userID = event.userID { recipients.insert(userID) }
                 for userID in recipients {
                     guard let sockets = state.sockets[userID] else { continue }
-                    for outbox in sockets.values { deliveries.append((outbox, item)) }
+                    for outbox in sockets.values { deliveries.add(item, for: outbox) }
                 }
             }
         }
-        // Outside the lock: an outbox that overflows finishes its stream, which must not hold up other sockets.
-        for (outbox, item) in deliveries { outbox.deliver(item) }
+        // Outside the lock: the writes happen on the sockets' event loops.
+        deliveries.run()
     }
 
     /// True when `userID` is a current member of `roomID` (as of the last published event).
@@ -126,45 +133,23 @@ final class ChatHub: ChatEventBus {
     }
 }
 
-/// One socket's bounded queue of frames to write. The hub and the socket's reader put frames in; the socket's
-/// writer takes them out. When the queue is full the socket is too slow: the queue ends, and the writer closes the
-/// socket with ``ChatCloseCode/tooSlow`` so the client resumes from its last position instead of the server holding
-/// an unbounded backlog for it.
-final class ChatSocketOutbox: Sendable {
-    enum Item: Sendable {
-        /// An event of the log, written only if its position is past what the socket has already sent.
-        case event(position: Int64, frame: String)
-        /// A reply to the client (ready, ack, error), written as is.
-        case reply(String)
-        /// The client asked to be sent everything after this position again (its frame's `ref`, if any).
-        case resume(since: Int64, ref: String?)
+/// Items for sockets grouped by their channels' event loops, so that one job per loop writes them all and flushes
+/// each socket once (a handful of loops, against hundreds or thousands of sockets).
+private struct DeliveriesByLoop {
+    private var loops: [ObjectIdentifier: (loop: any EventLoop, items: [(ChatSocketOutbox, ChatSocketOutbox.Item)])] = [:]
+
+    mutating func add(_ item: ChatSocketOutbox.Item, for outbox: ChatSocketOutbox) {
+        loops[ObjectIdentifier(outbox.eventLoop), default: (outbox.eventLoop, [])].items.append((outbox, item))
     }
 
-    let userID: Int64
-    let items: AsyncStream<Item>
-    /// When this socket last passed on a typing frame, per room (see ``ChatSocketSession``).
-    let typingSent = Mutex<[Int64: ContinuousClock.Instant]>([:])
-    private let continuation: AsyncStream<Item>.Continuation
-    private let overflowed = Atomic(false)
-
-    init(userID: Int64, capacity: Int) {
-        self.userID = userID
-        (items, continuation) = AsyncStream.makeStream(of: Item.self, bufferingPolicy: .bufferingOldest(capacity))
-    }
-
-    /// Queues `item`; when the queue is full, marks the socket too slow and ends the queue.
-    func deliver(_ item: Item) {
-        if case .dropped = continuation.yield(item) {
-            overflowed.store(true, ordering: .relaxed)
-            continuation.finish()
+    func run() {
+        for (loop, items) in loops.values {
+            loop.execute {
+                for (outbox, item) in items { outbox.deliverOnLoop(item) }
+                for (outbox, _) in items { outbox.flushOnLoop() }
+            }
         }
     }
-
-    /// True once an item was dropped for lack of room.
-    var hasOverflowed: Bool { overflowed.load(ordering: .relaxed) }
-
-    /// Ends the queue (the socket is closing).
-    func finish() { continuation.finish() }
 }
 
 /// The close codes of `/ws`, documented in the README: 4000–4999 are the application's own (RFC 6455 §7.4.2).
@@ -180,10 +165,19 @@ enum ChatCloseCode: UInt16 {
 /// The JSON frames the socket writes. Hand-built: an event's frame is built once per event and sent to every
 /// recipient, and its `data` is the payload exactly as stored in the log.
 enum ChatFrames {
-    static func event(_ event: ChatEvent) -> String {
-        let room = event.roomID.map(String.init) ?? "null"
-        return #"{"type":"\#(event.type.rawValue)","position":\#(event.position),"room_id":\#(room),"data":"#
-            + String(decoding: event.payload, as: UTF8.self) + "}"
+    static func event(_ event: ChatEvent) -> ByteBuffer {
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(event.payload.count + 96)
+        buffer.writeString(#"{"type":""#)
+        buffer.writeString(event.type.rawValue)
+        buffer.writeString(#"","position":"#)
+        buffer.writeString(String(event.position))
+        buffer.writeString(#","room_id":"#)
+        buffer.writeString(event.roomID.map(String.init) ?? "null")
+        buffer.writeString(#","data":"#)
+        buffer.writeBytes(event.payload)
+        buffer.writeString("}")
+        return buffer
     }
 
     /// The start of a stream: every event after `position` follows, in order. Sent when the socket opens, and

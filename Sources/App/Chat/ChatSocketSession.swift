@@ -3,10 +3,13 @@ import Foundation
 import Hummingbird
 import HummingbirdWebSocket
 import Logging
+import NIOCore
 import NIOWebSocket
 
-/// One `/ws` connection: authentication, then the writer (backlog from `since`, then live events, merged at the
-/// seam by position) beside the reader (frames from the client: send, edit, delete, resume, ping).
+/// One `/ws` connection: authentication, then the catch-up (backlog from `since`, then live events, merged at the
+/// seam by position, again after each `resume`) beside the reader (frames from the client: send, edit, delete,
+/// resume, ping). Live events are written by the hub on the socket's event loop (``ChatSocketOutbox``); this task
+/// only writes backlogs and closes the socket.
 ///
 /// The protocol state lives here; the hub only routes frames to outboxes, and the store only stores, so another
 /// protocol (Socket.IO, Centrifugo) can be one more session type over the same hub and log.
@@ -23,7 +26,17 @@ struct ChatSocketSession: Sendable {
     /// Backlog events per store read.
     static let backlogPage = 500
 
-    func run(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, request: Request, logger: Logger) async {
+    /// What the reader asks of the catch-up task.
+    private enum Control: Sendable {
+        /// The client asked to be sent everything after this position again (its frame's `ref`, if any).
+        case resume(since: Int64, ref: String?)
+        /// The socket fell too far behind.
+        case overflowed
+    }
+
+    func run(
+        inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, channel: any Channel, request: Request, logger: Logger
+    ) async {
         var frames = inbound.messages(maxSize: settings.maxFrameBytes * 4).makeAsyncIterator()
         let query = request.uri.queryParameters
         var since = query["since"].flatMap { Int64(String($0)) }
@@ -63,17 +76,27 @@ struct ChatSocketSession: Sendable {
                 return
             }
         }
-        let outbox = ChatSocketOutbox(userID: userID, capacity: settings.sendBufferEvents)
-        // Registered before the backlog is read: every event committed from here on is in the outbox, every
-        // earlier one in the backlog, and the writer drops what it sees twice by position.
+        let (controls, control) = AsyncStream.makeStream(of: Control.self)
+        let outbox: ChatSocketOutbox
+        do {
+            outbox = try await ChatSocketOutbox.attach(
+                to: channel, userID: userID, capacity: settings.sendBufferEvents, position: start,
+                onOverflow: { control.yield(.overflowed) }
+            )
+        } catch {
+            logger.debug("socket closed before it could be served", metadata: ["error": "\(error)"])
+            return
+        }
+        // Registered before the backlog is read: every event committed from here on waits in the outbox, every
+        // earlier one is in the backlog, and the outbox drops what it sees twice by position.
         hub.register(outbox)
         defer { hub.unregister(outbox, now: clock.now) }
         await withTaskGroup(of: Void.self) { [logger] group in
             group.addTask {
-                await write(outbox: outbox, to: outbound, since: start, userID: userID, logger: logger)
+                await catchUp(outbox: outbox, controls: controls, to: outbound, since: start, userID: userID, logger: logger)
             }
-            let end = await read(&frames, userID: userID, outbox: outbox, logger: logger)
-            outbox.finish()
+            let end = await read(&frames, userID: userID, outbox: outbox, control: control, logger: logger)
+            control.finish()
             await group.waitForAll()
             if end == .tooManyErrors {
                 await close(outbound, .tooManyErrors, "too many bad frames")
@@ -96,47 +119,45 @@ struct ChatSocketSession: Sendable {
         return value
     }
 
-    // MARK: Writer
+    // MARK: Catch-up
 
-    private func write(outbox: ChatSocketOutbox, to outbound: WebSocketOutboundWriter, since: Int64, userID: Int64, logger: Logger) async {
+    private func catchUp(
+        outbox: ChatSocketOutbox, controls: AsyncStream<Control>, to outbound: WebSocketOutboundWriter, since: Int64, userID: Int64,
+        logger: Logger
+    ) async {
         do {
-            try await outbound.write(.text(ChatFrames.ready(userID: userID, position: since)))
-            var lastSent = try await sendBacklog(after: since, userID: userID, to: outbound)
-            for await item in outbox.items {
-                switch item {
-                case .event(let position, let frame):
-                    guard position > lastSent else { continue }
-                    try await outbound.write(.text(frame))
-                    lastSent = position
-                case .reply(let frame):
-                    try await outbound.write(.text(frame))
+            try await outbox.writeBacklog([(nil, ByteBuffer(string: ChatFrames.ready(userID: userID, position: since)))])
+            try await sendBacklog(after: since, userID: userID, to: outbox)
+            try await outbox.finishCatchUp()
+            for await control in controls {
+                switch control {
                 case .resume(let position, let ref):
                     // Where the resume takes effect: what was sent before this frame may come again after it.
-                    try await outbound.write(.text(ChatFrames.ready(userID: userID, position: position, ref: ref)))
-                    lastSent = try await sendBacklog(after: position, userID: userID, to: outbound)
+                    let ready = ChatFrames.ready(userID: userID, position: position, ref: ref)
+                    try await outbox.beginCatchUp(ready: ByteBuffer(string: ready), position: position)
+                    try await sendBacklog(after: position, userID: userID, to: outbox)
+                    try await outbox.finishCatchUp()
+                case .overflowed:
+                    throw ChatSocketOutbox.TooSlow()
                 }
             }
-            if outbox.hasOverflowed {
-                logger.notice("closing a socket that fell behind", metadata: ["position": "\(lastSent)"])
-                await close(outbound, .tooSlow, "too far behind: reconnect with since=\(lastSent)")
-            }
+        } catch is ChatSocketOutbox.TooSlow {
+            let lastSent = await outbox.lastSent() ?? since
+            logger.notice("closing a socket that fell behind", metadata: ["position": "\(lastSent)"])
+            await close(outbound, .tooSlow, "too far behind: reconnect with since=\(lastSent)")
         } catch {
-            logger.debug("socket writer ended", metadata: ["error": "\(error)"])
-            outbox.finish()
+            logger.debug("socket catch-up ended", metadata: ["error": "\(error)"])
         }
     }
 
-    /// Sends every event after `position` the user may see, in pages, and returns the last position sent (or
-    /// `position` when there was none).
-    private func sendBacklog(after position: Int64, userID: Int64, to outbound: WebSocketOutboundWriter) async throws -> Int64 {
+    /// Writes every event after `position` the user may see, in pages, each page once the last is on its way.
+    private func sendBacklog(after position: Int64, userID: Int64, to outbox: ChatSocketOutbox) async throws {
         var last = position
         while true {
             let events = try await store.events(visibleTo: userID, after: last, limit: Self.backlogPage)
-            for event in events {
-                try await outbound.write(.text(ChatFrames.event(event)))
-                last = event.position
-            }
-            if events.count < Self.backlogPage { return last }
+            try await outbox.writeBacklog(events.map { ($0.position, ChatFrames.event($0)) })
+            last = events.last?.position ?? last
+            if events.count < Self.backlogPage { return }
         }
     }
 
@@ -149,7 +170,8 @@ struct ChatSocketSession: Sendable {
 
     /// Reads frames until the client closes, or sends too many bad ones.
     private func read(
-        _ frames: inout WebSocketInboundMessageStream.AsyncIterator, userID: Int64, outbox: ChatSocketOutbox, logger: Logger
+        _ frames: inout WebSocketInboundMessageStream.AsyncIterator, userID: Int64, outbox: ChatSocketOutbox,
+        control: AsyncStream<Control>.Continuation, logger: Logger
     ) async -> ReadEnd {
         var errors = 0
         while true {
@@ -162,19 +184,19 @@ struct ChatSocketSession: Sendable {
             guard let message else { return .closed }
             let reply: String?
             do {
-                reply = try await handle(message, userID: userID, outbox: outbox)
+                reply = try await handle(message, userID: userID, outbox: outbox, control: control)
             } catch {
                 errors += 1
                 let (code, text) = Self.describe(error)
                 reply = ChatFrames.error(code: code, message: text, ref: Self.ref(of: message))
                 if errors >= settings.maxFrameErrors {
-                    // The writer sends what is queued, this error last; then the socket closes with 4002.
-                    outbox.deliver(.reply(reply!))
+                    // What is queued is sent, this error last; then the socket closes with 4002.
+                    outbox.deliver(reply: reply!)
                     logger.notice("closing a socket after repeated bad frames", metadata: ["errors": "\(errors)"])
                     return .tooManyErrors
                 }
             }
-            if let reply { outbox.deliver(.reply(reply)) }
+            if let reply { outbox.deliver(reply: reply) }
         }
     }
 
@@ -194,7 +216,9 @@ struct ChatSocketSession: Sendable {
     }
 
     /// One client frame; returns the reply to queue, if any.
-    private func handle(_ message: WebSocketMessage, userID: Int64, outbox: ChatSocketOutbox) async throws -> String? {
+    private func handle(
+        _ message: WebSocketMessage, userID: Int64, outbox: ChatSocketOutbox, control: AsyncStream<Control>.Continuation
+    ) async throws -> String? {
         guard case .text(let text) = message else {
             throw APIError(.badRequest, code: "invalid_frame", message: "frames must be JSON text, not binary")
         }
@@ -268,7 +292,7 @@ struct ChatSocketSession: Sendable {
             let body = try JSONBody(data: Data(text.utf8), allowed: ["type", "ref", "since"])
             let since = try body.integer("since", required: true)!
             guard since >= 0 else { throw JSONBody.invalid("since", "must be a position (0 or more)") }
-            outbox.deliver(.resume(since: since, ref: ref))
+            control.yield(.resume(since: since, ref: ref))
             return nil
         case "ping"?:
             return ChatFrames.pong(ref: ref)

@@ -56,8 +56,8 @@ public struct AuthSettings: Sendable {
 public struct ChatSettings: Sendable {
     /// Largest message content in bytes (UTF-8); more is 413. 16 KiB.
     public var maxMessageBytes: Int = 16 * 1024
-    /// Events a socket may have waiting to be written; a client that falls further behind is closed with 4008
-    /// and resumes with `since`. 1024.
+    /// Events a socket may have waiting, beyond what its socket buffers hold, or while it is sent a backlog; a
+    /// client that falls further behind is closed with 4008 and resumes with `since`. 1024.
     public var sendBufferEvents: Int = 1024
     /// Largest frame a client may send; a larger one gets an `error` event. 64 KiB.
     public var maxFrameBytes: Int = 64 * 1024
