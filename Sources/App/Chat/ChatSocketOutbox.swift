@@ -36,7 +36,7 @@ final class ChatSocketOutbox: Sendable {
     }
 
     /// Puts a writer into `channel`'s pipeline (a WebSocket channel, after its frame encoder), catching up from
-    /// `position` until ``finishCatchUp()``. `onOverflow` is called (on the event loop) once, when the socket is too
+    /// `position` (live items wait) until ``finishCatchUp()``. `onOverflow` is called (on the event loop) once, when the socket is too
     /// slow.
     static func attach(
         to channel: any Channel, userID: Int64, capacity: Int, position: Int64, onOverflow: @escaping @Sendable () -> Void
@@ -72,15 +72,16 @@ final class ChatSocketOutbox: Sendable {
         writer.value.flushIfNeeded()
     }
 
-    /// Writes backlog `frames` (and a leading frame such as `ready`, with no position) while catching up; returns
-    /// when the last is written to the socket, so that the next page is read only then.
-    func writeBacklog(_ frames: [(position: Int64?, frame: ByteBuffer)]) async throws {
+    /// Writes backlog `frames` while catching up; returns when the last is written to the socket, so that the next
+    /// page is read only then.
+    func writeBacklog(_ frames: [(position: Int64, frame: ByteBuffer)]) async throws {
         try await eventLoop.flatSubmit { [writer, eventLoop] in
             writer.value.writeBacklog(frames, on: eventLoop)
         }.get()
     }
 
-    /// Catches up again from `position` (a `resume`): `ready` is written after everything queued before it.
+    /// Starts catching up from `position` (a new socket's first backlog, or a `resume`): `ready` is written after
+    /// everything queued before it, unless the socket is catching up already.
     func beginCatchUp(ready: ByteBuffer, position: Int64) async throws {
         try await eventLoop.submit { [writer] in
             writer.value.beginCatchUp(ready: ready, position: position)
@@ -173,30 +174,22 @@ final class ChatSocketWriter: ChannelDuplexHandler, RemovableChannelHandler {
         context.flush()
     }
 
-    func writeBacklog(_ frames: [(position: Int64?, frame: ByteBuffer)], on eventLoop: any EventLoop) -> EventLoopFuture<Void> {
+    func writeBacklog(_ frames: [(position: Int64, frame: ByteBuffer)], on eventLoop: any EventLoop) -> EventLoopFuture<Void> {
         guard let context, !isDone else {
             return eventLoop.makeFailedFuture(hasOverflowed ? ChatSocketOutbox.TooSlow() : ChannelError.ioOnClosedChannel)
         }
+        let fresh = frames.filter { $0.position > lastSent }
+        guard let last = fresh.last else { return eventLoop.makeSucceededVoidFuture() }
+        for frame in fresh.dropLast() { context.write(frameData(frame.frame), promise: nil) }
+        lastSent = last.position
         let promise = eventLoop.makePromise(of: Void.self)
-        var last: (position: Int64?, frame: ByteBuffer)?
-        for frame in frames {
-            if let position = frame.position {
-                guard position > lastSent else { continue }
-                lastSent = position
-            }
-            if let previous = last { context.write(frameData(previous.frame), promise: nil) }
-            last = frame
-        }
-        if let last {
-            context.writeAndFlush(frameData(last.frame), promise: promise)
-        } else {
-            promise.succeed()
-        }
+        context.writeAndFlush(frameData(last.frame), promise: promise)
         return promise.futureResult
     }
 
     func beginCatchUp(ready: ByteBuffer, position: Int64) {
-        drainWaiting(whileWritable: false)
+        // What waited goes first, unless the socket is catching up already (its first backlog): then it waits on.
+        if !isCatchingUp { drainWaiting(whileWritable: false) }
         guard !isDone, let context else { return }
         context.write(frameData(ready), promise: nil)
         context.flush()

@@ -5,6 +5,7 @@ import HummingbirdWebSocket
 import Logging
 import NIOCore
 import NIOWebSocket
+import Synchronization
 
 /// One `/ws` connection: authentication, then the catch-up (backlog from `since`, then live events, merged at the
 /// seam by position, again after each `resume`) beside the reader (frames from the client: send, edit, delete,
@@ -25,14 +26,6 @@ struct ChatSocketSession: Sendable {
 
     /// Backlog events per store read.
     static let backlogPage = 500
-
-    /// What the reader asks of the catch-up task.
-    private enum Control: Sendable {
-        /// The client asked to be sent everything after this position again (its frame's `ref`, if any).
-        case resume(since: Int64, ref: String?)
-        /// The socket fell too far behind.
-        case overflowed
-    }
 
     func run(
         inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, channel: any Channel, request: Request, logger: Logger
@@ -76,31 +69,26 @@ struct ChatSocketSession: Sendable {
                 return
             }
         }
-        let (controls, control) = AsyncStream.makeStream(of: Control.self)
+        // The socket is closed with 4008 from a task of its own: the reader may be waiting for the client.
+        let tooSlow = TooSlowCloser(session: self, outbound: outbound, logger: logger)
         let outbox: ChatSocketOutbox
         do {
             outbox = try await ChatSocketOutbox.attach(
-                to: channel, userID: userID, capacity: settings.sendBufferEvents, position: start,
-                onOverflow: { control.yield(.overflowed) }
+                to: channel, userID: userID, capacity: settings.sendBufferEvents, position: start, onOverflow: tooSlow.close
             )
         } catch {
             logger.debug("socket closed before it could be served", metadata: ["error": "\(error)"])
             return
         }
+        tooSlow.outbox.withLock { $0 = outbox }
         // Registered before the backlog is read: every event committed from here on waits in the outbox, every
         // earlier one is in the backlog, and the outbox drops what it sees twice by position.
         hub.register(outbox)
         defer { hub.unregister(outbox, now: clock.now) }
-        await withTaskGroup(of: Void.self) { [logger] group in
-            group.addTask {
-                await catchUp(outbox: outbox, controls: controls, to: outbound, since: start, userID: userID, logger: logger)
-            }
-            let end = await read(&frames, userID: userID, outbox: outbox, control: control, logger: logger)
-            control.finish()
-            await group.waitForAll()
-            if end == .tooManyErrors {
-                await close(outbound, .tooManyErrors, "too many bad frames")
-            }
+        // The backlog first; frames the client sends meanwhile wait.
+        guard await catchUp(outbox, since: start, ready: ChatFrames.ready(userID: userID, position: start), logger: logger) else { return }
+        if await read(&frames, userID: userID, outbox: outbox, logger: logger) == .tooManyErrors {
+            await close(outbound, .tooManyErrors, "too many bad frames")
         }
     }
 
@@ -121,32 +109,39 @@ struct ChatSocketSession: Sendable {
 
     // MARK: Catch-up
 
-    private func catchUp(
-        outbox: ChatSocketOutbox, controls: AsyncStream<Control>, to outbound: WebSocketOutboundWriter, since: Int64, userID: Int64,
-        logger: Logger
-    ) async {
+    /// Writes `ready`, then every event after `position` the user may see, then what waited meanwhile; false when
+    /// the socket is gone (or closing as too slow).
+    private func catchUp(_ outbox: ChatSocketOutbox, since position: Int64, ready: String, logger: Logger) async -> Bool {
         do {
-            try await outbox.writeBacklog([(nil, ByteBuffer(string: ChatFrames.ready(userID: userID, position: since)))])
-            try await sendBacklog(after: since, userID: userID, to: outbox)
+            try await outbox.beginCatchUp(ready: ByteBuffer(string: ready), position: position)
+            try await sendBacklog(after: position, userID: outbox.userID, to: outbox)
             try await outbox.finishCatchUp()
-            for await control in controls {
-                switch control {
-                case .resume(let position, let ref):
-                    // Where the resume takes effect: what was sent before this frame may come again after it.
-                    let ready = ChatFrames.ready(userID: userID, position: position, ref: ref)
-                    try await outbox.beginCatchUp(ready: ByteBuffer(string: ready), position: position)
-                    try await sendBacklog(after: position, userID: userID, to: outbox)
-                    try await outbox.finishCatchUp()
-                case .overflowed:
-                    throw ChatSocketOutbox.TooSlow()
-                }
-            }
-        } catch is ChatSocketOutbox.TooSlow {
-            let lastSent = await outbox.lastSent() ?? since
-            logger.notice("closing a socket that fell behind", metadata: ["position": "\(lastSent)"])
-            await close(outbound, .tooSlow, "too far behind: reconnect with since=\(lastSent)")
+            return true
         } catch {
             logger.debug("socket catch-up ended", metadata: ["error": "\(error)"])
+            return false
+        }
+    }
+
+    /// Closes a socket that fell too far behind, once, telling the client where to resume.
+    private final class TooSlowCloser: Sendable {
+        let session: ChatSocketSession
+        let outbound: WebSocketOutboundWriter
+        let logger: Logger
+        let outbox = Mutex<ChatSocketOutbox?>(nil)
+
+        init(session: ChatSocketSession, outbound: WebSocketOutboundWriter, logger: Logger) {
+            self.session = session
+            self.outbound = outbound
+            self.logger = logger
+        }
+
+        @Sendable func close() {
+            Task {
+                let lastSent = await self.outbox.withLock { $0 }?.lastSent()
+                logger.notice("closing a socket that fell behind", metadata: ["position": "\(lastSent ?? 0)"])
+                await session.close(outbound, .tooSlow, "too far behind: reconnect with since=\(lastSent ?? 0)")
+            }
         }
     }
 
@@ -170,8 +165,7 @@ struct ChatSocketSession: Sendable {
 
     /// Reads frames until the client closes, or sends too many bad ones.
     private func read(
-        _ frames: inout WebSocketInboundMessageStream.AsyncIterator, userID: Int64, outbox: ChatSocketOutbox,
-        control: AsyncStream<Control>.Continuation, logger: Logger
+        _ frames: inout WebSocketInboundMessageStream.AsyncIterator, userID: Int64, outbox: ChatSocketOutbox, logger: Logger
     ) async -> ReadEnd {
         var errors = 0
         while true {
@@ -184,7 +178,7 @@ struct ChatSocketSession: Sendable {
             guard let message else { return .closed }
             let reply: String?
             do {
-                reply = try await handle(message, userID: userID, outbox: outbox, control: control)
+                reply = try await handle(message, userID: userID, outbox: outbox, logger: logger)
             } catch {
                 errors += 1
                 let (code, text) = Self.describe(error)
@@ -217,7 +211,7 @@ struct ChatSocketSession: Sendable {
 
     /// One client frame; returns the reply to queue, if any.
     private func handle(
-        _ message: WebSocketMessage, userID: Int64, outbox: ChatSocketOutbox, control: AsyncStream<Control>.Continuation
+        _ message: WebSocketMessage, userID: Int64, outbox: ChatSocketOutbox, logger: Logger
     ) async throws -> String? {
         guard case .text(let text) = message else {
             throw APIError(.badRequest, code: "invalid_frame", message: "frames must be JSON text, not binary")
@@ -292,7 +286,10 @@ struct ChatSocketSession: Sendable {
             let body = try JSONBody(data: Data(text.utf8), allowed: ["type", "ref", "since"])
             let since = try body.integer("since", required: true)!
             guard since >= 0 else { throw JSONBody.invalid("since", "must be a position (0 or more)") }
-            control.yield(.resume(since: since, ref: ref))
+            // Where the resume takes effect: what was sent before this frame may come again after it.
+            let ready = ChatFrames.ready(userID: userID, position: since, ref: ref)
+            // A socket gone meanwhile ends the reader with its next frame.
+            _ = await catchUp(outbox, since: since, ready: ready, logger: logger)
             return nil
         case "ping"?:
             return ChatFrames.pong(ref: ref)
