@@ -49,7 +49,7 @@ struct Chat {
         tokens = await TokenService(settings: configuration.auth, generatedSecret: generated, clock: clock)
         authenticator = ChatAuthenticator(tokens: tokens, keys: keys)
         hasher = PasswordHasher(cost: UInt8(configuration.auth.bcryptCost))
-        loginLimits = try LoginLimits(settings: configuration.auth, clock: clock)
+        loginLimits = try LoginLimits(settings: configuration.auth, trustedProxies: configuration.rateLimits.trustedProxies, clock: clock)
         self.store = store
         self.hub = hub
         settings = configuration.chat

@@ -122,6 +122,31 @@ struct ChatAuthTests {
         }
     }
 
+    @Test("behind a trusted proxy, login attempts are limited per client from X-Forwarded-For, not per proxy")
+    func loginRateLimitBehindProxy() async throws {
+        // The test client connects from 127.0.0.1, the trusted proxy; two logins per client IP an hour.
+        let fixture = try ChatApp(
+            extra: "\nrate_limits:\n  trusted_proxies: [\"127.0.0.1/32\"]\n  per_ip: {limit: 1000, period: 1s}\n",
+            auth: "  login_rate_limit:\n    per_ip: {limit: 2, period: 1h}\n"
+        )
+        try await fixture.build().test(.live) { client in
+            for name in ["ann", "bob", "cat"] { _ = try await client.register(name) }
+            @Sendable func login(_ name: String, from forwardedFor: String) async throws -> HTTPResponse.Status {
+                try await client.call(
+                    .post, "/api/v1/auth/login", headers: [.contentType: "application/json", HTTPField.Name("X-Forwarded-For")!: forwardedFor],
+                    body: #"{"username":"\#(name)","password":"correct horse"}"#
+                ).status
+            }
+            #expect(try await login("ann", from: "203.0.113.7") == .ok)
+            #expect(try await login("bob", from: "203.0.113.7") == .ok)
+            #expect(try await login("cat", from: "203.0.113.7") == .tooManyRequests)
+            // Another client behind the same proxy has its own budget.
+            #expect(try await login("cat", from: "198.51.100.9") == .ok)
+            // An address the client puts in front of its own does not reset its budget.
+            #expect(try await login("cat", from: "192.0.2.1, 203.0.113.7") == .tooManyRequests)
+        }
+    }
+
     @Test("registration: closed needs an admin key; invite needs an unused invite code")
     func registrationModes() async throws {
         let closed = try ChatApp(auth: "  registration: closed\n")

@@ -117,7 +117,7 @@ struct AuthController: Sendable {
         let email = try body.string("email")
         guard let login = username ?? email else { throw JSONBody.missing("username") }
         let password = try body.string("password", required: true)!
-        try loginLimits.check(ip: context.remoteAddress?.ipAddress ?? "unknown", account: login.lowercased())
+        try loginLimits.check(request, context: context, account: login.lowercased())
         let account = try await store.credentials(login: login)
         let isValid = try await hasher.verify(password, hash: account?.passwordHash)
         guard let account, account.passwordHash != nil, isValid else {
@@ -181,19 +181,30 @@ struct AuthController: Sendable {
 }
 
 /// Login attempts per client IP and per account name tried, so that neither one address nor a spread of
-/// addresses can guess at a password quickly.
+/// addresses can guess at a password quickly. The client IP is found as the rate limits find it: behind a proxy in
+/// `rate_limits.trusted_proxies`, from `X-Forwarded-For` (``RateLimitMiddleware/clientIP(peer:forwardedFor:trustedProxies:)``).
 struct LoginLimits: Sendable {
     let perIP: TokenBucketRateLimiter
     let perAccount: TokenBucketRateLimiter
+    let trustedProxies: [CIDRBlock]
     let clock: any WallClock
 
-    init(settings: AuthSettings, clock: any WallClock) throws {
+    init(settings: AuthSettings, trustedProxies: [CIDRBlock], clock: any WallClock) throws {
         func limiter(_ rule: RateLimitRule) throws -> TokenBucketRateLimiter {
             try TokenBucketRateLimiter(configuration: .init(limit: rule.limit, period: rule.period, burst: rule.burst))
         }
         perIP = try limiter(settings.loginLimitPerIP)
         perAccount = try limiter(settings.loginLimitPerAccount)
+        self.trustedProxies = trustedProxies
         self.clock = clock
+    }
+
+    /// Takes a token for the client of `request` and for `account`; throws 429 when either has none left.
+    func check(_ request: Request, context: AppRequestContext, account: String) throws {
+        let ip = RateLimitMiddleware.clientIP(
+            peer: context.remoteAddress?.ipAddress, forwardedFor: request.headers[values: .xForwardedFor], trustedProxies: trustedProxies
+        )
+        try check(ip: ip, account: account)
     }
 
     func check(ip: String, account: String) throws {
