@@ -36,10 +36,10 @@ final class ChatSocketOutbox: Sendable {
     }
 
     /// Puts a writer into `channel`'s pipeline (a WebSocket channel, after its frame encoder), catching up from
-    /// `position` (live items wait) until ``finishCatchUp()``. `onOverflow` is called (on the event loop) once, when the socket is too
-    /// slow.
+    /// `position` (live items wait) until ``finishCatchUp()``. `onOverflow` is called (on the event loop) once, when
+    /// the socket is too slow, with the last position written to it.
     static func attach(
-        to channel: any Channel, userID: Int64, capacity: Int, position: Int64, onOverflow: @escaping @Sendable () -> Void
+        to channel: any Channel, userID: Int64, capacity: Int, position: Int64, onOverflow: @escaping @Sendable (Int64) -> Void
     ) async throws -> ChatSocketOutbox {
         try await channel.eventLoop.submit {
             let writer = ChatSocketWriter(capacity: capacity, position: position, onOverflow: onOverflow)
@@ -94,11 +94,6 @@ final class ChatSocketOutbox: Sendable {
             writer.value.finishCatchUp()
         }.get()
     }
-
-    /// The last event position written to this socket.
-    func lastSent() async -> Int64? {
-        try? await eventLoop.submit { [writer] in writer.value.lastSent }.get()
-    }
 }
 
 /// The channel handler behind a ``ChatSocketOutbox``: it sits after the WebSocket frame encoder, so what it writes is
@@ -112,7 +107,7 @@ final class ChatSocketWriter: ChannelDuplexHandler, RemovableChannelHandler {
     typealias OutboundOut = WebSocketFrame
 
     private let capacity: Int
-    private let onOverflow: @Sendable () -> Void
+    private let onOverflow: @Sendable (Int64) -> Void
     private var context: ChannelHandlerContext?
     /// While set, live items wait in `waiting` (the backlog is being written).
     private var isCatchingUp = true
@@ -122,9 +117,9 @@ final class ChatSocketWriter: ChannelDuplexHandler, RemovableChannelHandler {
     /// Set once nothing more may be written: a close frame went out, the channel closed, or the socket overflowed.
     private var isDone = false
     private var hasOverflowed = false
-    private(set) var lastSent: Int64
+    private var lastSent: Int64
 
-    init(capacity: Int, position: Int64, onOverflow: @escaping @Sendable () -> Void) {
+    init(capacity: Int, position: Int64, onOverflow: @escaping @Sendable (Int64) -> Void) {
         self.capacity = capacity
         self.lastSent = position
         self.onOverflow = onOverflow
@@ -234,7 +229,7 @@ final class ChatSocketWriter: ChannelDuplexHandler, RemovableChannelHandler {
     private func overflow() {
         stop()
         hasOverflowed = true
-        onOverflow()
+        onOverflow(lastSent)
     }
 
     private func stop() {

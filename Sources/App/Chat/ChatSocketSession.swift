@@ -5,7 +5,6 @@ import HummingbirdWebSocket
 import Logging
 import NIOCore
 import NIOWebSocket
-import Synchronization
 
 /// One `/ws` connection: authentication, then the catch-up (backlog from `since`, then live events, merged at the
 /// seam by position, again after each `resume`) beside the reader (frames from the client: send, edit, delete,
@@ -69,18 +68,22 @@ struct ChatSocketSession: Sendable {
                 return
             }
         }
-        // The socket is closed with 4008 from a task of its own: the reader may be waiting for the client.
-        let tooSlow = TooSlowCloser(session: self, outbound: outbound, logger: logger)
+        // A socket too far behind is closed with 4008 from a task of its own: the reader may be waiting for the client.
         let outbox: ChatSocketOutbox
         do {
             outbox = try await ChatSocketOutbox.attach(
-                to: channel, userID: userID, capacity: settings.sendBufferEvents, position: start, onOverflow: tooSlow.close
+                to: channel, userID: userID, capacity: settings.sendBufferEvents, position: start,
+                onOverflow: { [self, logger] lastSent in
+                    Task {
+                        logger.notice("closing a socket that fell behind", metadata: ["position": "\(lastSent)"])
+                        await close(outbound, .tooSlow, "too far behind: reconnect with since=\(lastSent)")
+                    }
+                }
             )
         } catch {
             logger.debug("socket closed before it could be served", metadata: ["error": "\(error)"])
             return
         }
-        tooSlow.outbox.withLock { $0 = outbox }
         // Registered before the backlog is read: every event committed from here on waits in the outbox, every
         // earlier one is in the backlog, and the outbox drops what it sees twice by position.
         hub.register(outbox)
@@ -120,28 +123,6 @@ struct ChatSocketSession: Sendable {
         } catch {
             logger.debug("socket catch-up ended", metadata: ["error": "\(error)"])
             return false
-        }
-    }
-
-    /// Closes a socket that fell too far behind, once, telling the client where to resume.
-    private final class TooSlowCloser: Sendable {
-        let session: ChatSocketSession
-        let outbound: WebSocketOutboundWriter
-        let logger: Logger
-        let outbox = Mutex<ChatSocketOutbox?>(nil)
-
-        init(session: ChatSocketSession, outbound: WebSocketOutboundWriter, logger: Logger) {
-            self.session = session
-            self.outbound = outbound
-            self.logger = logger
-        }
-
-        @Sendable func close() {
-            Task {
-                let lastSent = await self.outbox.withLock { $0 }?.lastSent()
-                logger.notice("closing a socket that fell behind", metadata: ["position": "\(lastSent ?? 0)"])
-                await session.close(outbound, .tooSlow, "too far behind: reconnect with since=\(lastSent ?? 0)")
-            }
         }
     }
 
