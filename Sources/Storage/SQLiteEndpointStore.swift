@@ -165,11 +165,12 @@ public final class SQLiteEndpointStore: EventEndpointStore {
 
     // MARK: Due deliveries and outcomes
 
-    public func dueDeliveries(limits: [String: Int], now: Date, excluding excluded: Set<Int64>) async throws -> [DueEventDelivery] {
+    public func dueDeliveries(limits: [String: Int], now: Date, excluding excluded: [String: Set<Int64>]) async throws -> [DueEventDelivery] {
         try await writer.read { db in
             // One query per endpoint, each an index range (endpoint, due date): an endpoint with a long backlog
             // never hides the others' due deliveries. Those in flight are left out by the query, so each reads only
-            // the rows it returns.
+            // the rows it returns; each query is given only its own endpoint's (a few, where all of them would be
+            // hundreds).
             let statement = try db.cachedStatement(sql: """
                 SELECT \(Self.deliveryColumns), e.payload, e.created_at
                 FROM webhook_deliveries d JOIN chat_events e ON e.position = d.event_position
@@ -178,9 +179,9 @@ public final class SQLiteEndpointStore: EventEndpointStore {
                 ORDER BY d.next_attempt_at, d.id LIMIT ?
                 """)
             let nowMS = StoredTime.milliseconds(now)
-            let excludedJSON = "[" + excluded.map(String.init).joined(separator: ",") + "]"
             var due: [DueEventDelivery] = []
             for (endpointID, limit) in limits.sorted(by: { $0.key < $1.key }) where limit > 0 {
+                let excludedJSON = "[" + (excluded[endpointID] ?? []).map(String.init).joined(separator: ",") + "]"
                 for row in try Row.fetchAll(statement, arguments: [endpointID, nowMS, excludedJSON, limit]) {
                     due.append(DueEventDelivery(delivery: Self.delivery(row), payload: row[13], eventCreatedAt: StoredTime.date(row[14])))
                 }

@@ -86,7 +86,7 @@ struct SQLiteEndpointOutcomeTests {
     func mixedBatch() async throws {
         let database = TemporaryDatabase()
         let (store, writer) = try await Self.makeStore(database, endpoints: ["ep_a", "ep_b"], events: 3)
-        let due = try await store.dueDeliveries(limits: ["ep_a": 10, "ep_b": 10], now: Self.base, excluding: [])
+        let due = try await store.dueDeliveries(limits: ["ep_a": 10, "ep_b": 10], now: Self.base, excluding: [:])
         let (a, b) = (Self.ids(due, of: "ep_a"), Self.ids(due, of: "ep_b"))
         #expect(a.count == 3 && b.count == 3)
         // b[2] stops being pending before its outcome arrives (as when its endpoint is disabled meanwhile).
@@ -124,11 +124,28 @@ struct SQLiteEndpointOutcomeTests {
         #expect(try await Self.streak(writer, "ep_a") == 0)
     }
 
+    @Test("each endpoint's excluded ids are left out of its own due deliveries only")
+    func exclusionPerEndpoint() async throws {
+        let database = TemporaryDatabase()
+        let (store, _) = try await Self.makeStore(database, endpoints: ["ep_a", "ep_b"], events: 3)
+        let all = try await store.dueDeliveries(limits: ["ep_a": 10, "ep_b": 10], now: Self.base, excluding: [:])
+        let (a, b) = (Self.ids(all, of: "ep_a"), Self.ids(all, of: "ep_b"))
+        // ep_a's set names one of ep_b's rows too: it does not hide that row from ep_b's query.
+        let due = try await store.dueDeliveries(
+            limits: ["ep_a": 10, "ep_b": 10], now: Self.base, excluding: ["ep_a": [a[0], b[1]], "ep_b": [b[2]]]
+        )
+        #expect(Self.ids(due, of: "ep_a") == [a[1], a[2]])
+        #expect(Self.ids(due, of: "ep_b") == [b[0], b[1]])
+        // The limit counts rows returned, not rows skipped.
+        let one = try await store.dueDeliveries(limits: ["ep_a": 1], now: Self.base, excluding: ["ep_a": [a[0]]])
+        #expect(one.map(\.delivery.id) == [a[1]])
+    }
+
     @Test("the delivering attempt is kept on the row, listed with the others, and moved to the attempts rows when the delivery is queued again by a retry or a replay")
     func deliveredAttemptOnRow() async throws {
         let database = TemporaryDatabase()
         let (store, writer) = try await Self.makeStore(database, endpoints: ["ep_a"], events: 1)
-        let id = try #require(try await store.dueDeliveries(limits: ["ep_a": 10], now: Self.base, excluding: []).first?.delivery.id)
+        let id = try #require(try await store.dueDeliveries(limits: ["ep_a": 10], now: Self.base, excluding: [:]).first?.delivery.id)
         func attempt(_ number: Int, _ statusCode: Int, at seconds: TimeInterval, error: String? = nil) -> EventDeliveryAttempt {
             EventDeliveryAttempt(
                 number: number, startedAt: Self.base.addingTimeInterval(seconds), statusCode: statusCode,
