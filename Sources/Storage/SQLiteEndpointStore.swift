@@ -165,11 +165,12 @@ public final class SQLiteEndpointStore: EventEndpointStore {
 
     // MARK: Due deliveries and outcomes
 
-    public func dueDeliveries(limits: [String: Int], now: Date, excluding excluded: Set<Int64>) async throws -> [DueEventDelivery] {
+    public func dueDeliveries(limits: [String: Int], now: Date, excluding excluded: [String: Set<Int64>]) async throws -> [DueEventDelivery] {
         try await writer.read { db in
             // One query per endpoint, each an index range (endpoint, due date): an endpoint with a long backlog
             // never hides the others' due deliveries. Those in flight are left out by the query, so each reads only
-            // the rows it returns.
+            // the rows it returns; each query is given only its own endpoint's (a few, where all of them would be
+            // hundreds).
             let statement = try db.cachedStatement(sql: """
                 SELECT \(Self.deliveryColumns), e.payload, e.created_at
                 FROM webhook_deliveries d JOIN chat_events e ON e.position = d.event_position
@@ -178,9 +179,9 @@ public final class SQLiteEndpointStore: EventEndpointStore {
                 ORDER BY d.next_attempt_at, d.id LIMIT ?
                 """)
             let nowMS = StoredTime.milliseconds(now)
-            let excludedJSON = "[" + excluded.map(String.init).joined(separator: ",") + "]"
             var due: [DueEventDelivery] = []
             for (endpointID, limit) in limits.sorted(by: { $0.key < $1.key }) where limit > 0 {
+                let excludedJSON = "[" + (excluded[endpointID] ?? []).map(String.init).joined(separator: ",") + "]"
                 for row in try Row.fetchAll(statement, arguments: [endpointID, nowMS, excludedJSON, limit]) {
                     due.append(DueEventDelivery(delivery: Self.delivery(row), payload: row[13], eventCreatedAt: StoredTime.date(row[14])))
                 }
@@ -201,10 +202,13 @@ public final class SQLiteEndpointStore: EventEndpointStore {
     public func record(_ outcomes: [EventDeliveryOutcome], policy: EndpointDisablePolicy, now: Date) async throws -> [DisabledEndpoint] {
         try await writer.write { db in
             let nowMS = StoredTime.milliseconds(now)
+            // The attempt that delivers is written on the row (`v9-delivered-attempt-on-delivery`): a pending row
+            // holds no delivered attempt (queuing a row again moves it out first), so the other outcomes write NULL.
             let update = try db.cachedStatement(sql: """
                 UPDATE webhook_deliveries SET status = ?, attempt_count = attempt_count + ?, schedule_step = schedule_step + ?,
                     next_attempt_at = ?, last_status_code = CASE WHEN ? THEN ? ELSE last_status_code END,
-                    last_error = CASE WHEN ? THEN ? ELSE last_error END, delivered_at = ?, updated_at = ?
+                    last_error = CASE WHEN ? THEN ? ELSE last_error END, delivered_at = ?, delivered_started_at = ?,
+                    delivered_duration_ms = ?, delivered_excerpt = ?, updated_at = ?
                 WHERE id = ? AND status = 'pending'
                 """)
             let insertAttempt = try db.cachedStatement(sql: """
@@ -225,15 +229,19 @@ public final class SQLiteEndpointStore: EventEndpointStore {
                 }
                 let attempt = outcome.attempt
                 let counted = attempt == nil ? 0 : 1
+                let onRow = outcome.change == .delivered ? attempt : nil
                 try update.execute(arguments: [
                     status, counted, counted, nextAttempt, counted == 1, attempt?.statusCode, counted == 1, attempt?.error,
-                    deliveredAt, nowMS, outcome.deliveryID,
+                    deliveredAt, onRow.map { StoredTime.milliseconds($0.startedAt) }, onRow?.durationMilliseconds,
+                    onRow?.responseExcerpt, nowMS, outcome.deliveryID,
                 ])
                 guard db.changesCount > 0, let attempt else { continue }
-                try insertAttempt.execute(arguments: [
-                    outcome.deliveryID, outcome.deliveryID, StoredTime.milliseconds(attempt.startedAt), attempt.statusCode,
-                    attempt.durationMilliseconds, attempt.error, attempt.responseExcerpt,
-                ])
+                if onRow == nil {
+                    try insertAttempt.execute(arguments: [
+                        outcome.deliveryID, outcome.deliveryID, StoredTime.milliseconds(attempt.startedAt), attempt.statusCode,
+                        attempt.durationMilliseconds, attempt.error, attempt.responseExcerpt,
+                    ])
+                }
                 streaks[outcome.endpointID, default: []].append(outcome.change == .delivered)
                 if outcome.change == .gone { gone.insert(outcome.endpointID) }
             }
@@ -282,10 +290,13 @@ public final class SQLiteEndpointStore: EventEndpointStore {
     public func replay(endpointID: String, since: Date, now: Date) async throws -> Int {
         try await writer.write { db in
             let nowMS = StoredTime.milliseconds(now)
+            let condition = "endpoint_id = ? AND status IN ('held', 'failed') AND created_at >= ?"
+            let arguments: StatementArguments = [endpointID, StoredTime.milliseconds(since)]
+            try Self.keepDeliveredAttempts(where: condition, arguments: arguments, in: db)
             try db.execute(sql: """
                 UPDATE webhook_deliveries SET status = 'pending', schedule_step = 0, next_attempt_at = ?, updated_at = ?
-                WHERE endpoint_id = ? AND status IN ('held', 'failed') AND created_at >= ?
-                """, arguments: [nowMS, nowMS, endpointID, StoredTime.milliseconds(since)])
+                WHERE \(condition)
+                """, arguments: StatementArguments([nowMS, nowMS]) + arguments)
             return db.changesCount
         }
     }
@@ -293,13 +304,32 @@ public final class SQLiteEndpointStore: EventEndpointStore {
     public func retryDelivery(id: Int64, endpointID: String, now: Date) async throws -> EventDelivery? {
         try await writer.write { db in
             let nowMS = StoredTime.milliseconds(now)
+            let condition = "id = ? AND endpoint_id = ? AND status != 'pending'"
+            let arguments: StatementArguments = [id, endpointID]
+            try Self.keepDeliveredAttempts(where: condition, arguments: arguments, in: db)
             try db.execute(sql: """
                 UPDATE webhook_deliveries SET status = 'pending', schedule_step = 0, next_attempt_at = ?, updated_at = ?
-                WHERE id = ? AND endpoint_id = ? AND status != 'pending'
-                """, arguments: [nowMS, nowMS, id, endpointID])
+                WHERE \(condition)
+                """, arguments: StatementArguments([nowMS, nowMS]) + arguments)
             return try Row.fetchOne(db, sql: "SELECT \(Self.deliveryColumns) FROM webhook_deliveries d WHERE d.id = ? AND d.endpoint_id = ?", arguments: [id, endpointID])
                 .map(Self.delivery)
         }
+    }
+
+    /// Moves the delivered attempt kept on the rows matching `condition` into `webhook_attempts`, before they are
+    /// queued again: the next outcome writes over those columns, and no attempt may be lost.
+    private static func keepDeliveredAttempts(where condition: String, arguments: StatementArguments, in db: Database) throws {
+        let delivered = "(\(condition)) AND delivered_started_at IS NOT NULL"
+        try db.execute(sql: """
+            INSERT INTO webhook_attempts (delivery_id, number, started_at, status_code, duration_ms, error, response_excerpt)
+            SELECT id, attempt_count, delivered_started_at, last_status_code, delivered_duration_ms, last_error, delivered_excerpt
+            FROM webhook_deliveries WHERE \(delivered) ORDER BY id
+            """, arguments: arguments)
+        guard db.changesCount > 0 else { return }
+        try db.execute(sql: """
+            UPDATE webhook_deliveries SET delivered_started_at = NULL, delivered_duration_ms = NULL, delivered_excerpt = NULL
+            WHERE \(delivered)
+            """, arguments: arguments)
     }
 
     // MARK: Reads
@@ -316,9 +346,16 @@ public final class SQLiteEndpointStore: EventEndpointStore {
 
     public func attempts(deliveryID: Int64) async throws -> [EventDeliveryAttempt] {
         try await writer.read { db in
+            // The attempts rows, then the delivering attempt when it is kept on the delivery row (always the last).
             try Row.fetchAll(db, sql: """
-                SELECT number, started_at, status_code, duration_ms, error, response_excerpt FROM webhook_attempts
-                WHERE delivery_id = ? ORDER BY id
+                SELECT number, started_at, status_code, duration_ms, error, response_excerpt FROM (
+                    SELECT 0 AS kept_on_row, id, number, started_at, status_code, duration_ms, error, response_excerpt
+                    FROM webhook_attempts WHERE delivery_id = ?1
+                    UNION ALL
+                    SELECT 1, id, attempt_count, delivered_started_at, last_status_code, delivered_duration_ms, last_error,
+                        delivered_excerpt
+                    FROM webhook_deliveries WHERE id = ?1 AND delivered_started_at IS NOT NULL
+                ) ORDER BY kept_on_row, id
                 """, arguments: [deliveryID]).map { row in
                 EventDeliveryAttempt(
                     number: row[0], startedAt: StoredTime.date(row[1]), statusCode: row[2], durationMilliseconds: row[3],

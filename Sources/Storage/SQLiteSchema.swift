@@ -322,6 +322,18 @@ enum SQLiteSchema {
                 END;
                 """)
         }
+        migrator.registerMigration("v9-delivered-attempt-on-delivery") { db in
+            // As v4 did for messages: the attempt that delivers an event webhook is recorded on its delivery row
+            // (delivered_at and last_status_code were there already; these hold the rest of the attempt) instead of
+            // as a webhook_attempts row, so a successful delivery writes one row instead of two. NULL on rows
+            // delivered before this migration, whose attempts rows are complete, and on every row not delivered.
+            // Queuing a delivered row again (a retry or a replay) first moves this attempt into webhook_attempts.
+            try db.execute(sql: """
+                ALTER TABLE webhook_deliveries ADD COLUMN delivered_started_at INTEGER;
+                ALTER TABLE webhook_deliveries ADD COLUMN delivered_duration_ms REAL;
+                ALTER TABLE webhook_deliveries ADD COLUMN delivered_excerpt TEXT;
+                """)
+        }
         return migrator
     }
 }

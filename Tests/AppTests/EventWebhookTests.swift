@@ -355,10 +355,25 @@ struct EventWebhookTests {
             // One delivery replayed on its own: the same webhook-id again.
             let delivered = try await client.deliveries(of: failingID, admin: admin, status: "delivered")
             let one = try #require(delivered.last)
-            let retried = try await client.call(.post, "/api/v1/admin/endpoints/\(failingID)/deliveries/\((one["id"] as? NSNumber)?.int64Value ?? 0)/retry", headers: admin)
+            let oneID = (one["id"] as? NSNumber)?.int64Value ?? 0
+            let attemptsBefore = try #require(one["attempts"] as? [[String: Any]])
+            #expect(attemptsBefore.last?["status_code"] as? Int == 200)
+            let retried = try await client.call(.post, "/api/v1/admin/endpoints/\(failingID)/deliveries/\(oneID)/retry", headers: admin)
             #expect(retried.json["status"] as? String == "pending")
             #expect(await eventually { failing.requests.count == 7 })
             #expect(failing.requests.last?.headers[HTTPField.Name("webhook-id")!] == one["webhook_id"] as? String)
+            // Every earlier attempt is still listed, the successful one included, and the new one after them.
+            @Sendable func attemptsOfOne() async throws -> [[String: Any]] {
+                let all = try await client.deliveries(of: failingID, admin: admin, status: "delivered")
+                return all.first { ($0["id"] as? NSNumber)?.int64Value == oneID }?["attempts"] as? [[String: Any]] ?? []
+            }
+            let expectedCount = attemptsBefore.count + 1
+            #expect(await eventually { (try? await attemptsOfOne().count) == expectedCount })
+            let attemptsAfter = try await attemptsOfOne()
+            #expect(attemptsAfter.map { $0["number"] as? Int } == (1...expectedCount).map { Optional($0) })
+            #expect(attemptsAfter.prefix(attemptsBefore.count).map { $0["started_at"] as? String } == attemptsBefore.map { $0["started_at"] as? String })
+            #expect(attemptsAfter.prefix(attemptsBefore.count).map { $0["status_code"] as? Int } == attemptsBefore.map { $0["status_code"] as? Int })
+            #expect(attemptsAfter.last?["status_code"] as? Int == 200)
         }
     }
 

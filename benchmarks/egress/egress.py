@@ -187,6 +187,10 @@ def cmd_stats(a):
         first_event, last_event = db.execute(
             "SELECT min(created_at), max(created_at) FROM chat_events WHERE type = 'message.created'").fetchone()
         attempts = db.execute("SELECT count(*) FROM webhook_attempts").fetchone()[0]
+        # Since v9 the delivering attempt is kept on the delivery row.
+        if any(c[1] == "delivered_started_at" for c in db.execute("PRAGMA table_info(webhook_deliveries)")):
+            attempts += db.execute(
+                "SELECT count(*) FROM webhook_deliveries WHERE delivered_started_at IS NOT NULL").fetchone()[0]
         per_endpoint = [n for (n,) in db.execute(
             "SELECT count(*) FROM webhook_deliveries WHERE status = 'delivered' GROUP BY endpoint_id ORDER BY 1")]
     else:

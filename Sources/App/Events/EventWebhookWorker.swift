@@ -51,7 +51,7 @@ final class EventWebhookWorker: Service {
 
     private struct InFlight {
         var ids: Set<Int64> = []
-        var byEndpoint: [String: Int] = [:]
+        var byEndpoint: [String: Set<Int64>] = [:]
     }
 
     /// Due deliveries read ahead, per endpoint, and which endpoints had nothing more due at their last read. Owned
@@ -61,7 +61,7 @@ final class EventWebhookWorker: Service {
         var queues: [String: CircularBuffer<DueEventDelivery>] = [:]
         var exhausted: Set<String> = []
 
-        var queuedIDs: Set<Int64> { Set(queues.values.joined().map(\.delivery.id)) }
+        func queuedIDs(of endpointID: String) -> Set<Int64> { Set((queues[endpointID] ?? []).map(\.delivery.id)) }
 
         mutating func removeAll() {
             queues.removeAll()
@@ -233,10 +233,14 @@ final class EventWebhookWorker: Service {
             if queued < settings.maxInFlightPerEndpoint { limits[endpoint.id] = batch - queued }
         }
         guard !limits.isEmpty else { return }
-        let excluded = inFlight.withLock { $0.ids }.union(readAhead.queuedIDs)
+        // Per endpoint, only its own: the store's query for one endpoint cannot return another's rows.
+        var excluded = inFlight.withLock { state in
+            Dictionary(uniqueKeysWithValues: limits.keys.map { ($0, state.byEndpoint[$0] ?? []) })
+        }
+        for endpointID in limits.keys { excluded[endpointID]?.formUnion(readAhead.queuedIDs(of: endpointID)) }
         let due = try await store.dueDeliveries(limits: limits, now: clock.now, excluding: excluded)
         var read: [String: Int] = [:]
-        for item in due where !excluded.contains(item.delivery.id) {
+        for item in due where !(excluded[item.delivery.endpointID]?.contains(item.delivery.id) ?? false) {
             readAhead.queues[item.delivery.endpointID, default: CircularBuffer()].append(item)
             read[item.delivery.endpointID, default: 0] += 1
         }
@@ -256,11 +260,11 @@ final class EventWebhookWorker: Service {
                 guard let item = readAhead.queues[endpoint.id]?.first else { continue }
                 let admitted = inFlight.withLock { state -> Bool? in
                     guard state.ids.count < settings.concurrency else { return nil }
-                    guard (state.byEndpoint[endpoint.id] ?? 0) < settings.maxInFlightPerEndpoint,
+                    guard (state.byEndpoint[endpoint.id]?.count ?? 0) < settings.maxInFlightPerEndpoint,
                           allowedByRateLimit(endpoint, rateLimitWait: &rateLimitWait)
                     else { return false }
                     state.ids.insert(item.delivery.id)
-                    state.byEndpoint[endpoint.id, default: 0] += 1
+                    state.byEndpoint[endpoint.id, default: []].insert(item.delivery.id)
                     return true
                 }
                 guard let admitted else { return rateLimitWait }  // every slot is taken
@@ -301,7 +305,7 @@ final class EventWebhookWorker: Service {
         defer {
             inFlight.withLock { state in
                 state.ids.remove(due.delivery.id)
-                state.byEndpoint[endpoint.id, default: 1] -= 1
+                state.byEndpoint[endpoint.id]?.remove(due.delivery.id)
             }
             wakeup.signal()
         }

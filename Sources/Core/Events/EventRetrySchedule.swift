@@ -55,9 +55,9 @@ public protocol EventEndpointStore: Sendable {
     /// Reads up to `limit` events after the fan-out cursor, writes one delivery per matching endpoint (held for a
     /// disabled one), and moves the cursor, in one transaction. Returns how many events it read.
     func fanOut(limit: Int, now: Date) async throws -> Int
-    /// Pending deliveries due at `now`, oldest due first, up to each endpoint's limit in `limits`, skipping
-    /// `excluded` (those in flight).
-    func dueDeliveries(limits: [String: Int], now: Date, excluding excluded: Set<Int64>) async throws -> [DueEventDelivery]
+    /// Pending deliveries due at `now`, oldest due first, up to each endpoint's limit in `limits`, skipping each
+    /// endpoint's ids in `excluded` (those in flight or read already).
+    func dueDeliveries(limits: [String: Int], now: Date, excluding excluded: [String: Set<Int64>]) async throws -> [DueEventDelivery]
     /// The earliest `next_attempt_at` of a pending delivery of these endpoints.
     func nextDueDate(endpointIDs: [String]) async throws -> Date?
     /// Writes outcomes, with each endpoint's failure streak, disabling those `policy` (or a 410) says to.
