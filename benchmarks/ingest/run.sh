@@ -17,8 +17,12 @@
 #   BENCH_DELIVERY        on (default): every message is delivered to nginx's /sink during the run, as in production;
 #                         stalled: the destination is a loopback listener that never answers and the worker runs one
 #                         delivery at a time, so the run measures ingest alone (needs python3; nothing is delivered)
-#   BENCH_PERF=1          also sample the server with `perf record` during the measured run and print its hottest
-#                         symbols (perturbs the figures a little; off by default)
+#   BENCH_PERF=1          also sample the server (and the Hummingbird baseline) with `perf record -g` during the
+#                         measured run and print the server's hottest symbols (perturbs the figures a little; off by
+#                         default); the samples are in perf.data and perf-hummingbird.data (with BENCH_KEEP=1)
+#   BENCH_PERF_FREQ       perf sampling frequency in Hz (default 499)
+#   BENCH_ALLOCS=1        count heap allocations (malloc and friends) in the server and the baseline with
+#                         benchmarks/lib/alloc_count.c (LD_PRELOAD; needs cc) and print allocations per request
 #   BENCH_HUMMINGBIRD     default (the default): also measure plain Hummingbird answering a fixed 202 with its stock
 #                         HTTP/1.1 server, as MessageBridge runs it (the framework's own ceiling;
 #                         benchmarks/ingest/hummingbird-baseline, built into .build-release-baseline); pinned: with
@@ -54,6 +58,7 @@ ROUTE=/webhook/payment
 for tool in nginx wrk sqlite3 curl ss awk timeout /usr/bin/time python3; do
     command -v "$tool" >/dev/null || { echo "missing tool: $tool (apt-get install nginx-light wrk sqlite3 curl time)" >&2; exit 1; }
 done
+PERF_FREQ="${BENCH_PERF_FREQ:-499}"
 
 # ---------------------------------------------------------------------------------------------- setup & cleanup
 
@@ -107,6 +112,17 @@ thread_ticks() {
 }
 
 HZ=$(getconf CLK_TCK)
+
+# Allocation counting: a preloaded shim rewrites allocs-TARGET.txt with "allocations frees" every 200 ms.
+PRELOAD_ENV=()
+if [ "${BENCH_ALLOCS:-0}" = 1 ]; then
+    cc -O2 -shared -fPIC -o "$WORK/alloc_count.so" "$REPO_ROOT/benchmarks/lib/alloc_count.c" -lpthread
+    PRELOAD_ENV=(LD_PRELOAD="$WORK/alloc_count.so")
+fi
+# alloc_count TARGET -> allocations so far (0 when not counting)
+alloc_count() {
+    if [ -s "$WORK/allocs-$1.txt" ]; then awk '{ print $1 }' "$WORK/allocs-$1.txt"; else echo 0; fi
+}
 
 # --------------------------------------------------------------------------------------------------- machine
 
@@ -249,7 +265,8 @@ CLEAN_ENV=(env -u MESSAGEBRIDGE_SQLITE_DATABASE_PATH -u MESSAGEBRIDGE_SERVER_HOS
     -u MESSAGEBRIDGE_REMOTE_URL -u LOG_LEVEL)
 "${CLEAN_ENV[@]}" "$BIN" check-config "$WORK/config.yaml" > "$WORK/check-config.txt" 2>&1 || {
     echo "the benchmark's configuration does not pass check-config:" >&2; cat "$WORK/check-config.txt" >&2; exit 1; }
-"${CLEAN_ENV[@]}" "$BIN" serve --config "$WORK/config.yaml" > "$WORK/server.log" 2>&1 &
+"${CLEAN_ENV[@]}" "${PRELOAD_ENV[@]}" ALLOC_COUNT_OUT="$WORK/allocs-messagebridge.txt" \
+    "$BIN" serve --config "$WORK/config.yaml" > "$WORK/server.log" 2>&1 &
 SERVER_PID=$!
 wait_for_http "http://127.0.0.1:$SERVER_PORT/health/ready" "$SERVER_PID" 30 || {
     echo "messagebridge did not start:" >&2; cat "$WORK/server.log" >&2; exit 1; }
@@ -311,17 +328,21 @@ measure() {
     for pid in "${pids[@]}"; do before=$(( before + $(cpu_ticks "$pid") )); done
     read -r busy0 total0 < <(machine_ticks)
     if [ "$target" = messagebridge ]; then thread_ticks "$SERVER_PID" > "$WORK/threads-before.txt"; fi
-    local perf_pid=""
-    if [ "${BENCH_PERF:-0}" = 1 ] && [ "$target" = messagebridge ] && command -v perf >/dev/null; then
-        perf record -q -F 499 -g -p "$SERVER_PID" -o "$WORK/perf.data" -- sleep "$(to_seconds "$DURATION")" \
-            > "$WORK/perf-record.log" 2>&1 &
+    local perf_pid="" perf_out=""
+    case "$target" in messagebridge) perf_out="$WORK/perf.data" ;; hummingbird) perf_out="$WORK/perf-hummingbird.data" ;; esac
+    if [ "${BENCH_PERF:-0}" = 1 ] && [ -n "$perf_out" ] && command -v perf >/dev/null; then
+        perf record -q -F "$PERF_FREQ" -g -p "${pids[0]}" -o "$perf_out" -- sleep "$(to_seconds "$DURATION")" \
+            > "$WORK/perf-record-$target.log" 2>&1 &
         perf_pid=$!
     fi
+    sleep 0.3   # let the alloc counter file catch up with the warm-up's end
+    local allocs_before; allocs_before=$(alloc_count "$target")
     echo "== $target: measured run $DURATION"
     RESULT=$(run_wrk "$target" "$url" "$DURATION")
     echo "   $RESULT"
     for pid in "${pids[@]}"; do after=$(( after + $(cpu_ticks "$pid") )); done
     read -r busy1 total1 < <(machine_ticks)
+    local allocs_after; allocs_after=$(alloc_count "$target")
     if [ "$target" = messagebridge ]; then thread_ticks "$SERVER_PID" > "$WORK/threads-after.txt"; fi
     if [ -n "$perf_pid" ]; then wait "$perf_pid" || true; fi
     local requests; requests=$(field requests "$RESULT")
@@ -330,6 +351,10 @@ measure() {
     SERVER_CPU_CORES=$(awk -v t=$(( after - before )) -v hz="$HZ" -v d="$(field duration_us "$RESULT")" 'BEGIN { printf "%.2f", d ? t / hz / (d / 1e6) : 0 }')
     WRK_CORES=$(awk -v c="$(field wrk_cpu_s "$RESULT")" -v d="$(field duration_us "$RESULT")" 'BEGIN { printf "%.2f", d ? c / (d / 1e6) : 0 }')
     echo "   server CPU: $SERVER_CPU_CORES cores, $SERVER_CPU_US us per request; wrk $WRK_CORES cores; whole machine $MACHINE_BUSY % busy"
+    if [ "$allocs_after" -gt 0 ]; then
+        ALLOCS_PER_REQ=$(awk -v a=$(( allocs_after - allocs_before )) -v n="$requests" 'BEGIN { printf "%.1f", n ? a / n : 0 }')
+        echo "   heap allocations: $(( allocs_after - allocs_before )) during the run, $ALLOCS_PER_REQ per request (counted to within 200 ms of each end)"
+    fi
 }
 
 # shellcheck disable=SC2086
@@ -342,7 +367,7 @@ if [ "$HB_MODE" != off ]; then
     USED_PORTS="$USED_PORTS $NGINX_PORT $SERVER_PORT ${STALL_PORT:-}"
     HB_PORT=$(free_port)
     HB_ARGS=("$HB_PORT"); [ "$HB_MODE" = pinned ] && HB_ARGS+=(pinned)
-    "$HB_BIN" "${HB_ARGS[@]}" > "$WORK/hummingbird.log" 2>&1 &
+    env "${PRELOAD_ENV[@]}" ALLOC_COUNT_OUT="$WORK/allocs-hummingbird.txt" "$HB_BIN" "${HB_ARGS[@]}" > "$WORK/hummingbird.log" 2>&1 &
     HB_PID=$!
     wait_for_http "http://127.0.0.1:$HB_PORT/accept" "$HB_PID" 30 || {
         echo "the Hummingbird baseline did not start:" >&2; cat "$WORK/hummingbird.log" >&2; exit 1; }
@@ -376,7 +401,7 @@ join -a1 -e0 -o 0,1.2,2.2 \
 if [ -s "$WORK/perf.data" ]; then
     echo "== perf: hottest symbols in messagebridge (self time, top 25)"
     perf report -i "$WORK/perf.data" --no-children --sort dso,symbol --stdio 2>/dev/null |
-        grep -E '^ +[0-9]' | head -25 | cut -c1-150
+        grep -E '^ +[0-9]' | head -25 | cut -c1-150 || true   # head closes the pipe early: not a failure
 fi
 
 # --------------------------------------------------------------------------------------------------- database
