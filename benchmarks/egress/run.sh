@@ -31,7 +31,7 @@ set -euo pipefail
 
 cd "$(dirname "$0")/../.."
 REPO_ROOT="$PWD"
-. "$REPO_ROOT/benchmarks/lib/common.sh"   # free_port, wait_for_http, machine_ticks
+. "$REPO_ROOT/benchmarks/lib/common.sh"   # free_port, wait_for_http, machine_ticks, busy_2s, cpu_ticks
 HELPER="$REPO_ROOT/benchmarks/egress/egress.py"
 
 EVENTS="${BENCH_EVENTS:-10000}"
@@ -97,20 +97,6 @@ trap 'exit 143' TERM
 
 HZ=$(getconf CLK_TCK)
 # utime+stime of processes (all threads), in clock ticks.
-cpu_ticks() {
-    local pid sum=0 t
-    for pid in "$@"; do
-        t=$(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$pid/stat" 2>/dev/null || echo 0)
-        sum=$(( sum + t ))
-    done
-    echo "$sum"
-}
-# Percent of the machine busy over the next 2 s (nothing of ours is loaded when it is called).
-busy_2s() {
-    local b0 t0 b1 t1
-    read -r b0 t0 < <(machine_ticks); sleep 2; read -r b1 t1 < <(machine_ticks)
-    awk -v b=$(( b1 - b0 )) -v t=$(( t1 - t0 )) 'BEGIN { printf "%.0f", t ? 100 * b / t : 0 }'
-}
 # Prints the background before a timed run (waiting up to BENCH_WAIT_QUIET s for <= 10 %); sets BACKGROUND.
 background() {
     local name=$1 waited=0

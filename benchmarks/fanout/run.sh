@@ -35,7 +35,7 @@ set -euo pipefail
 
 cd "$(dirname "$0")/../.."
 REPO_ROOT="$PWD"
-. "$REPO_ROOT/benchmarks/lib/common.sh"   # free_port, wait_for_http, machine_ticks
+. "$REPO_ROOT/benchmarks/lib/common.sh"   # free_port, wait_for_http, machine_ticks, wait_quiet, cpu_ticks, copy_binary
 HERE="$REPO_ROOT/benchmarks/fanout"
 
 MEMBERS="${BENCH_MEMBERS:-1000}"
@@ -134,7 +134,6 @@ wait_for_files() {
     return 1
 }
 
-cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 # "name ticks" per thread of a process (thread names with their numbers stripped, so pools sum up).
 thread_ticks() {
@@ -145,15 +144,6 @@ thread_ticks() {
     done
 }
 HZ=$(getconf CLK_TCK)
-
-# Percent of the machine busy with other processes over 2 s, while nothing of ours is loaded.
-background() {
-    local b0 t0 b1 t1
-    read -r b0 t0 < <(machine_ticks)
-    sleep 2
-    read -r b1 t1 < <(machine_ticks)
-    awk -v b=$(( b1 - b0 )) -v t=$(( t1 - t0 )) 'BEGIN { printf "%.0f", t ? 100 * b / t : 0 }'
-}
 
 # Which other processes used the most CPU in the last 2 s (to say what the background was).
 busiest_others() {
@@ -192,7 +182,7 @@ else
 fi
 [ -x "$SOURCE_BIN" ] || { echo "no executable at $SOURCE_BIN" >&2; exit 1; }
 BIN="$WORK/messagebridge"
-cp "$SOURCE_BIN" "$BIN"
+copy_binary "$SOURCE_BIN" "$BIN"
 echo "binary:    $SOURCE_BIN ($(date -u -r "$SOURCE_BIN" +%Y-%m-%dT%H:%M:%SZ)), copied to $BIN"
 
 # ---------------------------------------------------------------------------------------------------- servers
@@ -364,13 +354,8 @@ fanout() {
     local name="$target-$rate" per=$(( (MEMBERS + CLIENT_PROCS - 1) / CLIENT_PROCS )) left=$MEMBERS i count
     local files=() results=() send_rate=$rate
     [ "$rate" = max ] && send_rate=0
-    local bg waited=0; bg=$(background)
-    while [ "$bg" -gt 10 ] && [ "$waited" -lt "${BENCH_WAIT_QUIET:-0}" ]; do
-        sleep 3
-        waited=$(( waited + 5 ))
-        bg=$(background)
-    done
-    [ "$waited" -gt 0 ] && echo "== waited ${waited}s for the machine to quieten"
+    wait_quiet
+    local bg=$BG
     echo "== $target at $rate msg/s: machine $bg % busy with other processes just before the run (load average $(cut -d' ' -f1-3 /proc/loadavg))"
     if [ "$bg" -gt 10 ]; then
         echo "   WARNING: the machine is not idle; these figures are worse than on a quiet machine. Busiest: $(busiest_others)"

@@ -30,7 +30,7 @@ set -euo pipefail
 
 cd "$(dirname "$0")/../.."
 REPO_ROOT="$PWD"
-. "$REPO_ROOT/benchmarks/lib/common.sh"   # free_port, wait_for_http, machine_ticks
+. "$REPO_ROOT/benchmarks/lib/common.sh"   # free_port, wait_for_http, wait_quiet, cpu_ticks, to_seconds, copy_binary
 HERE="$REPO_ROOT/benchmarks/flat"
 
 PREFILL="${PREFILL:-1000000}"
@@ -85,29 +85,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# Percent of the machine busy over 2 s, while nothing of ours is loaded (the servers idle).
-background() {
-    local b0 t0 b1 t1
-    read -r b0 t0 < <(machine_ticks)
-    sleep 2
-    read -r b1 t1 < <(machine_ticks)
-    awk -v b=$(( b1 - b0 )) -v t=$(( t1 - t0 )) 'BEGIN { printf "%.0f", t ? 100 * b / t : 0 }'
-}
-# Waits (up to BENCH_WAIT_QUIET seconds, default 0) for a 2 s stretch with the machine under 10 % busy; sets BG to
-# the last reading.
-wait_quiet() {
-    local waited=0
-    BG=$(background)
-    while [ "$BG" -gt 10 ] && [ "$waited" -lt "${BENCH_WAIT_QUIET:-0}" ]; do
-        sleep 3
-        waited=$(( waited + 5 ))
-        BG=$(background)
-    done
-    if [ "$waited" -gt 0 ]; then echo "   (waited ${waited}s for the machine to quieten)"; fi
-}
-cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
 HZ=$(getconf CLK_TCK)
-to_seconds() { local v=$1; case "$v" in *m) echo $(( ${v%m} * 60 )) ;; *s) echo "${v%s}" ;; *) echo "$v" ;; esac; }
 field() { echo "$2" | tr ' ' '\n' | awk -F= -v k="$1" '$1 == k { print $2 }'; }
 
 # --------------------------------------------------------------------------------------------------- machine
@@ -141,13 +119,13 @@ declare -A BIN=()
 if [ -n "${BASELINE_BIN:-}" ]; then
     [ -x "$BASELINE_BIN" ] || { echo "no executable at $BASELINE_BIN" >&2; exit 1; }
     LABELS+=(baseline)
-    cp "$BASELINE_BIN" "$WORK/messagebridge-baseline"
+    copy_binary "$BASELINE_BIN" "$WORK/messagebridge-baseline"
     BIN[baseline]="$WORK/messagebridge-baseline"
     echo "baseline:  $BASELINE_BIN ($(date -u -r "$BASELINE_BIN" +%Y-%m-%dT%H:%M:%SZ))"
 fi
 [ -x "$SOURCE_BIN" ] || { echo "no executable at $SOURCE_BIN" >&2; exit 1; }
 LABELS+=(candidate)
-cp "$SOURCE_BIN" "$WORK/messagebridge-candidate"
+copy_binary "$SOURCE_BIN" "$WORK/messagebridge-candidate"
 BIN[candidate]="$WORK/messagebridge-candidate"
 echo "candidate: $SOURCE_BIN ($(date -u -r "$SOURCE_BIN" +%Y-%m-%dT%H:%M:%SZ))"
 NEWER=$(find "$REPO_ROOT/Sources" -newer "$SOURCE_BIN" -name '*.swift' 2>/dev/null | head -1)

@@ -39,7 +39,7 @@ set -euo pipefail
 
 cd "$(dirname "$0")/../.."
 REPO_ROOT="$PWD"
-. "$REPO_ROOT/benchmarks/lib/common.sh"   # free_port, wait_for_http, machine_ticks
+. "$REPO_ROOT/benchmarks/lib/common.sh"   # free_port, wait_for_http, wait_quiet, cpu_ticks, to_seconds, copy_binary
 HERE="$REPO_ROOT/benchmarks/history"
 
 MESSAGES="${MESSAGES:-1000000}"
@@ -107,26 +107,6 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# Percent of the machine busy over 2 s, while nothing of ours is loaded (the servers idle).
-background() {
-    local b0 t0 b1 t1
-    read -r b0 t0 < <(machine_ticks)
-    sleep 2
-    read -r b1 t1 < <(machine_ticks)
-    awk -v b=$(( b1 - b0 )) -v t=$(( t1 - t0 )) 'BEGIN { printf "%.0f", t ? 100 * b / t : 0 }'
-}
-# Waits (up to BENCH_WAIT_QUIET seconds, default 0) for a 2 s stretch with the machine under 10 % busy; prints and
-# sets BG to the last reading.
-wait_quiet() {
-    local waited=0
-    BG=$(background)
-    while [ "$BG" -gt 10 ] && [ "$waited" -lt "${BENCH_WAIT_QUIET:-0}" ]; do
-        sleep 3
-        waited=$(( waited + 5 ))
-        BG=$(background)
-    done
-    if [ "$waited" -gt 0 ]; then echo "   (waited ${waited}s for the machine to quieten)"; fi
-}
 rss_mb() { awk '/^VmRSS:/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status" 2>/dev/null || echo "?"; }
 checkpoint() {
     python3 -c 'import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute("PRAGMA wal_checkpoint(TRUNCATE)"); c.close()' "$1"
@@ -160,7 +140,7 @@ else
 fi
 [ -x "$SOURCE_BIN" ] || { echo "no executable at $SOURCE_BIN" >&2; exit 1; }
 BIN="$WORK/messagebridge"
-cp "$SOURCE_BIN" "$BIN"
+copy_binary "$SOURCE_BIN" "$BIN"
 echo "binary:    $SOURCE_BIN ($(date -u -r "$SOURCE_BIN" +%Y-%m-%dT%H:%M:%SZ)), copied to $BIN"
 NEWER=$(find "$REPO_ROOT/Sources" -newer "$SOURCE_BIN" -name '*.swift' 2>/dev/null | head -1)
 if [ -n "$NEWER" ]; then

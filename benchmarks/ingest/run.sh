@@ -33,7 +33,7 @@ set -euo pipefail
 
 cd "$(dirname "$0")/../.."
 REPO_ROOT="$PWD"
-. "$REPO_ROOT/benchmarks/lib/common.sh"   # free_port, wait_for_http, machine_ticks
+. "$REPO_ROOT/benchmarks/lib/common.sh"   # free_port, wait_for_http, machine_ticks, cpu_ticks, to_seconds
 
 DURATION="${BENCH_DURATION:-15s}"
 WARMUP="${BENCH_WARMUP:-3s}"
@@ -95,11 +95,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-
-# utime+stime of a process and all its threads, in clock ticks.
-cpu_ticks() {
-    awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat" 2>/dev/null || echo 0
-}
 
 # "name ticks" per thread of a process (thread names with their numbers stripped, so pools sum up).
 thread_ticks() {
@@ -292,17 +287,6 @@ run_wrk() {
         wrk -t"$THREADS" -c"$CONNECTIONS" -d"$duration" --latency -s "$WORK/post.lua" "$url" \
         > "$WORK/wrk-$name.txt" 2>&1 || { echo "wrk failed for $name:" >&2; cat "$WORK/wrk-$name.txt" >&2; return 1; }
     echo "$(grep '^RESULT ' "$WORK/wrk-$name.txt") wrk_cpu_s=$(awk '{ printf "%.2f", $1 + $2 }' "$WORK/wrk-$name.cpu")"
-}
-
-# to_seconds 15s|2m|1h|30 -> seconds
-to_seconds() {
-    local v=$1
-    case "$v" in
-        *h) echo $(( ${v%h} * 3600 )) ;;
-        *m) echo $(( ${v%m} * 60 )) ;;
-        *s) echo "${v%s}" ;;
-        *) echo "$v" ;;
-    esac
 }
 
 # field NAME LINE -> the value of NAME=... in a RESULT line
