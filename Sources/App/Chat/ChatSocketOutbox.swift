@@ -20,9 +20,6 @@ final class ChatSocketOutbox: Sendable {
         case reply(ByteBuffer)
     }
 
-    /// What writing a backlog throws once the socket has fallen too far behind.
-    struct TooSlow: Error {}
-
     let userID: Int64
     let eventLoop: any EventLoop
     /// When this socket last passed on a typing frame, per room (see ``ChatSocketSession``).
@@ -116,7 +113,6 @@ final class ChatSocketWriter: ChannelDuplexHandler, RemovableChannelHandler {
     private var needsFlush = false
     /// Set once nothing more may be written: a close frame went out, the channel closed, or the socket overflowed.
     private var isDone = false
-    private var hasOverflowed = false
     private var lastSent: Int64
 
     init(capacity: Int, position: Int64, onOverflow: @escaping @Sendable (Int64) -> Void) {
@@ -160,7 +156,7 @@ final class ChatSocketWriter: ChannelDuplexHandler, RemovableChannelHandler {
             waiting.append(item)
             return
         }
-        write(item, promise: nil)
+        write(item)
     }
 
     func flushIfNeeded() {
@@ -170,9 +166,7 @@ final class ChatSocketWriter: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func writeBacklog(_ frames: [(position: Int64, frame: ByteBuffer)], on eventLoop: any EventLoop) -> EventLoopFuture<Void> {
-        guard let context, !isDone else {
-            return eventLoop.makeFailedFuture(hasOverflowed ? ChatSocketOutbox.TooSlow() : ChannelError.ioOnClosedChannel)
-        }
+        guard let context, !isDone else { return eventLoop.makeFailedFuture(ChannelError.ioOnClosedChannel) }
         let fresh = frames.filter { $0.position > lastSent }
         guard let last = fresh.last else { return eventLoop.makeSucceededVoidFuture() }
         for frame in fresh.dropLast() { context.write(frameData(frame.frame), promise: nil) }
@@ -199,15 +193,15 @@ final class ChatSocketWriter: ChannelDuplexHandler, RemovableChannelHandler {
 
     // MARK: Writing
 
-    private func write(_ item: ChatSocketOutbox.Item, promise: EventLoopPromise<Void>?) {
+    private func write(_ item: ChatSocketOutbox.Item) {
         guard let context else { return }
         switch item {
         case .event(let position, let frame):
             guard position > lastSent else { return }
             lastSent = position
-            context.write(frameData(frame), promise: promise)
+            context.write(frameData(frame), promise: nil)
         case .reply(let frame):
-            context.write(frameData(frame), promise: promise)
+            context.write(frameData(frame), promise: nil)
         }
         needsFlush = true
     }
@@ -217,7 +211,7 @@ final class ChatSocketWriter: ChannelDuplexHandler, RemovableChannelHandler {
         guard let context else { return }
         while !isDone, let item = waiting.first, !whileWritable || context.channel.isWritable {
             waiting.removeFirst()
-            write(item, promise: nil)
+            write(item)
         }
         flushIfNeeded()
     }
@@ -228,7 +222,6 @@ final class ChatSocketWriter: ChannelDuplexHandler, RemovableChannelHandler {
 
     private func overflow() {
         stop()
-        hasOverflowed = true
         onOverflow(lastSent)
     }
 
