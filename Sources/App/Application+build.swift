@@ -145,7 +145,10 @@ func openStore(
 ) async throws -> (any MessageStore, ServerLock?) {
     if let injected { return (injected, nil) }
     let lock = try ServerLock(databasePath: configuration.sqlite.databasePath)
-    let store = try SQLiteMessageStore(database: .open(path: configuration.sqlite.databasePath, migrating: true), clock: clock)
+    let store = try SQLiteMessageStore(
+        database: .open(path: configuration.sqlite.databasePath, migrating: true, mmapSizeMiB: configuration.sqlite.mmapSizeMiB),
+        clock: clock
+    )
     let released = try await store.releaseAllLeases(now: clock.now)
     if released > 0 {
         logger.notice("released deliveries left in flight by the previous run", metadata: ["count": "\(released)"])

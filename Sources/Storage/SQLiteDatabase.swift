@@ -1,3 +1,4 @@
+import Core
 import Foundation
 import GRDB
 
@@ -20,9 +21,10 @@ public final class SQLiteDatabase: Sendable {
     ///   the admin commands, which run beside a server that may be of another version: nothing is created or
     ///   migrated, and a file that is missing, empty or at another schema version than this binary's is refused with
     ///   a ``SQLiteSchemaError`` before the file is opened for writing, so the file is left as it was.
-    public static func open(path: String, migrating: Bool) throws -> SQLiteDatabase {
+    /// - Parameter mmapSizeMiB: `sqlite.mmap_size_mb`, set on every connection of the pool.
+    public static func open(path: String, migrating: Bool, mmapSizeMiB: Int = SQLiteSettings().mmapSizeMiB) throws -> SQLiteDatabase {
         if migrating {
-            let database = try SQLiteDatabase(openingPoolAt: path)
+            let database = try SQLiteDatabase(openingPoolAt: path, mmapSizeMiB: mmapSizeMiB)
             // A newer binary's file is refused: this one would run on tables it does not know the shape of.
             let version = try database.writer.read { db in try SQLiteSchemaVersion(db) }
             guard version.unknown.isEmpty else { throw SQLiteSchemaError(.newer, path: path, version: version) }
@@ -30,7 +32,7 @@ public final class SQLiteDatabase: Sendable {
             return database
         }
         try requireCurrentSchema(path: path)
-        return try SQLiteDatabase(openingPoolAt: path)
+        return try SQLiteDatabase(openingPoolAt: path, mmapSizeMiB: mmapSizeMiB)
     }
 
     /// `messagebridge migrate`: brings the file at `path` (created when needed) to this binary's schema, and says
@@ -64,13 +66,18 @@ public final class SQLiteDatabase: Sendable {
     }
 
     /// Opens the pool (creating the file and its directory when needed) and turns on full durability; migrates
-    /// nothing.
-    private init(openingPoolAt path: String) throws {
+    /// nothing. Every connection maps up to `mmapSizeMiB` of the file for its reads (SQLite caps it at its
+    /// compile-time maximum, 2 GiB in Debian's build).
+    private init(openingPoolAt path: String, mmapSizeMiB: Int = SQLiteSettings().mmapSizeMiB) throws {
         self.path = path
         try ServerLock.createDirectory(containing: path)
         var configuration = Configuration()
         configuration.busyMode = .timeout(5)
         configuration.label = "messagebridge"
+        let mmapSize = mmapSizeMiB * 1024 * 1024
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA mmap_size = \(mmapSize)")
+        }
         writer = try DatabasePool(path: path, configuration: configuration)
         // Opening a pool switches to WAL and sets synchronous=NORMAL, so FULL must be set afterwards.
         try writer.writeWithoutTransaction { db in

@@ -48,6 +48,7 @@ struct ConfigurationTests {
         #expect(configuration.kafka?.retryBackoff == .seconds(2))
         #expect(configuration.kafka?.batchSize == 100)
         #expect(configuration.sqlite.databasePath == "/var/lib/sbphub/messages.db")
+        #expect(configuration.sqlite.mmapSizeMiB == 1024)
         #expect(configuration.worker.retryInterval == .seconds(300))
         #expect(configuration.worker.maxRetries == 0)
         #expect(configuration.destination(for: configuration.routes[0]) == .kafka(topic: "payment-events"))
@@ -89,6 +90,8 @@ struct ConfigurationTests {
                 worker:
                   retry_interval: 5 minutes
                   max_retries: -1
+                sqlite:
+                  mmap_size_mb: -1
                 """)
         }
         let problems = try #require(error).problems
@@ -102,6 +105,8 @@ struct ConfigurationTests {
         #expect(byKey["worker.retry_interval"]?.message.contains("duration") == true)
         #expect(byKey["worker.retry_interval"]?.line == 9)
         #expect(byKey["worker.max_retries"] != nil)
+        #expect(byKey["sqlite.mmap_size_mb"]?.message.contains("between 0 and 65536") == true)
+        #expect(byKey["sqlite.mmap_size_mb"]?.line == 12)
     }
 
     @Test("a queue route without kafka names the queue key")

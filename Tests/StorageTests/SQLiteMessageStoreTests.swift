@@ -45,6 +45,16 @@ func makeMessage(route: String = "/hook", body: String = #"{"n":1}"#, at date: D
 
 @Suite("SQLite store")
 struct SQLiteMessageStoreTests {
+    @Test("every connection of the pool, readers too, maps the file as sqlite.mmap_size_mb says; 0 maps nothing")
+    func mmapSize() async throws {
+        let database = TemporaryDatabase()
+        for (mebibytes, expected) in [(8, 8 * 1024 * 1024), (0, 0)] {
+            let opened = try SQLiteDatabase.open(path: database.path, migrating: true, mmapSizeMiB: mebibytes)
+            #expect(try await opened.writer.read { db in try Int.fetchOne(db, sql: "PRAGMA mmap_size") } == expected)
+            #expect(try await opened.writer.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA mmap_size") } == expected)
+        }
+    }
+
     @Test("the database runs in WAL mode with synchronous=FULL")
     func durabilitySettings() async throws {
         let database = TemporaryDatabase()

@@ -35,6 +35,10 @@
 #   BENCH_PERF=1             after the measured runs, repeat each server run under `perf record` (not counted in
 #                            the figures) and print where the server's CPU went
 #   BENCH_KEEP=1             keep the temporary directory (configs, databases, logs, results)
+#   BENCH_REUSE=DIR          skip the setup and the fill: copy both databases as they were before any request
+#                            (DIR/pristine, which a run with BENCH_KEEP=1 keeps) and the setup's files from DIR, so
+#                            two binaries or settings are measured on the same file
+#   BENCH_SQLITE_OPTIONS     extra `sqlite:` keys for every server, e.g. "mmap_size_mb: 0" (the binary must know them)
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
@@ -151,6 +155,8 @@ fi
 
 # write_config FILE PORT DATABASE
 write_config() {
+    local extra=""
+    if [ -n "${BENCH_SQLITE_OPTIONS:-}" ]; then extra="  ${BENCH_SQLITE_OPTIONS}"; fi
     cat > "$1" <<EOF
 server:
   host: "127.0.0.1"
@@ -162,6 +168,7 @@ routes:
     destination: "http://127.0.0.1:9/unused"
 sqlite:
   database_path: "$3"
+$extra
 auth:
   registration: open
   bcrypt_cost: 4
@@ -195,29 +202,50 @@ write_config "$WORK/full.yaml" "$PORT" "$DB"
 RESULTS="$WORK/results.jsonl"
 : > "$RESULTS"
 
-# 1. Schema, users, rooms, members: through the server.
-echo "== setup: $USERS users, $ROOMS public rooms of $MEMBERS members each, over REST"
-start_server "$WORK/full.yaml" "$WORK/server.log" "$PORT"
-FULL_PID=$STARTED_PID
-timeout 1800 python3 "$HERE/history.py" setup --port "$PORT" --users "$USERS" --rooms "$ROOMS" --members "$MEMBERS" \
-    --out "$WORK/setup.json"
-stop_pid "$FULL_PID"; FULL_PID=""
-checkpoint "$DB"
-# The empty store: the same users, rooms and members, no messages (its own directory: lock file, attachments).
-cp "$DB" "$EMPTY_DB"
+if [ -n "${BENCH_REUSE:-}" ]; then
+    for f in pristine/full.db pristine/empty.db setup.json probe.json fill.json; do
+        [ -f "$BENCH_REUSE/$f" ] || { echo "BENCH_REUSE: $BENCH_REUSE/$f is missing (keep a run with BENCH_KEEP=1)" >&2; exit 1; }
+    done
+    echo "== reusing the filled and the empty store of $BENCH_REUSE (copied)"
+    cp "$BENCH_REUSE/pristine/full.db" "$DB"
+    cp "$BENCH_REUSE/pristine/empty.db" "$EMPTY_DB"
+    for f in setup.json probe.json fill.json; do cp "$BENCH_REUSE/$f" "$WORK/$f"; done
+    python3 - "$WORK/fill.json" "$MESSAGES" <<'PYEOF'
+import json, sys
+fill = json.load(open(sys.argv[1]))
+if fill["total_messages"] < int(sys.argv[2]):
+    sys.exit(f"BENCH_REUSE: the kept fill has {fill['total_messages']} messages, MESSAGES is {sys.argv[2]}")
+PYEOF
+else
+    # 1. Schema, users, rooms, members: through the server.
+    echo "== setup: $USERS users, $ROOMS public rooms of $MEMBERS members each, over REST"
+    start_server "$WORK/full.yaml" "$WORK/server.log" "$PORT"
+    FULL_PID=$STARTED_PID
+    timeout 1800 python3 "$HERE/history.py" setup --port "$PORT" --users "$USERS" --rooms "$ROOMS" --members "$MEMBERS" \
+        --out "$WORK/setup.json"
+    stop_pid "$FULL_PID"; FULL_PID=""
+    checkpoint "$DB"
+    # The empty store: the same users, rooms and members, no messages (its own directory: lock file, attachments).
+    cp "$DB" "$EMPTY_DB"
 
-# 2. A few messages through the server, whose event payloads the fill checks its own against.
-start_server "$WORK/full.yaml" "$WORK/server.log" "$PORT"
-FULL_PID=$STARTED_PID
-timeout 60 python3 "$HERE/history.py" probe --port "$PORT" --setup "$WORK/setup.json" --out "$WORK/probe.json"
-stop_pid "$FULL_PID"; FULL_PID=""
+    # 2. A few messages through the server, whose event payloads the fill checks its own against.
+    start_server "$WORK/full.yaml" "$WORK/server.log" "$PORT"
+    FULL_PID=$STARTED_PID
+    timeout 60 python3 "$HERE/history.py" probe --port "$PORT" --setup "$WORK/setup.json" --out "$WORK/probe.json"
+    stop_pid "$FULL_PID"; FULL_PID=""
 
-# 3. The fill, with the server stopped.
-echo "== fill: $MESSAGES messages straight into $DB (server stopped; Python sqlite3, $BATCH rows per transaction)"
-timeout 14400 python3 "$HERE/history.py" fill --db "$DB" --setup "$WORK/setup.json" --probe "$WORK/probe.json" \
-    --messages "$MESSAGES" --batch "$BATCH" --seed "$SEED" --out "$WORK/fill.json" 2> "$WORK/fill-progress.log" || {
-    tail -5 "$WORK/fill-progress.log" >&2; exit 1; }
-tail -1 "$WORK/fill-progress.log" | sed 's/^ */   last batch: /'
+    # 3. The fill, with the server stopped.
+    echo "== fill: $MESSAGES messages straight into $DB (server stopped; Python sqlite3, $BATCH rows per transaction)"
+    timeout 14400 python3 "$HERE/history.py" fill --db "$DB" --setup "$WORK/setup.json" --probe "$WORK/probe.json" \
+        --messages "$MESSAGES" --batch "$BATCH" --seed "$SEED" --out "$WORK/fill.json" 2> "$WORK/fill-progress.log" || {
+        tail -5 "$WORK/fill-progress.log" >&2; exit 1; }
+    tail -1 "$WORK/fill-progress.log" | sed 's/^ */   last batch: /'
+    if [ "${BENCH_KEEP:-0}" = 1 ]; then
+        mkdir -p "$WORK/pristine"
+        cp "$DB" "$WORK/pristine/full.db"
+        cp "$EMPTY_DB" "$WORK/pristine/empty.db"
+    fi
+fi
 
 # 4. The server on the filled file.
 start_server "$WORK/full.yaml" "$WORK/server.log" "$PORT"

@@ -78,12 +78,10 @@ public final class SQLiteChatStore: ChatStore {
 
     public func counts() async throws -> ChatCounts {
         try await writer.read { db in
-            let row = try Row.fetchOne(db, sql: """
-                SELECT (SELECT COUNT(*) FROM chat_users), (SELECT COUNT(*) FROM chat_rooms),
-                       (SELECT COUNT(*) FROM chat_messages WHERE deleted_at IS NULL)
-                """)
-            // An aggregate query always returns one row.
-            return ChatCounts(users: row![0], rooms: row![1], messages: row![2])
+            // Kept by triggers (migration v10-chat-counts): three rows, not a count of every message.
+            let rows = try Row.fetchAll(db, sql: "SELECT name, count FROM chat_counts")
+            let counts = Dictionary(rows.map { ($0[0] as String, $0[1] as Int) }, uniquingKeysWith: { first, _ in first })
+            return ChatCounts(users: counts["users"] ?? 0, rooms: counts["rooms"] ?? 0, messages: counts["messages"] ?? 0)
         }
     }
 
