@@ -5,6 +5,8 @@ Subcommands (run.sh drives them; see benchmarks/README.md, "Chat fan-out"):
 
   setup      register users over REST, create one public room, join every user; writes the tokens as JSON
   subscribe  open N WebSocket subscribers in this process, record every measured message's send->receive latency
+             (subscriber.c does the same in C, with the same options and result files; run.sh uses it by default,
+             so a change to what a subscriber does or writes belongs in both)
   send       one sender at a fixed rate (or as fast as the server answers), then an end marker
   idle       open N idle sockets (authenticated; or --kind upgraded / tcp) and hold them until SIGTERM
   summarize  merge the subscribers' and the sender's result files into one line of figures per target

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Chat fan-out benchmark: 1,000 WebSocket members of one room, one sender at a fixed rate; fan-out deliveries per
 # second and send->receive latency, next to nats-server with WebSocket enabled (nothing stored) driven by the same
-# Python clients in the same run; then memory per idle authenticated connection at 10,000 sockets, for both. See
+# clients in the same run; then memory per idle authenticated connection at 10,000 sockets, for both. See
 # benchmarks/README.md, "Chat fan-out".
 #
 # Self-contained: builds (or reuses) the release binary, starts nats-server and `messagebridge serve` on free
 # loopback ports with their files in a temporary directory, registers the members over REST, runs the clients
-# (benchmarks/fanout/fanout.py), and stops and removes everything on exit. Every client run is bounded in time.
+# (benchmarks/fanout/fanout.py; the subscribers by default benchmarks/fanout/subscriber.c, compiled into the temporary
+# directory), and stops and removes everything on exit. Every client run is bounded in time.
 #
 # Environment (all optional):
 #   MESSAGEBRIDGE_BIN        use this binary instead of building .build-release (it is copied first, so a rebuild
@@ -19,12 +20,15 @@
 #   BENCH_DURATION           measured seconds per run (default 20)
 #   BENCH_WARMUP             warm-up seconds before each measured run, same rate, not counted (default 3)
 #   BENCH_CLIENT_PROCS       subscriber processes, the members split evenly (default 2)
+#   BENCH_CLIENT             c (default, when `cc` is there) / python: the subscribers, subscriber.c (epoll, one
+#                            thread, a few us per frame) or `fanout.py subscribe` (10-40 us per frame); the sender
+#                            and the idle sockets are Python either way
 #   BENCH_IDLE               idle authenticated sockets for the memory figure (default 10000; 0 skips it)
 #   BENCH_IDLE_PROCS         processes holding them (default 4)
 #   BENCH_MEMORY_SPLIT=1     also measure, each on a fresh server, idle TCP connections that sent nothing and
 #                            WebSockets that sent no auth frame yet (where the per-connection memory goes)
 #   BENCH_NATS               on (default) / off: the nats-server baseline
-#   BENCH_EVENT_LOOP         uvloop (default, when installed) / asyncio: the clients' event loop
+#   BENCH_EVENT_LOOP         uvloop (default, when installed) / asyncio: the Python clients' event loop
 #   BENCH_WAIT_QUIET         wait up to this many seconds before each fan-out run for a 2 s stretch in which other
 #                            processes use under 10 % of the machine (default 0: do not wait; the shared
 #                            development machines run other engineers' builds and test suites)
@@ -52,6 +56,14 @@ for rate in $RATES; do
     [[ "$rate" == max || "$rate" =~ ^[0-9]+(\.[0-9]+)?$ ]] || { echo "BENCH_RATES: $rate is neither a number nor max" >&2; exit 1; }
 done
 export BENCH_EVENT_LOOP="${BENCH_EVENT_LOOP:-uvloop}"
+if [ -z "${BENCH_CLIENT:-}" ]; then
+    if command -v cc >/dev/null; then BENCH_CLIENT=c; else BENCH_CLIENT=python; fi
+fi
+case "$BENCH_CLIENT" in
+    c) command -v cc >/dev/null || { echo "BENCH_CLIENT=c needs a C compiler (cc), or BENCH_CLIENT=python" >&2; exit 1; } ;;
+    python) ;;
+    *) echo "BENCH_CLIENT must be c or python, got $BENCH_CLIENT" >&2; exit 1 ;;
+esac
 
 for tool in python3 curl ss awk timeout; do
     command -v "$tool" >/dev/null || { echo "missing tool: $tool" >&2; exit 1; }
@@ -167,6 +179,11 @@ echo "memory:    $(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/m
 echo "kernel:    $(uname -r)"
 echo "python:    $(python3 -c 'import sys, websockets; print(sys.version.split()[0], "websockets", websockets.__version__)')${BENCH_EVENT_LOOP:+, event loop $BENCH_EVENT_LOOP}$( [ "$BENCH_EVENT_LOOP" = uvloop ] && python3 -c 'import uvloop; print("", uvloop.__version__)')"
 [ "$NATS" = on ] && echo "nats:      $(nats-server --version 2>&1 | head -1)"
+if [ "$BENCH_CLIENT" = c ]; then
+    echo "client:    c, benchmarks/fanout/subscriber.c ($(cc --version | head -1), -O2; the sender and idle sockets: Python)"
+else
+    echo "client:    python, fanout.py subscribe (event loop $BENCH_EVENT_LOOP)"
+fi
 echo "commit:    $(git -C "$REPO_ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$REPO_ROOT" diff --quiet HEAD -- Sources 2>/dev/null || echo ' (Sources/ has uncommitted changes)')"
 echo "ulimit -n: $(ulimit -n)"
 
@@ -184,6 +201,14 @@ fi
 BIN="$WORK/messagebridge"
 copy_binary "$SOURCE_BIN" "$BIN"
 echo "binary:    $SOURCE_BIN ($(date -u -r "$SOURCE_BIN" +%Y-%m-%dT%H:%M:%SZ)), copied to $BIN"
+
+# The subscriber processes: `SUBSCRIBER --target ... --out FILE`, the same options and result files either way.
+if [ "$BENCH_CLIENT" = c ]; then
+    cc -O2 -Wall -o "$WORK/subscriber" "$HERE/subscriber.c" || { echo "benchmarks/fanout/subscriber.c does not compile" >&2; exit 1; }
+    SUBSCRIBER=("$WORK/subscriber")
+else
+    SUBSCRIBER=(python3 "$HERE/fanout.py" subscribe)
+fi
 
 # ---------------------------------------------------------------------------------------------------- servers
 
@@ -365,7 +390,7 @@ fanout() {
         left=$(( left - count ))
         [ "$count" -gt 0 ] || continue
         rm -f "$WORK/sub-$name-$i.ready"
-        python3 "$HERE/fanout.py" subscribe --target "$target" --port "$port" --tokens "$WORK/tokens.json" \
+        "${SUBSCRIBER[@]}" --target "$target" --port "$port" --tokens "$WORK/tokens.json" \
             --first $(( i * per )) --count "$count" --ready "$WORK/sub-$name-$i.ready" \
             --timeout $(( WARMUP + DURATION + 60 )) --out "$WORK/sub-$name-$i.json" > "$WORK/sub-$name-$i.log" 2>&1 &
         CLIENT_PIDS+=($!)
@@ -472,7 +497,8 @@ fi
 # ------------------------------------------------------------------------------------------------------ report
 
 echo
-echo "== results: $MEMBERS members in one room, one sender, ${DURATION}s measured after ${WARMUP}s warm-up per run, $CLIENT_PROCS subscriber processes ($BENCH_EVENT_LOOP), $(nproc) x $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
+if [ "$BENCH_CLIENT" = c ]; then SUBSCRIBER_LABEL="C, epoll"; else SUBSCRIBER_LABEL="Python, $BENCH_EVENT_LOOP"; fi
+echo "== results: $MEMBERS members in one room, one sender, ${DURATION}s measured after ${WARMUP}s warm-up per run, $CLIENT_PROCS subscriber processes ($SUBSCRIBER_LABEL), $(nproc) x $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
 echo "   (latency: time.time_ns() in the sender just before the send, to the subscriber's read of the frame; clients and servers share the $(nproc) cores)"
 python3 - "$WORK/results.jsonl" <<'EOF'
 import json, sys
@@ -503,8 +529,10 @@ for rate, pair in by.items():
             rate, ratio, "; at a fixed rate both deliver what is offered when they keep up, so 1.0 only says neither fell behind" if rate != "max" else ""))
     for r in pair.values():
         cores = [round(c / w, 2) if w else 0 for c, w in zip(r["client_cpu_s"], r["client_wall_s"])]
-        print("client CPU, %s at %s msg/s: subscriber processes %s cores each (1.0 = a process saturated), sender %.2f s; background before: %d %%" % (
-            names[r["target"]], rate, cores, r["sender_cpu_s"], r["background"]))
+        frames = r["received"] + r["warmup_received"]
+        per_frame = 1e6 * sum(r["client_cpu_s"]) / frames if frames else 0
+        print("client CPU, %s at %s msg/s: subscriber processes %s cores each (1.0 = a process saturated), %.1f us per delivery; sender %.2f s; background before: %d %%" % (
+            names[r["target"]], rate, cores, per_frame, r["sender_cpu_s"], r["background"]))
 EOF
 if [ "$IDLE" -gt 0 ]; then
     echo
