@@ -22,7 +22,7 @@ public final class SQLiteDatabase: Sendable {
     ///   migrated, and a file that is missing, empty or at another schema version than this binary's is refused with
     ///   a ``SQLiteSchemaError`` before the file is opened for writing, so the file is left as it was.
     /// - Parameter mmapSizeMiB: `sqlite.mmap_size_mb`, set on every connection of the pool.
-    public static func open(path: String, migrating: Bool, mmapSizeMiB: Int = SQLiteSettings().mmapSizeMiB) throws -> SQLiteDatabase {
+    public static func open(path: String, migrating: Bool, mmapSizeMiB: Int = SQLiteSettings.defaultMmapSizeMiB) throws -> SQLiteDatabase {
         if migrating {
             let database = try SQLiteDatabase(openingPoolAt: path, mmapSizeMiB: mmapSizeMiB)
             // A newer binary's file is refused: this one would run on tables it does not know the shape of.
@@ -68,7 +68,7 @@ public final class SQLiteDatabase: Sendable {
     /// Opens the pool (creating the file and its directory when needed) and turns on full durability; migrates
     /// nothing. Every connection maps up to `mmapSizeMiB` of the file for its reads (SQLite caps it at its
     /// compile-time maximum, 2 GiB in Debian's build).
-    private init(openingPoolAt path: String, mmapSizeMiB: Int = SQLiteSettings().mmapSizeMiB) throws {
+    private init(openingPoolAt path: String, mmapSizeMiB: Int = SQLiteSettings.defaultMmapSizeMiB) throws {
         self.path = path
         try ServerLock.createDirectory(containing: path)
         var configuration = Configuration()

@@ -167,10 +167,13 @@ public struct SQLiteSettings: Sendable {
     /// everything through SQLite's page cache. Mapped pages are the kernel's page cache itself, so a read costs no
     /// copy, where a page outside SQLite's small per-connection cache is otherwise copied in by `pread` (most of a
     /// search's CPU at a million chat messages). Writes never go through the map.
-    public var mmapSizeMiB: Int = 1024
+    public var mmapSizeMiB: Int
+
+    /// `sqlite.mmap_size_mb` when the configuration names none: 1 GiB.
+    public static let defaultMmapSizeMiB = 1024
 
     /// Defaults to `./data/messagebridge.db`, 1 GiB mapped.
-    public init(databasePath: String = "./data/messagebridge.db", mmapSizeMiB: Int = 1024) {
+    public init(databasePath: String = "./data/messagebridge.db", mmapSizeMiB: Int = SQLiteSettings.defaultMmapSizeMiB) {
         self.databasePath = databasePath
         self.mmapSizeMiB = mmapSizeMiB
     }
