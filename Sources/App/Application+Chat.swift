@@ -2,7 +2,6 @@ import ConfigurationFile
 import Core
 import Foundation
 import Hummingbird
-import HummingbirdWebSocket
 import Logging
 import Storage
 
@@ -81,29 +80,18 @@ struct Chat {
         router.addRoutes(ChatStatsController(store: store, hub: hub, statusGuard: statusGuard).endpoints)
     }
 
-    /// The router the server asks whether a request may become a WebSocket: only `/ws`, always (a bad token is
-    /// answered on the socket, with close code 4001, because browsers cannot read the status of a refused
+    /// The `/ws` sockets and the service that handles their input. Every request for `/ws` becomes a socket (a bad
+    /// token is answered on the socket, with close code 4001, because browsers cannot read the status of a refused
     /// upgrade).
-    func makeSocketRouter(logger: Logger) -> Router<AppRequestContext> {
-        let session = ChatSocketSession(store: store, hub: hub, authenticator: authenticator, settings: settings, input: input, clock: clock)
-        let router = Router(context: AppRequestContext.self)
-        router.ws("/ws") { inbound, outbound, context in
-            await session.run(
-                inbound: inbound, outbound: outbound, channel: context.requestContext.channel, request: context.request, logger: context.logger
-            )
-        }
-        return router
+    func makeSockets(logger: Logger) -> ChatSockets {
+        ChatSockets(
+            session: ChatSocketSession(store: store, hub: hub, authenticator: authenticator, settings: settings, input: input, clock: clock),
+            logger: logger
+        )
     }
 
     /// The service that removes old attachment files.
     func makeAttachmentPurge(logger: Logger) -> AttachmentPurgeService {
         AttachmentPurgeService(store: store, files: files, retention: settings.attachmentRetention, clock: clock, logger: logger)
-    }
-
-    /// The socket server's settings: frames up to four times the frame limit reach the session (which answers a
-    /// frame over the limit with an `error` event); larger ones close the socket with 1009. Pings keep idle sockets
-    /// alive and drop dead ones.
-    var socketConfiguration: WebSocketServerConfiguration {
-        WebSocketServerConfiguration(maxFrameSize: settings.maxFrameBytes * 4, autoPing: .enabled(timePeriod: settings.pingInterval))
     }
 }

@@ -67,19 +67,17 @@ public func buildApplication(
         idleTimeout: configuration.server.idleTimeout,
         maxConnections: configuration.server.maxConnections ?? ConnectionLimits.defaultMaxConnections()
     )
-    let socketResponder = chat.makeSocketRouter(logger: logger).buildResponder()
+    let sockets = chat.makeSockets(logger: logger)
     var app = Application(
         router: router,
         server: HTTPServerBuilder { responder in
             // HTTP/1 with the `/ws` upgrade, behind the connection gate (admission, first-head timeout and size).
             GatedChildChannel(
-                inner: HTTP1WebSocketUpgradeChannel(
+                inner: HTTP1ChatChannel(
                     responder: responder,
-                    webSocketResponder: socketResponder,
-                    configuration: .init(
-                        http1: .init(additionalChannelHandlers: [ConnectionGuardHandler(limits: connectionLimits)]),
-                        ws: chat.socketConfiguration
-                    )
+                    additionalChannelHandlers: { [ConnectionGuardHandler(limits: connectionLimits)] },
+                    maxFrameSize: sockets.maxFrameSize,
+                    sockets: sockets
                 ),
                 limits: connectionLimits
             )
@@ -122,6 +120,8 @@ public func buildApplication(
         delivery.retryWorker,
         APIKeyExpiryWarningService(keys: apiKeys, logger: logger),
         chat.makeAttachmentPurge(logger: logger),
+        // Shut down after the server stops accepting: every open socket is closed with 1001.
+        sockets,
         ResourceService(name: "shutdown flag", logger: logger) {
             shutdownFlag.set()
         }

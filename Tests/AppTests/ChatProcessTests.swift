@@ -73,8 +73,16 @@ struct ChatProcessTests {
             }
             let beforeRestart = await sendMany("a", count: 100)
             #expect(beforeRestart.count == 100)
+            // A socket open at shutdown is told to go away (1001) before the server exits.
+            let open = try await RawConnection.connect(port: port)
+            try await open.sendWebSocketUpgrade(path: "/ws?token=\(token)")
+            #expect(await open.waitForResponse { $0.contains("\"type\":\"ready\"") })
             first.signal(SIGTERM)
+            #expect(await open.waitForResponse { _ in
+                WebSocketFrames(open.receivedBytes).frames.contains { $0.opcode == 0x8 && $0.closeCode == 1001 }
+            })
             #expect(try await first.waitForExit() == 0)
+            await open.close()
 
             let second = try ServerProcess(configPath: directory.configPath, port: port, logPath: directory.path + "/server2.log")
             try await second.waitUntilLive(client: client)

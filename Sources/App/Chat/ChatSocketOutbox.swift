@@ -33,17 +33,15 @@ final class ChatSocketOutbox: Sendable {
     }
 
     /// Puts a writer into `channel`'s pipeline (a WebSocket channel, after its frame encoder), catching up from
-    /// `position` (live items wait) until ``finishCatchUp()``. `onOverflow` is called (on the event loop) once, when
-    /// the socket is too slow, with the last position written to it.
+    /// `position` (live items wait) until ``finishCatchUp()``. Only on the channel's event loop. `onOverflow` is
+    /// called (on the event loop) once, when the socket is too slow, with the last position written to it.
     static func attach(
         to channel: any Channel, userID: Int64, capacity: Int, position: Int64, onOverflow: @escaping @Sendable (Int64) -> Void
-    ) async throws -> ChatSocketOutbox {
-        try await channel.eventLoop.submit {
-            let writer = ChatSocketWriter(capacity: capacity, position: position, onOverflow: onOverflow)
-            let operations = channel.pipeline.syncOperations
-            try operations.addHandler(writer, position: .after(try operations.handler(type: WebSocketFrameEncoder.self)))
-            return ChatSocketOutbox(userID: userID, writer: writer, eventLoop: channel.eventLoop)
-        }.get()
+    ) throws -> ChatSocketOutbox {
+        let writer = ChatSocketWriter(capacity: capacity, position: position, onOverflow: onOverflow)
+        let operations = channel.pipeline.syncOperations
+        try operations.addHandler(writer, position: .after(try operations.handler(type: WebSocketFrameEncoder.self)))
+        return ChatSocketOutbox(userID: userID, writer: writer, eventLoop: channel.eventLoop)
     }
 
     /// Queues `item` from any thread, and flushes it.

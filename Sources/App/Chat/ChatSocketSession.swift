@@ -6,10 +6,10 @@ import Logging
 import NIOCore
 import NIOWebSocket
 
-/// One `/ws` connection: authentication, then the catch-up (backlog from `since`, then live events, merged at the
-/// seam by position, again after each `resume`) beside the reader (frames from the client: send, edit, delete,
-/// resume, ping). Live events are written by the hub on the socket's event loop (``ChatSocketOutbox``); this task
-/// only writes backlogs and closes the socket.
+/// The chat protocol of `/ws` sockets: sign-in, then the catch-up (backlog from `since`, then live events, merged
+/// at the seam by position, again after each `resume`), then the client's frames (send, edit, delete, resume, ping).
+/// Each socket's input arrives here in order, one at a time (``ChatSockets``); live events are written by the hub
+/// on the socket's event loop (``ChatSocketOutbox``), so only sign-in, backlogs and replies pass through here.
 ///
 /// The protocol state lives here; the hub only routes frames to outboxes, and the store only stores, so another
 /// protocol (Socket.IO, Centrifugo) can be one more session type over the same hub and log.
@@ -26,33 +26,80 @@ struct ChatSocketSession: Sendable {
     /// Backlog events per store read.
     static let backlogPage = 500
 
-    func run(
-        inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, channel: any Channel, request: Request, logger: Logger
-    ) async {
-        var frames = inbound.messages(maxSize: settings.maxFrameBytes * 4).makeAsyncIterator()
-        let query = request.uri.queryParameters
-        var since = query["since"].flatMap { Int64(String($0)) }
-        // The token: a header or `?token=` now, or an `auth` frame first (browsers cannot set socket headers).
-        var token = APIKeyAuthenticator.bearerToken(request.headers[.authorization]) ?? query["token"].map(String.init)
-        if token == nil {
-            guard let first = await firstFrame(&frames, outbound: outbound) else { return }
-            guard case .object(let fields) = first, fields["type"] == .string("auth"), case .string(let value)? = fields["token"] else {
-                await close(outbound, .unauthorized, "the first frame must be {\"type\":\"auth\",\"token\":...}")
-                return
+    /// Where one socket is.
+    enum SocketState: Sendable {
+        case new
+        /// Open with no token: its first frame must be an `auth` frame.
+        case awaitingAuth(since: Int64?)
+        case signedIn(SignedIn)
+        case closed
+    }
+
+    struct SignedIn: Sendable {
+        let userID: Int64
+        let outbox: ChatSocketOutbox
+        let logger: Logger
+        /// Bad frames so far.
+        var errors = 0
+    }
+
+    /// One input of `socket`: its opening, or a message from the client.
+    func handle(_ input: ChatSocketInput, on socket: ChatSocket) async {
+        switch (input, socket.state.withLock { $0 }) {
+        case (.open(let token?, let since), _):
+            await signIn(socket, token: token, since: since)
+        case (.open(nil, let since), .new):
+            // A browser cannot set a socket's headers: the token comes in the first frame, within `authTimeout`.
+            socket.state.withLock { $0 = .awaitingAuth(since: since) }
+            socket.close(after: settings.authTimeout, ChatCloseCode.unauthorized.rawValue, "no auth frame within \(settings.authTimeout)") {
+                if case .awaitingAuth = socket.state.withLock({ $0 }) { return false }
+                return true
             }
-            token = value
-            if case .integer(let position)? = fields["since"] { since = position }
+        case (.message(let message), .awaitingAuth(let since)):
+            guard case .text(let text) = message, let value = try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8)) else {
+                return close(socket, .unauthorized, "the first frame must be a JSON auth frame")
+            }
+            guard case .object(let fields) = value, fields["type"] == .string("auth"), case .string(let token)? = fields["token"] else {
+                return close(socket, .unauthorized, "the first frame must be {\"type\":\"auth\",\"token\":...}")
+            }
+            if case .integer(let position)? = fields["since"] {
+                await signIn(socket, token: token, since: position)
+            } else {
+                await signIn(socket, token: token, since: since)
+            }
+        case (.message(let message), .signedIn(let signedIn)):
+            await receive(message, on: socket, signedIn)
+        case (.open, _), (.message, .new), (.message, .closed):
+            break
         }
+    }
+
+    /// `socket` has closed (on its event loop): its outbox stops receiving, and its user may go offline.
+    func closed(_ socket: ChatSocket) {
+        let previous = socket.state.withLock { state in
+            defer { state = .closed }
+            return state
+        }
+        if case .signedIn(let signedIn) = previous { hub.unregister(signedIn.outbox, now: clock.now) }
+    }
+
+    /// Checks the token, attaches the socket's outbox to the hub and sends the backlog from `since` (or, without
+    /// it, starts at the log's head).
+    private func signIn(_ socket: ChatSocket, token: String, since: Int64?) async {
         let userID: Int64
         do {
-            guard case .user(let id, _) = try await authenticator.user(token: token ?? "") else { return }
+            guard case .user(let id, _) = try await authenticator.user(token: token) else {
+                return close(socket, .unauthorized, "sign in with a user's access token")
+            }
             userID = id
         } catch {
-            await close(outbound, .unauthorized, (error as? APIError)?.message ?? "unauthorized")
-            return
+            return close(socket, .unauthorized, (error as? APIError)?.message ?? "unauthorized")
         }
-        var logger = logger
-        logger[metadataKey: "user_id"] = "\(userID)"
+        let logger = {
+            var logger = socket.logger
+            logger[metadataKey: "user_id"] = "\(userID)"
+            return logger
+        }()
 
         // Without `since`, the socket starts at the log's head as it is now, read before registering: whatever is
         // committed after this read is either in the backlog (read after registering) or in the outbox.
@@ -64,50 +111,36 @@ struct ChatSocketSession: Sendable {
                 start = try await store.headPosition()
             } catch {
                 logger.error("cannot read the event log", metadata: ["error": "\(error)"])
-                try? await outbound.close(.unexpectedServerError, reason: "retry later")
-                return
+                return socket.close(1011, "retry later")
             }
         }
-        // A socket too far behind is closed with 4008 from a task of its own: the reader may be waiting for the client.
+        // Registered before the backlog is read: every event committed from here on waits in the outbox, every
+        // earlier one is in the backlog, and the outbox drops what it sees twice by position. Registered on the
+        // socket's event loop while it is open, so that its closing (on the same loop) always unregisters it.
         let outbox: ChatSocketOutbox
         do {
-            outbox = try await ChatSocketOutbox.attach(
-                to: channel, userID: userID, capacity: settings.sendBufferEvents, position: start,
-                onOverflow: { [self, logger] lastSent in
-                    Task {
+            outbox = try await socket.onLoopWhileOpen { [hub, capacity = settings.sendBufferEvents] in
+                let outbox = try ChatSocketOutbox.attach(
+                    to: socket.channel, userID: userID, capacity: capacity, position: start,
+                    onOverflow: { lastSent in
                         logger.notice("closing a socket that fell behind", metadata: ["position": "\(lastSent)"])
-                        await close(outbound, .tooSlow, "too far behind: reconnect with since=\(lastSent)")
+                        socket.close(ChatCloseCode.tooSlow.rawValue, "too far behind: reconnect with since=\(lastSent)")
                     }
-                }
-            )
+                )
+                socket.state.withLock { $0 = .signedIn(SignedIn(userID: userID, outbox: outbox, logger: logger)) }
+                hub.register(outbox)
+                return outbox
+            }
         } catch {
             logger.debug("socket closed before it could be served", metadata: ["error": "\(error)"])
             return
         }
-        // Registered before the backlog is read: every event committed from here on waits in the outbox, every
-        // earlier one is in the backlog, and the outbox drops what it sees twice by position.
-        hub.register(outbox)
-        defer { hub.unregister(outbox, now: clock.now) }
         // The backlog first; frames the client sends meanwhile wait.
-        guard await catchUp(outbox, since: start, ready: ChatFrames.ready(userID: userID, position: start), logger: logger) else { return }
-        if await read(&frames, userID: userID, outbox: outbox, logger: logger) == .tooManyErrors {
-            await close(outbound, .tooManyErrors, "too many bad frames")
-        }
+        _ = await catchUp(outbox, since: start, ready: ChatFrames.ready(userID: userID, position: start), logger: logger)
     }
 
-    /// Waits (at most `authTimeout`) for the first frame and parses it.
-    private func firstFrame(_ frames: inout WebSocketInboundMessageStream.AsyncIterator, outbound: WebSocketOutboundWriter) async -> JSONValue? {
-        let timeout = Task {
-            try await Task.sleep(for: settings.authTimeout)
-            await close(outbound, .unauthorized, "no auth frame within \(settings.authTimeout)")
-        }
-        defer { timeout.cancel() }
-        guard let message = try? await frames.next() else { return nil }
-        guard case .text(let text) = message, let value = try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8)) else {
-            await close(outbound, .unauthorized, "the first frame must be a JSON auth frame")
-            return nil
-        }
-        return value
+    private func close(_ socket: ChatSocket, _ code: ChatCloseCode, _ reason: String) {
+        socket.close(code.rawValue, reason)
     }
 
     // MARK: Catch-up
@@ -139,40 +172,29 @@ struct ChatSocketSession: Sendable {
 
     // MARK: Reader
 
-    private enum ReadEnd {
-        case closed
-        case tooManyErrors
-    }
-
-    /// Reads frames until the client closes, or sends too many bad ones.
-    private func read(
-        _ frames: inout WebSocketInboundMessageStream.AsyncIterator, userID: Int64, outbox: ChatSocketOutbox, logger: Logger
-    ) async -> ReadEnd {
-        var errors = 0
-        while true {
-            let message: WebSocketMessage?
-            do {
-                message = try await frames.next()
-            } catch {
-                return .closed
+    /// One frame from a signed-in client: its reply (an ack, or an `error` event naming the problem) queued after
+    /// what the socket was sent before; after `maxFrameErrors` bad frames the socket closes with 4002.
+    private func receive(_ message: WebSocketMessage, on socket: ChatSocket, _ signedIn: SignedIn) async {
+        let reply: String?
+        do {
+            reply = try await handle(message, userID: signedIn.userID, outbox: signedIn.outbox, logger: signedIn.logger)
+        } catch {
+            let errors = socket.state.withLock { state -> Int in
+                guard case .signedIn(var current) = state else { return 0 }
+                current.errors += 1
+                state = .signedIn(current)
+                return current.errors
             }
-            guard let message else { return .closed }
-            let reply: String?
-            do {
-                reply = try await handle(message, userID: userID, outbox: outbox, logger: logger)
-            } catch {
-                errors += 1
-                let (code, text) = Self.describe(error)
-                reply = ChatFrames.error(code: code, message: text, ref: Self.ref(of: message))
-                if errors >= settings.maxFrameErrors {
-                    // What is queued is sent, this error last; then the socket closes with 4002.
-                    outbox.deliver(reply: reply!)
-                    logger.notice("closing a socket after repeated bad frames", metadata: ["errors": "\(errors)"])
-                    return .tooManyErrors
-                }
+            let (code, text) = Self.describe(error)
+            signedIn.outbox.deliver(reply: ChatFrames.error(code: code, message: text, ref: Self.ref(of: message)))
+            if errors >= settings.maxFrameErrors {
+                // What is queued is sent, this error last; then the socket closes with 4002.
+                signedIn.logger.notice("closing a socket after repeated bad frames", metadata: ["errors": "\(errors)"])
+                close(socket, .tooManyErrors, "too many bad frames")
             }
-            if let reply { outbox.deliver(reply: reply) }
+            return
         }
+        if let reply { signedIn.outbox.deliver(reply: reply) }
     }
 
     private static func describe(_ error: any Error) -> (code: String, message: String) {
@@ -284,9 +306,4 @@ struct ChatSocketSession: Sendable {
     private static let allFields: Set<String> = [
         "type", "ref", "room_id", "content", "client_id", "reply_to", "message_id", "since", "user_id", "username", "token", "emoji",
     ]
-
-    private func close(_ outbound: WebSocketOutboundWriter, _ code: ChatCloseCode, _ reason: String) async {
-        // A close reason is at most 123 bytes (a control frame's payload less the code).
-        try? await outbound.close(.unknown(code.rawValue), reason: String(reason.utf8.prefix(120)) ?? "")
-    }
 }

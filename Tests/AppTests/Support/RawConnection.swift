@@ -43,6 +43,11 @@ final class RawConnection: Sendable {
         try await channel.writeAndFlush(ByteBuffer(string: text))
     }
 
+    /// Sends `bytes` as they are.
+    func send(bytes: [UInt8]) async throws {
+        try await channel.writeAndFlush(ByteBuffer(bytes: bytes))
+    }
+
     /// Everything the server has sent so far, as text.
     var received: String { String(decoding: collector.bytes.withLock { $0 }, as: UTF8.self) }
 
