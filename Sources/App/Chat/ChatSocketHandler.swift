@@ -37,8 +37,9 @@ final class ChatSocketHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private let configuration: Configuration
     private let onInactive: () -> Void
     private var context: ChannelHandlerContext?
-    /// Inputs not yet taken by the session, and whether a task is taking them.
-    private var waiting = CircularBuffer<ChatSocketInput>()
+    /// Inputs not yet taken by the session, and whether a task is taking them. Room for one to start with (it
+    /// grows as needed): an idle socket's queue is empty, and NIO's default of 16 would cost it ~600 bytes.
+    private var waiting = CircularBuffer<ChatSocketInput>(initialCapacity: 1)
     private var isDraining = false
     /// A `read` held back while too many inputs wait.
     private var isReadHeld = false

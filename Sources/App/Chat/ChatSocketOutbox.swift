@@ -107,7 +107,8 @@ final class ChatSocketWriter: ChannelDuplexHandler, RemovableChannelHandler {
     /// While set, live items wait in `waiting` (the backlog is being written).
     private var isCatchingUp = true
     /// Live items not written yet: while catching up, or while the channel is not writable. At most `capacity`.
-    private var waiting = CircularBuffer<ChatSocketOutbox.Item>()
+    /// Room for one to start with: an idle socket's queue is empty (see ``ChatSocketHandler``).
+    private var waiting = CircularBuffer<ChatSocketOutbox.Item>(initialCapacity: 1)
     private var needsFlush = false
     /// Set once nothing more may be written: a close frame went out, the channel closed, or the socket overflowed.
     private var isDone = false
