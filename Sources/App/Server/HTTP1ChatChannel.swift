@@ -51,8 +51,14 @@ struct HTTP1ChatChannel: ServerChildChannel, HTTPChannelHandler {
         self.sockets = sockets
     }
 
+    /// Read buffers start at 1 KiB (NIO's default is 2 KiB), enough for a request head with a token, and grow with
+    /// larger reads (up to NIO's 64 KiB). A connection keeps its read buffer between reads, so this is memory that
+    /// every idle socket holds.
+    static let readBuffers = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 1024, maximum: 65536)
+
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
+            try channel.syncOptions?.setOption(.recvAllocator, value: Self.readBuffers)
             let upgradeAttempted = NIOLoopBoundBox(false, eventLoop: channel.eventLoop)
             let sockets = self.sockets
             let upgrader = NIOTypedWebSocketServerUpgrader<UpgradeResult>(
