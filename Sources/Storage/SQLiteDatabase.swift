@@ -12,8 +12,6 @@ public final class SQLiteDatabase: Sendable {
     public let writer: DatabasePool
     /// The file's path.
     public let path: String
-    /// Runs the WAL checkpoints of `writer`, off its commits.
-    private let checkpointer: SQLiteCheckpointer
 
     /// Opens the database at `path`, the one way every part of MessageBridge opens its file.
     ///
@@ -81,11 +79,9 @@ public final class SQLiteDatabase: Sendable {
             try db.execute(sql: "PRAGMA mmap_size = \(mmapSize)")
         }
         writer = try DatabasePool(path: path, configuration: configuration)
-        checkpointer = SQLiteCheckpointer(path: path)
         // Opening a pool switches to WAL and sets synchronous=NORMAL, so FULL must be set afterwards.
-        try writer.writeWithoutTransaction { [checkpointer] db in
+        try writer.writeWithoutTransaction { db in
             try db.execute(sql: "PRAGMA synchronous = FULL")
-            try checkpointer.takeCheckpoints(of: db)
         }
     }
 
@@ -95,9 +91,6 @@ public final class SQLiteDatabase: Sendable {
             try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1
         }
     }
-
-    /// WAL checkpoints run so far (off the writer) and the WAL frames they copied into the file, for tests.
-    public var checkpointCounts: (checkpoints: Int, framesCopied: Int) { checkpointer.counts }
 
     /// The journal mode (`wal`).
     public func journalMode() async throws -> String {

@@ -55,30 +55,6 @@ struct SQLiteMessageStoreTests {
         }
     }
 
-    @Test("WAL checkpoints run off the writer: its auto-checkpoint is off, and past 1 000 WAL pages a checkpoint copies frames")
-    func checkpointsOffTheWriter() async throws {
-        let database = TemporaryDatabase()
-        let opened = try SQLiteDatabase.open(path: database.path, migrating: true)
-        #expect(try await opened.writer.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA wal_autocheckpoint") } == 0)
-        #expect(opened.checkpointCounts.checkpoints == 0)
-        // 40 commits of 100 KiB rows: ~1 000 pages of WAL, then past it.
-        try await opened.writer.write { db in try db.execute(sql: "CREATE TABLE filler (data BLOB)") }
-        for _ in 0..<40 {
-            try await opened.writer.write { db in
-                try db.execute(sql: "INSERT INTO filler (data) VALUES (zeroblob(102400))")
-            }
-        }
-        let deadline = ContinuousClock.now + .seconds(30)
-        while opened.checkpointCounts.framesCopied == 0, ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(10))
-        }
-        #expect(opened.checkpointCounts.checkpoints >= 1)
-        #expect(opened.checkpointCounts.framesCopied >= 1000)
-        // What was copied is in the file, read back as written.
-        #expect(try await opened.writer.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM filler") } == 40)
-        #expect(try await opened.writer.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") } == 2)
-    }
-
     @Test("the database runs in WAL mode with synchronous=FULL")
     func durabilitySettings() async throws {
         let database = TemporaryDatabase()

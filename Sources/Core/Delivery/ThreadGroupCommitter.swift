@@ -124,7 +124,7 @@ public final class ThreadGroupCommitter<Item: Sendable, Output: Sendable>: Senda
 /// Names the calling thread for the kernel (at most 15 bytes on Linux), so it shows up under its own name in `top -H`,
 /// perf and the benchmarks' per-thread CPU rather than under its creator's (Foundation's `Thread.name` does not
 /// reliably reach the kernel on Linux).
-package func setCurrentThreadName(_ name: String) {
+func setCurrentThreadName(_ name: String) {
     #if os(Linux)
     // pthread_setname_np is not visible from Swift's Glibc module; the kernel reads the same name from here.
     guard let file = fopen("/proc/thread-self/comm", "w") else { return }
