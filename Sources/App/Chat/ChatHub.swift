@@ -22,6 +22,7 @@ final class ChatHub: ChatEventBus {
     }
 
     private let state = Mutex(State())
+    private let flushes = PendingFlushes()
     private let metrics: AppMetrics
 
     /// A hub that counts sockets and stored messages in `metrics`.
@@ -52,7 +53,7 @@ final class ChatHub: ChatEventBus {
             guard isFirst else { return [] }
             return Self.peers(of: outbox.userID, in: state)
         }
-        Self.send(.reply(ByteBuffer(string: ChatFrames.presence(userID: outbox.userID, isOnline: true, lastSeen: nil))), to: deliveries)
+        send(.reply(ByteBuffer(string: ChatFrames.presence(userID: outbox.userID, isOnline: true, lastSeen: nil))), to: deliveries)
     }
 
     /// Stops delivering to `outbox`. A user's last socket closing makes them offline, seen last at `now`.
@@ -66,7 +67,7 @@ final class ChatHub: ChatEventBus {
             state.lastSeen[outbox.userID] = now
             return Self.peers(of: outbox.userID, in: state)
         }
-        Self.send(.reply(ByteBuffer(string: ChatFrames.presence(userID: outbox.userID, isOnline: false, lastSeen: now))), to: deliveries)
+        send(.reply(ByteBuffer(string: ChatFrames.presence(userID: outbox.userID, isOnline: false, lastSeen: now))), to: deliveries)
     }
 
     /// The open sockets of everyone who shares a room with `userID` (not their own).
@@ -92,14 +93,14 @@ final class ChatHub: ChatEventBus {
         let targets = state.withLock { state -> [ChatSocketOutbox] in
             (state.members[roomID] ?? []).subtracting([sender]).flatMap { state.sockets[$0].map { Array($0.values) } ?? [] }
         }
-        Self.send(.reply(ByteBuffer(string: frame)), to: targets)
+        send(.reply(ByteBuffer(string: frame)), to: targets)
     }
 
     /// Sends one item to many sockets: a job per event loop.
-    private static func send(_ item: ChatSocketOutbox.Item, to outboxes: [ChatSocketOutbox]) {
+    private func send(_ item: ChatSocketOutbox.Item, to outboxes: [ChatSocketOutbox]) {
         var byLoop = DeliveriesByLoop()
         for outbox in outboxes { byLoop.add(item, for: outbox) }
-        byLoop.run()
+        byLoop.run(flushes: flushes)
     }
 
     func publish(_ events: [ChatEvent]) {
@@ -124,7 +125,7 @@ final class ChatHub: ChatEventBus {
             }
         }
         // Outside the lock: the writes happen on the sockets' event loops.
-        deliveries.run()
+        deliveries.run(flushes: flushes)
     }
 
     /// True when `userID` is a current member of `roomID` (as of the last published event).
@@ -133,8 +134,8 @@ final class ChatHub: ChatEventBus {
     }
 }
 
-/// Items for sockets grouped by their channels' event loops, so that one job per loop writes them all and flushes
-/// each socket once (a handful of loops, against hundreds or thousands of sockets).
+/// Items for sockets grouped by their channels' event loops, so that one job per loop writes them all (a handful of
+/// loops, against hundreds or thousands of sockets). The flushes follow in a job of their own (``PendingFlushes``).
 private struct DeliveriesByLoop {
     private var loops: [ObjectIdentifier: (loop: any EventLoop, items: [(ChatSocketOutbox, ChatSocketOutbox.Item)])] = [:]
 
@@ -142,12 +143,59 @@ private struct DeliveriesByLoop {
         loops[ObjectIdentifier(outbox.eventLoop), default: (outbox.eventLoop, [])].items.append((outbox, item))
     }
 
-    func run() {
+    func run(flushes: PendingFlushes) {
         for (loop, items) in loops.values {
+            let pending = flushes.on(loop)
             loop.execute {
                 for (outbox, item) in items { outbox.deliverOnLoop(item) }
-                for (outbox, _) in items { outbox.flushOnLoop() }
+                pending.flushLater(items.lazy.map(\.0))
             }
+        }
+    }
+}
+
+/// The sockets written to but not flushed yet, per event loop. A loop's flush runs as a job queued behind the
+/// jobs already waiting on that loop: when fan-out falls behind (several events' jobs queued), each socket is
+/// flushed once for all of them, one `writev` of several frames instead of one system call per frame and socket;
+/// when it keeps up, the flush follows its event's writes at once. Writes keep their order either way.
+final class PendingFlushes: Sendable {
+    /// One loop's sockets to flush; touched only on that loop.
+    final class Loop: Sendable {
+        private struct State {
+            var outboxes: [ChatSocketOutbox] = []
+            var isScheduled = false
+        }
+
+        private let loop: any EventLoop
+        private let state: NIOLoopBoundBox<State>
+
+        init(loop: any EventLoop) {
+            self.loop = loop
+            self.state = .makeBoxSendingValue(State(), eventLoop: loop)
+        }
+
+        /// Flushes `outboxes` once the jobs queued on the loop so far have run. Only on the loop.
+        func flushLater(_ outboxes: some Sequence<ChatSocketOutbox>) {
+            state.value.outboxes.append(contentsOf: outboxes)
+            guard !state.value.isScheduled else { return }
+            state.value.isScheduled = true
+            loop.execute { [self] in
+                let outboxes = state.value.outboxes
+                state.value = State()
+                for outbox in outboxes { outbox.flushOnLoop() }
+            }
+        }
+    }
+
+    private let loops = Mutex<[ObjectIdentifier: Loop]>([:])
+
+    /// The pending flushes of `loop`.
+    func on(_ loop: any EventLoop) -> Loop {
+        loops.withLock { loops in
+            if let pending = loops[ObjectIdentifier(loop)] { return pending }
+            let pending = Loop(loop: loop)
+            loops[ObjectIdentifier(loop)] = pending
+            return pending
         }
     }
 }
