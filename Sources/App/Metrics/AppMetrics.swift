@@ -48,6 +48,7 @@ public final class AppMetrics: Sendable {
     let oldestPendingAge: Prometheus.Gauge
     private let backlog: [MessageStatus: Prometheus.Gauge]
     private let backlogRefreshedAt = Mutex<ContinuousClock.Instant?>(nil)
+    private let requestHandles = Mutex<[RequestLabels: RequestHandles]>([:])
 
     /// Registers the app's own collectors on `registry` (reusing them when another app already did).
     public init(registry: PrometheusCollectorRegistry) {
@@ -78,16 +79,43 @@ public final class AppMetrics: Sendable {
 
     /// Counts one answered request and its duration. `route` must be a route template or `unmatched`, never a
     /// raw path, so label values stay bounded.
+    ///
+    /// The two handles of each (method, route, status) are made once and kept: asking the registry for them on every
+    /// request built their names and label strings and searched its tables under its lock, ~4 µs a request.
     func recordRequest(method: String, route: String, status: Int, duration: Duration) {
-        registry.makeCounter(
-            descriptor: Self.requestsDescriptor,
-            labels: [("method", method), ("route", route), ("status", String(status))]
-        ).increment()
-        registry.makeDurationHistogram(
-            descriptor: Self.durationDescriptor,
-            labels: [("method", method), ("route", route)],
-            buckets: Self.requestDurationBuckets
-        ).record(duration)
+        let key = RequestLabels(method: method, route: route, status: status)
+        let handles = requestHandles.withLock { $0[key] } ?? makeRequestHandles(key)
+        handles.requests.increment()
+        handles.duration.record(duration)
+    }
+
+    /// The labels of one request's metrics.
+    private struct RequestLabels: Hashable {
+        let method: String
+        let route: String
+        let status: Int
+    }
+
+    /// The metrics one request records.
+    private struct RequestHandles: Sendable {
+        let requests: Prometheus.Counter
+        let duration: Prometheus.DurationHistogram
+    }
+
+    private func makeRequestHandles(_ key: RequestLabels) -> RequestHandles {
+        let handles = RequestHandles(
+            requests: registry.makeCounter(
+                descriptor: Self.requestsDescriptor,
+                labels: [("method", key.method), ("route", key.route), ("status", String(key.status))]
+            ),
+            duration: registry.makeDurationHistogram(
+                descriptor: Self.durationDescriptor,
+                labels: [("method", key.method), ("route", key.route)],
+                buckets: Self.requestDurationBuckets
+            )
+        )
+        requestHandles.withLock { $0[key] = handles }
+        return handles
     }
 
     /// Sets `messagebridge_backlog` from `store`, unless it was refreshed less than `maximumAge` ago (so frequent
