@@ -12,8 +12,16 @@ extension SQLiteChatStore {
     /// lookup per hit of the page re-reads the term's whole doclist (~1 ms a hit for a frequent word).
     static let searchWindow = 200
 
+    /// How many of the newest messages in the caller's rooms a one- or two-character search reads by default.
+    ///
+    /// Such a fragment has no index (trigrams need three characters), so it is matched with `LIKE` row by row; a
+    /// rare one would otherwise read every message of every room the caller is in (~1 µs a row, a second at a
+    /// million). Bounded, it costs at most ~10 ms and finds what is recent, which is what such a search is for.
+    public static let defaultShortQueryScanLimit = 10_000
+
     public func search(_ query: String, visibleTo userID: Int64, roomID: Int64?, limit: Int, offset: Int) async throws -> [SearchHit] {
-        try await writer.read { db in
+        let scanLimit = shortQueryScanLimit
+        return try await writer.read { db in
             if let roomID { _ = try Self.requireMember(db, roomID: roomID, userID: userID) }
             let terms = query.split(whereSeparator: \.isWhitespace).map(String.init)
             guard !terms.isEmpty else { return [] }
@@ -36,8 +44,8 @@ extension SQLiteChatStore {
                 """, arguments: arguments)
 
             // Fragments and text without spaces (Chinese, Japanese): trigrams for three characters or more, LIKE
-            // (over the caller's rooms only) for less. Ranked after every word match, so they are looked for only
-            // when the word matches do not fill the page.
+            // (over the newest `shortQueryScanLimit` messages of the caller's rooms) for less. Ranked after every
+            // word match, so they are looked for only when the word matches do not fill the page.
             if hits.count < wanted {
                 let fragments: [Candidate]
                 if query.count >= 3 {
@@ -53,9 +61,14 @@ extension SQLiteChatStore {
                         .replacingOccurrences(of: "_", with: "\\_") + "%"
                     // Every LIKE match scores the same, so the newest `wanted` are the page's.
                     arguments["wanted"] = wanted
+                    // Only the newest `shortQueryScanLimit` messages of the scope are read (see its doc).
+                    arguments["scan"] = scanLimit
                     fragments = try Self.candidates(db, tier: .like, sql: """
-                        SELECT x.id, 0, x.content FROM chat_messages x
-                        WHERE x.content LIKE :like ESCAPE '\\' AND x.deleted_at IS NULL AND \(scope)
+                        SELECT x.id, 0, x.content FROM (
+                            SELECT x.id, x.content FROM chat_messages x
+                            WHERE x.deleted_at IS NULL AND \(scope) ORDER BY x.id DESC LIMIT :scan
+                        ) x
+                        WHERE x.content LIKE :like ESCAPE '\\'
                         ORDER BY x.id DESC LIMIT :wanted
                         """, arguments: arguments)
                 }

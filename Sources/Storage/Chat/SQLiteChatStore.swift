@@ -15,12 +15,18 @@ public final class SQLiteChatStore: ChatStore {
     /// The database's pool, shared with the file's other stores.
     let writer: DatabasePool
     let clock: any WallClock
+    /// How many of the newest messages in the caller's rooms a one- or two-character search reads (see `search`).
+    let shortQueryScanLimit: Int
     private let committer: ThreadGroupCommitter<ChatWrite, Result<any Sendable, any Error>>
 
     /// The chat tables of `database` (already at this binary's schema), publishing committed events to `bus`.
-    public init(database: SQLiteDatabase, bus: any ChatEventBus, clock: any WallClock = SystemWallClock()) {
+    public init(
+        database: SQLiteDatabase, bus: any ChatEventBus, clock: any WallClock = SystemWallClock(),
+        shortQueryScanLimit: Int = SQLiteChatStore.defaultShortQueryScanLimit
+    ) {
         writer = database.writer
         self.clock = clock
+        self.shortQueryScanLimit = max(1, shortQueryScanLimit)
         let writer = database.writer
         committer = ThreadGroupCommitter(name: "chat-commit", maxBatchSize: 512) { writes in
             try Self.commit(writes, writer: writer, now: clock.now, bus: bus)
