@@ -8,10 +8,6 @@ import Testing
 /// the store or by anything else that writes the file, the counts must equal a count of the rows themselves.
 @Suite("SQLite chat counts")
 struct SQLiteChatCountsTests {
-    struct NoBus: ChatEventBus {
-        func publish(_ events: [ChatEvent]) {}
-    }
-
     /// The rows themselves, counted as the kept counts count them.
     func countedRows(_ writer: some DatabaseReader) async throws -> ChatCounts {
         try await writer.read { db in
@@ -39,7 +35,7 @@ struct SQLiteChatCountsTests {
     func exactThroughEveryWrite() async throws {
         let database = TemporaryDatabase()
         let sqlite = try SQLiteDatabase.open(path: database.path, migrating: true)
-        let store = SQLiteChatStore(database: sqlite, bus: NoBus())
+        let store = SQLiteChatStore(database: sqlite, bus: NoChatBus())
         try await expectCounts(store, sqlite.writer, users: 0, messages: 0)
 
         let ann = try await store.createUser(NewChatUser(username: "ann", email: "ann@example.com", passwordHash: nil))
@@ -115,7 +111,7 @@ struct SQLiteChatCountsTests {
         try old.close()
 
         let sqlite = try SQLiteDatabase.open(path: database.path, migrating: true)
-        let store = SQLiteChatStore(database: sqlite, bus: NoBus())
+        let store = SQLiteChatStore(database: sqlite, bus: NoChatBus())
         try await expectCounts(store, sqlite.writer, users: 3, rooms: 1, messages: 3)
         _ = try await store.sendMessage(roomID: 1, authorID: 1, content: "new", clientID: nil, replyTo: nil)
         try await expectCounts(store, sqlite.writer, users: 3, rooms: 1, messages: 4)

@@ -7,16 +7,12 @@ import Testing
 /// `shortQueryScanLimit` messages of the caller's rooms, so a rare fragment cannot make it read the whole store.
 @Suite("SQLite chat search: short fragments")
 struct SQLiteChatSearchScanTests {
-    struct NoBus: ChatEventBus {
-        func publish(_ events: [ChatEvent]) {}
-    }
-
     @Test("a two-character fragment is found among the newest messages of the scan limit, not beyond it")
     func shortFragmentsReadTheNewestOnly() async throws {
         let database = TemporaryDatabase()
         let sqlite = try SQLiteDatabase.open(path: database.path, migrating: true)
-        let bounded = SQLiteChatStore(database: sqlite, bus: NoBus(), shortQueryScanLimit: 5)
-        let unbounded = SQLiteChatStore(database: sqlite, bus: NoBus())
+        let bounded = SQLiteChatStore(database: sqlite, bus: NoChatBus(), shortQueryScanLimit: 5)
+        let unbounded = SQLiteChatStore(database: sqlite, bus: NoChatBus())
         let ann = try await bounded.createUser(NewChatUser(username: "ann", email: "ann@example.com", passwordHash: nil))
         let room = try await bounded.createRoom(name: "den", topic: nil, visibility: .public, creator: ann.id)
         // "qz" only inside words, so the word index (prefix "qz*") finds neither and the fragment path runs.

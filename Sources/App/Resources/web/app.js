@@ -725,7 +725,9 @@
         badge = el("span", { class: "unread", id: `unread-${room.id}`, title: "unread messages" });
         li.append(badge);
       }
-      if (badge.textContent !== String(summary.unread_count)) badge.textContent = String(summary.unread_count);
+      // The server counts up to 1 000 (1 000 = "1 000 or more").
+      const shown = summary.unread_count >= 1000 ? "1000+" : String(summary.unread_count);
+      if (badge.textContent !== shown) badge.textContent = shown;
       button.setAttribute("aria-describedby", badge.id);
     } else {
       if (badge) badge.remove();
