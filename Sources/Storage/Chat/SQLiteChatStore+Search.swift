@@ -15,8 +15,9 @@ extension SQLiteChatStore {
     /// How many of the newest messages in the caller's rooms a one- or two-character search reads by default.
     ///
     /// Such a fragment has no index (trigrams need three characters), so it is matched with `LIKE` row by row; a
-    /// rare one would otherwise read every message of every room the caller is in (~1 µs a row, a second at a
-    /// million). Bounded, it costs at most ~10 ms and finds what is recent, which is what such a search is for.
+    /// rare one would otherwise read every message of every room the caller is in (0.43 s for a room of a million,
+    /// `benchmarks/README.md`). Bounded, it costs ~20 ms at most and finds what is recent, which is what such a
+    /// search is for.
     public static let defaultShortQueryScanLimit = 10_000
 
     public func search(_ query: String, visibleTo userID: Int64, roomID: Int64?, limit: Int, offset: Int) async throws -> [SearchHit] {
