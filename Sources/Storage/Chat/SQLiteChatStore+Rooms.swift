@@ -132,8 +132,8 @@ extension SQLiteChatStore {
     }
 
     /// The most unread messages a room summary counts: the count stops there (`unread_count` 1 000 = "1 000 or
-    /// more"). Counting them all read every unread row on every room list, ~0.4 s for a member who never read a room
-    /// of a million messages; bounded, it is ~1 ms at most per room.
+    /// more"). Counting them all read every unread row on every room list, ~0.3 s for a member who never read a room
+    /// of a million messages; bounded, it is ~2 ms at most per room (`benchmarks/history/unread.sh`).
     public static let unreadCountLimit = 1_000
 
     public func rooms(of userID: Int64) async throws -> [RoomSummary] {
