@@ -82,10 +82,11 @@ struct Delivery {
         }
         let retryWakeup = Wakeup()
         self.dueWork = retryWakeup
+        let commits = makeStoreCommits(store: store, clock: clock)
         let dispatcher = DeliveryDispatcher(
             owner: makeNodeID(),
             sink: SinkRouter(sinks: sinks),
-            store: store,
+            commitOutcomes: commits.outcomes,
             policy: RetryPolicy(maxRetries: worker.maxRetries, initialBackoff: worker.initialBackoff, maxBackoff: worker.maxBackoff),
             concurrencyByKind: concurrencyByKind,
             batchLimitByKind: batchLimitByKind,
@@ -99,25 +100,66 @@ struct Delivery {
         self.breakers = breakers
         self.credentialsByRoute = credentialsByRoute
         self.dispatcher = dispatcher
-        let intake = DeliveryIntake(dispatcher: dispatcher, commit: makeIngestCommitter(store: store), leaseTimeout: worker.leaseTimeout)
+        let intake = DeliveryIntake(dispatcher: dispatcher, commit: commits.ingest, leaseTimeout: worker.leaseTimeout)
         self.intake = intake
         self.retryWorker = RetryWorker(store: store, intake: intake, settings: worker, dueWork: retryWakeup, clock: clock, logger: logger)
     }
 }
 
-/// Group commit for ingest: on a dedicated thread when the store writes with blocking calls (SQLite), else with
-/// the async committer.
-func makeIngestCommitter(store: any MessageStore) -> @Sendable (IngestRecord) async throws -> IngestOutcome {
-    if let blocking = store as? any BlockingIngestStore {
-        let committer = ThreadGroupCommitter<IngestRecord, IngestOutcome>(name: "ingest-commit") { batch in
-            try blocking.insertReportingDuplicatesBlocking(batch)
+/// The durable commits of the delivery pipeline: new messages (ingest) and delivery outcomes.
+struct StoreCommits: Sendable {
+    /// Stores one accepted message with whatever else queued up; returns once it is durable.
+    let ingest: @Sendable (IngestRecord) async throws -> IngestOutcome
+    /// Writes one finished batch's outcomes with whatever else queued up; returns once they are durable.
+    let outcomes: @Sendable ([DeliveryCompletion]) async throws -> Void
+}
+
+/// One item of the commit thread: a message to store, or the outcomes of a finished delivery batch.
+private enum StoreWrite: Sendable {
+    case record(IngestRecord)
+    case completions([DeliveryCompletion])
+}
+
+/// Group commit for ingest and outcomes. When the store writes with blocking calls (SQLite), both go through one
+/// dedicated thread, so the messages accepted and the deliveries finished while the previous commit ran share one
+/// transaction and one fsync (with deliveries on, an outcome then costs no commit of its own, nor a hop to the
+/// store's writer queue). Otherwise each has its own async committer.
+func makeStoreCommits(store: any MessageStore, clock: any WallClock) -> StoreCommits {
+    guard let blocking = store as? any BlockingIngestStore else {
+        let ingest = GroupCommitter<IngestRecord, IngestOutcome> { batch in
+            try await store.insertReportingDuplicates(batch)
         }
-        return { record in try await committer.submit(record) }
+        let outcomes = GroupCommitter<[DeliveryCompletion], Void> { batches in
+            try await store.complete(batches.count == 1 ? batches[0] : Array(batches.joined()), now: clock.now)
+            return Array(repeating: (), count: batches.count)
+        }
+        return StoreCommits(ingest: { try await ingest.submit($0) }, outcomes: { try await outcomes.submit($0) })
     }
-    let committer = GroupCommitter<IngestRecord, IngestOutcome> { batch in
-        try await store.insertReportingDuplicates(batch)
+    let committer = ThreadGroupCommitter<StoreWrite, IngestOutcome?>(name: "ingest-commit") { batch in
+        var records: [IngestRecord] = []
+        var completions: [DeliveryCompletion] = []
+        records.reserveCapacity(batch.count)
+        for write in batch {
+            switch write {
+            case .record(let record): records.append(record)
+            case .completions(let finished): completions.append(contentsOf: finished)
+            }
+        }
+        var stored = try blocking.writeBlocking(records: records, completions: completions, completedAt: clock.now).makeIterator()
+        return batch.map { write in
+            guard case .record = write else { return nil }
+            return stored.next()
+        }
     }
-    return { record in try await committer.submit(record) }
+    return StoreCommits(
+        ingest: { record in
+            guard let outcome = try await committer.submit(.record(record)) else {
+                preconditionFailure("the commit thread returned no outcome for a stored record")
+            }
+            return outcome
+        },
+        outcomes: { completions in _ = try await committer.submit(.completions(completions)) }
+    )
 }
 
 /// One breaker per destination, with transitions logged and exported as `circuit_breaker_state{destination}`.

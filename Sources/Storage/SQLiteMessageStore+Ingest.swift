@@ -24,12 +24,34 @@ extension SQLiteMessageStore: BlockingIngestStore {
 
     /// The same, as a blocking call on the caller's thread (the ingest commit thread).
     public func insertReportingDuplicatesBlocking(_ records: [IngestRecord]) throws -> [IngestOutcome] {
+        try writeBlocking(records: records, completions: [], completedAt: clock.now)
+    }
+
+    /// New messages and delivery outcomes in one transaction, on the caller's thread (the commit thread).
+    ///
+    /// If the transaction fails, the leases its inserts took are dropped and the rows of the leases its outcomes
+    /// ended are rewound to, before the writer is released (as in `complete`), so the next claim finds them.
+    public func writeBlocking(records: [IngestRecord], completions: [DeliveryCompletion], completedAt: Date) throws -> [IngestOutcome] {
         let now = StoredTime.milliseconds(clock.now)
-        do {
-            return try writer.write { db in try self.insert(records, now: now, in: db) }
-        } catch {
-            dropLeases(of: records)
-            throw error
+        let completedAtMS = StoredTime.milliseconds(completedAt)
+        return try writer.writeWithoutTransaction { db in
+            var outcomes: [IngestOutcome] = []
+            var ended: [LeaseTable.Key] = []
+            do {
+                try db.inTransaction {
+                    // Outcomes first: none can be for a record of this batch (its delivery starts after the commit).
+                    if !completions.isEmpty {
+                        try self.writeCompletions(completions, now: completedAtMS, endingLeasesInto: &ended, in: db)
+                    }
+                    outcomes = try self.insert(records, now: now, in: db)
+                    return .commit
+                }
+            } catch {
+                dropLeases(of: records)
+                rewind(ended)
+                throw error
+            }
+            return outcomes
         }
     }
 

@@ -19,17 +19,23 @@ extension SQLiteMessageStore {
                     return .commit
                 }
             } catch {
-                self.leases.withLock { table in
-                    for key in ended { table.rewind(to: key) }
-                }
+                self.rewind(ended)
                 throw error
             }
         }
     }
 
+    /// Moves the claim cursor back to the rows of leases a failed transaction ended, so the next claim finds them.
+    func rewind(_ ended: [LeaseTable.Key]) {
+        guard !ended.isEmpty else { return }
+        leases.withLock { table in
+            for key in ended { table.rewind(to: key) }
+        }
+    }
+
     /// `complete`'s transaction: ends the leases still held by each completion's owner (noting where their rows sit
     /// in `ended`) and writes those outcomes.
-    private func writeCompletions(
+    func writeCompletions(
         _ completions: [DeliveryCompletion], now nowMS: Int64, endingLeasesInto ended: inout [LeaseTable.Key], in db: Database
     ) throws {
         // Deliveries grouped by what their attempt recorded: a batch delivered by one sink call shares it.

@@ -143,6 +143,68 @@ struct SQLiteLeaseTests {
         #expect(try await store.message(id: good.id)?.status == .pending, "no lease left from the failed batch")
     }
 
+    @Test("new messages and delivery outcomes written by the commit thread share one transaction")
+    func recordsAndOutcomesTogether() async throws {
+        let database = TemporaryDatabase()
+        let store = try SQLiteMessageStore(path: database.path)
+        let now = Date(timeIntervalSince1970: 1_800_000_000)
+        let earlier = (0..<2).map { makeMessage(at: now.addingTimeInterval(Double($0) / 1000)) }
+        _ = try store.insertReportingDuplicatesBlocking(earlier.map {
+            IngestRecord(message: $0, initialState: .leased(owner: "a", until: now.addingTimeInterval(60)))
+        })
+        let fresh = makeMessage(at: now.addingTimeInterval(1))
+        let attempt = DeliveryAttempt(number: 1, finishedAt: now, outcome: .delivered, statusCode: 204, error: nil, durationSeconds: 0.002)
+        let failure = DeliveryAttempt(number: 1, finishedAt: now, outcome: .retryable, statusCode: 503, error: "HTTP 503", durationSeconds: 0.003)
+        let outcomes = try store.writeBlocking(
+            records: [IngestRecord(message: fresh, initialState: .leased(owner: "a", until: now.addingTimeInterval(60)))],
+            completions: [
+                DeliveryCompletion(messageID: earlier[0].id, owner: "a", change: .delivered, attempt: attempt),
+                DeliveryCompletion(messageID: earlier[1].id, owner: "a", change: .retry(at: now.addingTimeInterval(5)), attempt: failure),
+            ],
+            completedAt: now.addingTimeInterval(2)
+        )
+        #expect(outcomes == [.stored])
+        let delivered = try #require(try await store.message(id: earlier[0].id))
+        #expect(delivered.status == .delivered && delivered.lastStatusCode == 204)
+        #expect(delivered.deliveredAt == now && delivered.updatedAt == now.addingTimeInterval(2), "the attempt's finish; the commit's time")
+        let retrying = try #require(try await store.message(id: earlier[1].id))
+        #expect(retrying.status == .retrying && retrying.lastError == "HTTP 503" && retrying.nextAttemptAt == now.addingTimeInterval(5))
+        #expect(try await store.attempts(messageID: earlier[1].id).map(\.statusCode) == [503])
+        #expect(try await store.message(id: fresh.id)?.status == .delivering, "stored, and leased in memory")
+        #expect(try await store.statusCounts() == [.pending: 0, .delivering: 1, .retrying: 1, .delivered: 1, .failed: 0])
+        #expect(try await store.claimDue(owner: "b", now: now.addingTimeInterval(10), leaseUntil: now.addingTimeInterval(70), limit: 10)
+            .map(\.message.id) == [earlier[1].id], "the retry is due; the new message is leased to a")
+    }
+
+    @Test("when the shared transaction fails, neither its new messages nor its outcomes are written, and both can be tried again")
+    func failedRecordsAndOutcomes() async throws {
+        let database = TemporaryDatabase()
+        let store = try SQLiteMessageStore(path: database.path)
+        let now = Date()
+        let earlier = (0..<3).map { makeMessage(at: now.addingTimeInterval(Double($0) / 1000)) }
+        try await store.insert(earlier.map { IngestRecord(message: $0, initialState: .pending) })
+        let claimed = try await store.claimDue(owner: "a", now: now.addingTimeInterval(1), leaseUntil: now.addingTimeInterval(60), limit: 10)
+        #expect(claimed.count == 3)
+        try await store.writer.write { db in
+            try db.execute(sql: "CREATE TEMP TRIGGER refuse AFTER INSERT ON messages WHEN NEW.route = '/bad' BEGIN SELECT RAISE(ABORT, 'refused'); END")
+        }
+        let bad = makeMessage(route: "/bad", at: now.addingTimeInterval(1))
+        let attempt = DeliveryAttempt(number: 1, finishedAt: now, outcome: .delivered, statusCode: 200, error: nil, durationSeconds: 0.001)
+        #expect(throws: (any Error).self) {
+            try store.writeBlocking(
+                records: [IngestRecord(message: bad, initialState: .leased(owner: "a", until: now.addingTimeInterval(60)))],
+                completions: claimed.map { DeliveryCompletion(messageID: $0.message.id, owner: "a", change: .delivered, attempt: attempt) },
+                completedAt: now.addingTimeInterval(1)
+            )
+        }
+        #expect(try await store.statusCounts() == [.pending: 3, .delivering: 0, .retrying: 0, .delivered: 0, .failed: 0])
+        #expect(try await store.message(id: bad.id) == nil)
+        let again = try await store.claimDue(owner: "b", now: now.addingTimeInterval(1), leaseUntil: now.addingTimeInterval(60), limit: 10)
+        #expect(Set(again.map(\.message.id)) == Set(earlier.map(\.id)), "claimable again at once, not after the lease")
+        try await store.writer.write { db in try db.execute(sql: "DROP TRIGGER refuse") }
+        #expect(try store.insertReportingDuplicatesBlocking([IngestRecord(message: bad, initialState: .pending)]) == [.stored])
+    }
+
     /// Random inserts (some accepted in the past, some leased at once), claims, outcomes and lease expiries against
     /// a model of which messages are due and unleased: a claim must return only such messages, and a claim that
     /// returns fewer than it may must have returned all of them.

@@ -6,7 +6,7 @@ import ServiceLifecycle
 import Synchronization
 
 /// Runs deliveries: takes leased messages (fresh from ingest or claimed by the retry worker), hands each to its
-/// sink, and writes the outcome back through a group commit.
+/// sink, and writes the outcome back through the store's group commit.
 ///
 /// Each sink kind has its own lane with its own concurrency, so a slow HTTP endpoint never holds up Kafka (whose
 /// lane keeps thousands of records in flight for librdkafka to batch). A lane with a batch limit above one (Kafka)
@@ -26,7 +26,8 @@ final class DeliveryDispatcher: Service {
     let sink: any DeliverySink
     let policy: RetryPolicy
     private let lanes: [SinkKind: Lane]
-    let completions: GroupCommitter<[DeliveryCompletion], Void>
+    /// Writes a batch's outcomes durably (the store's group commit, see ``makeStoreCommits(store:clock:)``).
+    let commitOutcomes: @Sendable ([DeliveryCompletion]) async throws -> Void
     let logger: Logger
     /// Signalled when an outcome makes work due soon (a retry, a deferral): the store's news for its readers, so
     /// the dispatcher never calls back into the retry worker that feeds it.
@@ -43,7 +44,7 @@ final class DeliveryDispatcher: Service {
     init(
         owner: String,
         sink: any DeliverySink,
-        store: any MessageStore,
+        commitOutcomes: @escaping @Sendable ([DeliveryCompletion]) async throws -> Void,
         policy: RetryPolicy,
         concurrencyByKind: [SinkKind: Int],
         batchLimitByKind: [SinkKind: Int] = [:],
@@ -64,10 +65,7 @@ final class DeliveryDispatcher: Service {
         self.lanes = Dictionary(uniqueKeysWithValues: concurrencyByKind.map { kind, concurrency in
             (kind, Lane(kind: kind, concurrency: concurrency, batchLimit: batchLimitByKind[kind] ?? 1))
         })
-        self.completions = GroupCommitter { batches in
-            try await store.complete(batches.count == 1 ? batches[0] : Array(batches.joined()), now: clock.now)
-            return Array(repeating: (), count: batches.count)
-        }
+        self.commitOutcomes = commitOutcomes
     }
 
     /// How many more jobs may be reserved now, over all lanes (the retry worker's claim size).

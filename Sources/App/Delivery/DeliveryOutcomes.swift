@@ -73,9 +73,9 @@ extension DeliveryDispatcher {
     func write(_ batch: [DeliveryCompletion], logger: Logger) async {
         guard !batch.isEmpty else { return }
         do {
-            // The group commit writes in a task of its own, so a delivery cancelled at the end of the shutdown
-            // grace period still records what happened.
-            try await completions.submit(batch)
+            // Once queued, the group commit writes the batch even if this task is cancelled (at the end of the
+            // shutdown grace period), so what happened is still recorded.
+            try await commitOutcomes(batch)
         } catch {
             // The lease expires and the message is delivered again: at-least-once, never lost.
             logger.error("cannot record delivery outcome", metadata: ["error": "\(error)"])
