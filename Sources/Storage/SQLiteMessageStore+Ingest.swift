@@ -13,12 +13,9 @@ extension SQLiteMessageStore: BlockingIngestStore {
     /// A record stored already leased (`InitialState.leased`) is written `pending` and leased in memory, see
     /// ``LeaseTable``; if the transaction fails, those leases are dropped again.
     public func insertReportingDuplicates(_ records: [IngestRecord]) async throws -> [IngestOutcome] {
-        let now = StoredTime.milliseconds(clock.now)
-        do {
-            return try await writer.write { db in try self.insert(records, now: now, in: db) }
-        } catch {
-            dropLeases(of: records)
-            throw error
+        let now = clock.now
+        return try await writer.writeWithoutTransaction { db in
+            try self.write(records: records, completions: [], now: now, completedAt: now, in: db)
         }
     }
 
@@ -28,31 +25,42 @@ extension SQLiteMessageStore: BlockingIngestStore {
     }
 
     /// New messages and delivery outcomes in one transaction, on the caller's thread (the commit thread).
-    ///
-    /// If the transaction fails, the leases its inserts took are dropped and the rows of the leases its outcomes
-    /// ended are rewound to, before the writer is released (as in `complete`), so the next claim finds them.
     public func writeBlocking(records: [IngestRecord], completions: [DeliveryCompletion], completedAt: Date) throws -> [IngestOutcome] {
-        let now = StoredTime.milliseconds(clock.now)
-        let completedAtMS = StoredTime.milliseconds(completedAt)
+        let now = clock.now
         return try writer.writeWithoutTransaction { db in
-            var outcomes: [IngestOutcome] = []
-            var ended: [LeaseTable.Key] = []
-            do {
-                try db.inTransaction {
-                    // Outcomes first: none can be for a record of this batch (its delivery starts after the commit).
-                    if !completions.isEmpty {
-                        try self.writeCompletions(completions, now: completedAtMS, endingLeasesInto: &ended, in: db)
-                    }
-                    outcomes = try self.insert(records, now: now, in: db)
-                    return .commit
-                }
-            } catch {
-                dropLeases(of: records)
-                rewind(ended)
-                throw error
-            }
-            return outcomes
+            try self.write(records: records, completions: completions, now: now, completedAt: completedAt, in: db)
         }
+    }
+
+    /// The one write transaction of ingest and outcomes: writes `completions` at `completedAt`, then stores
+    /// `records` at `now`. Outcomes go first: none can be for a record of the same batch (its delivery starts after
+    /// the commit), and if an insert fails, the leases they ended are already noted for the rewind.
+    ///
+    /// If the transaction fails, the leases its inserts took are dropped and the claim cursor is rewound to the rows
+    /// of the leases its outcomes ended, before the writer is released, so the next claim finds them again.
+    func write(
+        records: [IngestRecord], completions: [DeliveryCompletion], now: Date, completedAt: Date, in db: Database
+    ) throws -> [IngestOutcome] {
+        var outcomes: [IngestOutcome] = []
+        var ended: [LeaseTable.Key] = []
+        do {
+            try db.inTransaction {
+                if !completions.isEmpty {
+                    try writeCompletions(completions, now: StoredTime.milliseconds(completedAt), endingLeasesInto: &ended, in: db)
+                }
+                if !records.isEmpty {
+                    outcomes = try insert(records, now: StoredTime.milliseconds(now), in: db)
+                }
+                return .commit
+            }
+        } catch {
+            dropLeases(of: records)
+            leases.withLock { table in
+                for key in ended { table.rewind(to: key) }
+            }
+            throw error
+        }
+        return outcomes
     }
 
     /// Drops the leases a failed insert took.

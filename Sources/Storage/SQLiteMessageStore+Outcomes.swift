@@ -8,33 +8,13 @@ extension SQLiteMessageStore {
     /// are written with one statement per group sharing their attempt's fields (the attempt that delivered goes on
     /// the message row, see `attempts(messageID:)`); the others, one statement each plus their attempts row.
     public func complete(_ completions: [DeliveryCompletion], now: Date) async throws {
-        let nowMS = StoredTime.milliseconds(now)
         try await writer.writeWithoutTransaction { db in
-            // Where the ended leases' rows sit, in case the transaction fails after they ended (its rows unchanged):
-            // rewound to before the writer is released, so the next claim finds them again.
-            var ended: [LeaseTable.Key] = []
-            do {
-                try db.inTransaction {
-                    try self.writeCompletions(completions, now: nowMS, endingLeasesInto: &ended, in: db)
-                    return .commit
-                }
-            } catch {
-                self.rewind(ended)
-                throw error
-            }
+            _ = try self.write(records: [], completions: completions, now: now, completedAt: now, in: db)
         }
     }
 
-    /// Moves the claim cursor back to the rows of leases a failed transaction ended, so the next claim finds them.
-    func rewind(_ ended: [LeaseTable.Key]) {
-        guard !ended.isEmpty else { return }
-        leases.withLock { table in
-            for key in ended { table.rewind(to: key) }
-        }
-    }
-
-    /// `complete`'s transaction: ends the leases still held by each completion's owner (noting where their rows sit
-    /// in `ended`) and writes those outcomes.
+    /// The outcomes' part of the write transaction (`write(records:completions:now:completedAt:in:)`): ends the
+    /// leases still held by each completion's owner (noting where their rows sit in `ended`) and writes those outcomes.
     func writeCompletions(
         _ completions: [DeliveryCompletion], now nowMS: Int64, endingLeasesInto ended: inout [LeaseTable.Key], in db: Database
     ) throws {

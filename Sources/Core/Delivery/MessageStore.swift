@@ -140,4 +140,3 @@ public protocol BlockingIngestStore: MessageStore {
     /// throws, neither was written.
     func writeBlocking(records: [IngestRecord], completions: [DeliveryCompletion], completedAt: Date) throws -> [IngestOutcome]
 }
-
