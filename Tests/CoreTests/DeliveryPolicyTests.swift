@@ -30,6 +30,30 @@ struct DeliveryPolicyTests {
         #expect(three.isExhausted(failedAttempts: 3))
     }
 
+    @Test("claims of a backlog double while they come back full, up to the ceiling; a short one starts over")
+    func claimSizeGrows() {
+        var size = ClaimSize(base: 50, ceiling: 2_500)
+        var asked: [Int] = []
+        for _ in 0..<8 {
+            asked.append(size.next)
+            size.claimed(size.next, asked: size.next)
+        }
+        #expect(asked == [50, 100, 200, 400, 800, 1_600, 2_500, 2_500])
+        // Capped by the lanes' free room: the claim got all it asked for, so the backlog may go on.
+        size.claimed(700, asked: 700)
+        #expect(size.next == 2_500)
+        size.claimed(10, asked: 2_500)
+        #expect(size.next == 50, "the backlog is gone: back to worker.batch_size")
+        size.claimed(0, asked: 50)
+        #expect(size.next == 50)
+
+        // A lane batch no larger than batch_size (HTTP delivers one message per task): no growth.
+        var flat = ClaimSize(base: 50, ceiling: 1)
+        flat.claimed(50, asked: 50)
+        #expect(flat.next == 50)
+        #expect(ClaimSize(base: 0, ceiling: 0).next == 1)
+    }
+
     @Test("outcomes map to store changes")
     func changes() {
         let policy = RetryPolicy(maxRetries: 3, initialBackoff: .seconds(1), maxBackoff: .seconds(60), jitter: 0)

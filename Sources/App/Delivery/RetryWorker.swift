@@ -4,7 +4,8 @@ import Logging
 import ServiceLifecycle
 
 /// Claims due messages in batches and hands them to the dispatcher: every `retry_interval`, and at once when a
-/// retry falls due sooner or new retryable work appears. Also purges delivered messages past their retention.
+/// retry falls due sooner or new retryable work appears. A backlog is claimed in growing batches (``ClaimSize``).
+/// Also purges delivered messages past their retention.
 final class RetryWorker: Service {
     private let store: any MessageStore
     private let intake: DeliveryIntake
@@ -27,19 +28,20 @@ final class RetryWorker: Service {
     func run() async throws {
         await cancelWhenGracefulShutdown {
             var lastPurge = ContinuousClock.now
+            var claimSize = ClaimSize(base: self.settings.batchSize, ceiling: self.intake.dispatcher.largestBatch)
             while !Task.isCancelled {
-                let wait = await self.pass(lastPurge: &lastPurge)
+                let wait = await self.pass(claimSize: &claimSize, lastPurge: &lastPurge)
                 await self.dueWork.wait(timeout: wait)
             }
         }
     }
 
     /// Claims and dispatches what is due; returns how long to sleep before the next look.
-    private func pass(lastPurge: inout ContinuousClock.Instant) async -> Duration {
+    private func pass(claimSize: inout ClaimSize, lastPurge: inout ContinuousClock.Instant) async -> Duration {
         do {
             var claimedFullBatch = true
             while claimedFullBatch && !Task.isCancelled {
-                let limit = min(settings.batchSize, intake.dispatcher.freeCapacity)
+                let limit = min(claimSize.next, intake.dispatcher.freeCapacity)
                 guard limit > 0 else { return .milliseconds(100) }
                 let now = clock.now
                 let claimed = try await store.claimDue(
@@ -55,6 +57,7 @@ final class RetryWorker: Service {
                 if !claimed.isEmpty {
                     logger.debug("claimed due messages", metadata: ["count": "\(claimed.count)"])
                 }
+                claimSize.claimed(claimed.count, asked: limit)
                 claimedFullBatch = claimed.count == limit
             }
             try await purgeIfDue(lastPurge: &lastPurge)
