@@ -89,16 +89,13 @@ response = function(status, headers, body)
   if answered >= $COUNT then wrk.thread:stop() end
 end
 LUA
-# wrk's stop() ends a thread but not the run, so wrk runs in the background and the clock stops when /status says
-# COUNT messages were stored (accepted) and then delivered.
-start=$(date +%s.%N)
-wrk -t1 -c64 -d600s -s "$WORK/post.lua" "http://127.0.0.1:$PORT/webhook/payment" >"$WORK/wrk.txt" &
-WRK_PID=$!
 # One watcher process on one keep-alive connection polls /status every 50 ms (a curl and three jq per poll would
-# take CPU from the server it measures): it stops wrk once COUNT messages are stored and ends when all are delivered.
-read -r accepted_at end delivered < <("$PYTHON" - "$PORT" "$COUNT" "$WRK_PID" <<'PY'
+# take CPU from the server it measures). It stops wrk ($WRK_PID) once COUNT messages are stored; with `delivered`
+# it then goes on until all are delivered. Prints: the time all were stored, the time it ended, how many delivered.
+watch_status() {
+    "$PYTHON" - "$PORT" "$COUNT" "$WRK_PID" "$1" <<'PY'
 import http.client, json, os, signal, sys, time
-port, count, wrk_pid = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+port, count, wrk_pid, until = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
 accepted_at, delivered = None, 0
 for _ in range(12000):
@@ -111,17 +108,28 @@ for _ in range(12000):
             os.kill(wrk_pid, signal.SIGTERM)
         except ProcessLookupError:
             pass
-    if delivered >= count:
+    if delivered >= count or (until == "stored" and accepted_at is not None):
         break
     time.sleep(0.05)
 print(accepted_at or time.time(), time.time(), delivered)
 PY
-)
+}
+
+# wrk's stop() ends a thread but not the run, so wrk runs in the background and the clock stops when /status says
+# COUNT messages were stored (accepted) and then delivered.
+E2E_SERVER_CPU=$(cpu_of "$SERVER_PID")
+E2E_BROKER_CPU=$(cpu_of "$TANSU_PID")
+start=$(date +%s.%N)
+wrk -t1 -c64 -d600s -s "$WORK/post.lua" "http://127.0.0.1:$PORT/webhook/payment" >"$WORK/wrk.txt" &
+WRK_PID=$!
+read -r accepted_at end delivered < <(watch_status delivered)
+E2E_SERVER_CPU=$("$PYTHON" -c "print(round($(cpu_of "$SERVER_PID") - $E2E_SERVER_CPU, 2))")
+E2E_BROKER_CPU=$("$PYTHON" -c "print(round($(cpu_of "$TANSU_PID") - $E2E_BROKER_CPU, 2))")
 wait "$WRK_PID" 2>/dev/null || true
 STATUS="$(curl -sf "http://127.0.0.1:$PORT/status" | jq -c '.messages')"
 BRIDGE_RATE=$("$PYTHON" -c "print(round($delivered / ($end - $start)))")
 INGEST_RATE=$("$PYTHON" -c "print(round($COUNT / ($accepted_at - $start)))")
-echo "messagebridge:          $delivered delivered in $("$PYTHON" -c "print(round($end - $start, 2))") s = $BRIDGE_RATE records/s (accepting took $("$PYTHON" -c "print(round($accepted_at - $start, 2))") s = $INGEST_RATE req/s)"
+echo "messagebridge:          $delivered delivered in $("$PYTHON" -c "print(round($end - $start, 2))") s = $BRIDGE_RATE records/s (accepting took $("$PYTHON" -c "print(round($accepted_at - $start, 2))") s = $INGEST_RATE req/s; CPU: server $E2E_SERVER_CPU s = $("$PYTHON" -c "print(round($E2E_SERVER_CPU * 1e6 / $delivered))") µs per message, broker $E2E_BROKER_CPU s)"
 echo "status at the end:      $STATUS"
 echo "ratio end-to-end/raw:   $("$PYTHON" -c "print(round($BRIDGE_RATE / $RAW_RATE, 2))")  (bounded by HTTP ingest, see benchmarks/ingest)"
 kill "$SERVER_PID" 2>/dev/null || true
@@ -139,15 +147,18 @@ printf 'worker:\n  batch_size: %s\n  retry_interval: 1s\n' "${BENCH_CLAIM:-1000}
 "$MESSAGEBRIDGE_BIN" serve --config "$WORK/fill.yaml" >"$WORK/fill.log" 2>&1 &
 SERVER_PID=$!
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$PORT/health/live" >/dev/null && break; sleep 0.1; done
+# The same load as end to end, into the same route, with nothing delivered: the ingest rate that end to end is
+# compared with (issue 17's goal 3), measured minutes apart at most, with the same watcher.
+FILL_SERVER_CPU=$(cpu_of "$SERVER_PID")
+start=$(date +%s.%N)
 wrk -t1 -c64 -d600s -s "$WORK/post.lua" "http://127.0.0.1:$PORT/webhook/payment" >"$WORK/wrk-fill.txt" &
 WRK_PID=$!
-for _ in $(seq 1 12000); do
-    total=$(curl -sf "http://127.0.0.1:$PORT/status" | jq '[.messages[]] | add')
-    [ "$total" -ge "$COUNT" ] && break
-    sleep 0.05
-done
-kill "$WRK_PID" 2>/dev/null || true
+read -r accepted_at _ _ < <(watch_status stored)
+FILL_SERVER_CPU=$("$PYTHON" -c "print(round($(cpu_of "$SERVER_PID") - $FILL_SERVER_CPU, 2))")
 wait "$WRK_PID" 2>/dev/null || true
+FILL_RATE=$("$PYTHON" -c "print(round($COUNT / ($accepted_at - $start)))")
+echo "ingest, broker down:    $COUNT stored in $("$PYTHON" -c "print(round($accepted_at - $start, 2))") s = $FILL_RATE req/s (CPU: server $FILL_SERVER_CPU s = $("$PYTHON" -c "print(round($FILL_SERVER_CPU * 1e6 / $COUNT))") µs per message; the first max_in_flight wait in librdkafka, the rest is stored pending)"
+echo "ratio end-to-end/ingest: $("$PYTHON" -c "print(round($BRIDGE_RATE / $FILL_RATE, 2))")  (issue 17's goal 3: >= 0.6)"
 kill -9 "$SERVER_PID"
 wait "$SERVER_PID" 2>/dev/null || true
 WAL_AT_KILL=$(stat -c %s "$WORK/drain.db-wal" 2>/dev/null || echo 0)
