@@ -30,7 +30,7 @@ struct DeliveryPolicyTests {
         #expect(three.isExhausted(failedAttempts: 3))
     }
 
-    @Test("claims of a backlog double while they come back full, up to the ceiling; a short one starts over")
+    @Test("claims of a backlog double while they come back full, up to the ceiling; a short one or a full lane starts over")
     func claimSizeGrows() {
         var size = ClaimSize(base: 50, ceiling: 2_500)
         var asked: [Int] = []
@@ -46,6 +46,11 @@ struct DeliveryPolicyTests {
         #expect(size.next == 50, "the backlog is gone: back to worker.batch_size")
         size.claimed(0, asked: 50)
         #expect(size.next == 50)
+        size.claimed(50, asked: 50)
+        size.claimed(100, asked: 100)
+        #expect(size.next == 200)
+        size.reset()
+        #expect(size.next == 50, "a lane was full: small claims until it has room")
 
         // A lane batch no larger than batch_size (HTTP delivers one message per task): no growth.
         var flat = ClaimSize(base: 50, ceiling: 1)

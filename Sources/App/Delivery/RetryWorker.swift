@@ -51,7 +51,9 @@ final class RetryWorker: Service {
                     limit: limit
                 )
                 guard await intake.dispatch(claimed: claimed) else {
-                    // A lane is full: look again shortly rather than at the next interval.
+                    // A lane is full and part of the claim went back to the store: look again shortly rather than
+                    // at the next interval, with a small claim.
+                    claimSize.reset()
                     return .milliseconds(100)
                 }
                 if !claimed.isEmpty {

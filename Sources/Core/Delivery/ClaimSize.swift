@@ -4,7 +4,8 @@
 /// faster than the lanes for a while) is claimed in growing steps instead: each claim that comes back full asks for
 /// twice as many as the one before, up to `ceiling`, the largest batch a lane hands its sink at once (a Kafka batch).
 /// So a backlog costs a few large claims rather than many small ones, each a trip to SQLite's one writer and a batch
-/// of its own down the lane; the size goes back to `batch_size` as soon as a claim finds less than it asked for.
+/// of its own down the lane; the size goes back to `batch_size` as soon as a claim finds less than it asked for, or
+/// finds a lane full.
 public struct ClaimSize: Sendable {
     /// The first claim's size: `worker.batch_size`.
     public let base: Int
@@ -24,5 +25,11 @@ public struct ClaimSize: Sendable {
     /// starts over at `base`.
     public mutating func claimed(_ count: Int, asked: Int) {
         next = count >= asked ? min(next * 2, ceiling) : base
+    }
+
+    /// Starts over at `base`: a claim found a lane full and gave messages back, so the next claims stay small
+    /// until the lanes have room (a large claim would mostly be given back again).
+    public mutating func reset() {
+        next = base
     }
 }
