@@ -143,4 +143,51 @@ struct ChatReactionsTests {
         }
     }
 
+    @Test("presence reaches only those who share a room, and follows joins and leaves")
+    func presenceFollowsMembership() async throws {
+        let fixture = try ChatApp()
+        try await fixture.build().test(.live) { client in
+            let port = try #require(client.port)
+            let ann = try await client.register("ann")
+            let bob = try await client.register("bob")
+            let carl = try await client.register("carl")
+            // Carl leaves the default room: he shares no room with anyone.
+            let carlRooms = try await client.call(.get, "/api/v1/rooms", headers: carl.bearer).jsonArray
+            let general = try #require(carlRooms.compactMap { $0["room"] as? [String: Any] }.first { $0["name"] as? String == "general" }?["id"] as? Int)
+            #expect(try await client.call(.post, "/api/v1/rooms/\(general)/leave", headers: carl.bearer).status == .noContent)
+            @Sendable func presence(_ user: ChatUserSession, in socket: SocketProbe, _ status: String) -> Bool {
+                socket.events("presence").contains { ($0["user_id"] as? NSNumber)?.int64Value == user.id && $0["status"] as? String == status }
+            }
+            let annSocket = SocketProbe(port: port, path: "/ws?token=\(ann.accessToken)")
+            #expect(await annSocket.wait { !$0.events("ready").isEmpty })
+            let carlSocket = SocketProbe(port: port, path: "/ws?token=\(carl.accessToken)")
+            #expect(await carlSocket.wait { !$0.events("ready").isEmpty })
+            // Bob, who shares general with Ann, connects after Carl: his presence reaches Ann's socket after any of
+            // Carl's would have (both go through her socket's event loop in order).
+            let bobSocket = SocketProbe(port: port, path: "/ws?token=\(bob.accessToken)")
+            #expect(await annSocket.wait { presence(bob, in: $0, "online") })
+            #expect(!presence(carl, in: annSocket, "online"), "Carl shares no room with Ann")
+            #expect(try await client.call(.get, "/api/v1/users/presence?user_ids=\(carl.id)", headers: ann.bearer).jsonArray.isEmpty)
+
+            // Ann adds Carl to a room of hers: from then on each sees the other.
+            let den = try await client.createRoom("den", visibility: "private", as: ann)
+            _ = try await client.call(.post, "/api/v1/rooms/\(den)/members", headers: ann.bearer, body: #"{"user_id":\#(carl.id)}"#)
+            #expect(await eventually {
+                try await client.call(.get, "/api/v1/users/presence?user_ids=\(carl.id)", headers: ann.bearer).jsonArray
+                    .map { $0["status"] as? String } == ["online"]
+            })
+            await carlSocket.close()
+            #expect(await annSocket.wait { presence(carl, in: $0, "offline") })
+            #expect(!presence(carl, in: bobSocket, "offline"), "Bob shares no room with Carl")
+
+            // Carl leaves the room again: Ann no longer sees him.
+            #expect(try await client.call(.post, "/api/v1/rooms/\(den)/leave", headers: carl.bearer).status == .noContent)
+            #expect(await eventually {
+                try await client.call(.get, "/api/v1/users/presence?user_ids=\(carl.id)", headers: ann.bearer).jsonArray.isEmpty
+            })
+            await annSocket.close()
+            await bobSocket.close()
+        }
+    }
+
 }

@@ -14,11 +14,32 @@ final class ChatHub: ChatEventBus {
     private struct State {
         /// Room → its current members.
         var members: [Int64: Set<Int64>] = [:]
+        /// User → the rooms they are a member of: the same memberships as `members`, the other way round, so that a
+        /// presence change reads a user's rooms instead of walking every room.
+        var rooms: [Int64: Set<Int64>] = [:]
         /// User → their open sockets.
         var sockets: [Int64: [ObjectIdentifier: ChatSocketOutbox]] = [:]
         var socketCount = 0
         /// When each user's last socket closed, since this server started.
         var lastSeen: [Int64: Date] = [:]
+
+        mutating func join(_ userID: Int64, to roomID: Int64) {
+            members[roomID, default: []].insert(userID)
+            rooms[userID, default: []].insert(roomID)
+        }
+
+        mutating func leave(_ userID: Int64, from roomID: Int64) {
+            members[roomID]?.remove(userID)
+            rooms[userID]?.remove(roomID)
+            if rooms[userID]?.isEmpty == true { rooms[userID] = nil }
+        }
+
+        /// Everyone who shares a room with `userID`, themselves included if they are in any room.
+        func roommates(of userID: Int64) -> Set<Int64> {
+            var users: Set<Int64> = []
+            for roomID in rooms[userID] ?? [] { users.formUnion(members[roomID] ?? []) }
+            return users
+        }
     }
 
     private let state = Mutex(State())
@@ -34,7 +55,7 @@ final class ChatHub: ChatEventBus {
     func load(memberships: [(roomID: Int64, userID: Int64)]) {
         state.withLock { state in
             for membership in memberships {
-                state.members[membership.roomID, default: []].insert(membership.userID)
+                state.join(membership.userID, to: membership.roomID)
             }
         }
     }
@@ -72,8 +93,7 @@ final class ChatHub: ChatEventBus {
 
     /// The open sockets of everyone who shares a room with `userID` (not their own).
     private static func peers(of userID: Int64, in state: State) -> [ChatSocketOutbox] {
-        var users: Set<Int64> = []
-        for members in state.members.values where members.contains(userID) { users.formUnion(members) }
+        var users = state.roommates(of: userID)
         users.remove(userID)
         return users.flatMap { state.sockets[$0].map { Array($0.values) } ?? [] }
     }
@@ -82,8 +102,8 @@ final class ChatHub: ChatEventBus {
     /// last seen by this server (since it started).
     func presence(of userIDs: [Int64], viewer: Int64) -> [(userID: Int64, isOnline: Bool, lastSeen: Date?)] {
         state.withLock { state in
-            var visible: Set<Int64> = [viewer]
-            for members in state.members.values where members.contains(viewer) { visible.formUnion(members) }
+            var visible = state.roommates(of: viewer)
+            visible.insert(viewer)
             return userIDs.filter(visible.contains).map { ($0, state.sockets[$0] != nil, state.lastSeen[$0]) }
         }
     }
@@ -109,8 +129,8 @@ final class ChatHub: ChatEventBus {
         state.withLock { state in
             for event in events {
                 switch event.membershipChange {
-                case .joined(let roomID, let userID)?: state.members[roomID, default: []].insert(userID)
-                case .left(let roomID, let userID)?: state.members[roomID]?.remove(userID)
+                case .joined(let roomID, let userID)?: state.join(userID, to: roomID)
+                case .left(let roomID, let userID)?: state.leave(userID, from: roomID)
                 case nil: break
                 }
                 guard !state.sockets.isEmpty else { continue }
