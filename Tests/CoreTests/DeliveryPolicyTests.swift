@@ -59,6 +59,18 @@ struct DeliveryPolicyTests {
         #expect(ClaimSize(base: 0, ceiling: 0).next == 1)
     }
 
+    @Test("a request for room is answered once: no request, no wake-up; one request, one wake-up")
+    func roomRequest() {
+        let room = RoomRequest()
+        #expect(!room.take(), "nobody asked")
+        room.request()
+        room.request()
+        #expect(room.take())
+        #expect(!room.take(), "one wake-up per request, however many deliveries finish")
+        room.request()
+        #expect(room.take())
+    }
+
     @Test("outcomes map to store changes")
     func changes() {
         let policy = RetryPolicy(maxRetries: 3, initialBackoff: .seconds(1), maxBackoff: .seconds(60), jitter: 0)

@@ -35,6 +35,8 @@ final class DeliveryDispatcher: Service {
     /// Outcome times, retry due dates, and the circuit breakers' intervals.
     let clock: any WallClock
     private let isStopping = Atomic(false)
+    /// Set by the retry worker when it finds every lane full; the next delivery to finish wakes it (`dueWork`).
+    let roomRequest = RoomRequest()
     let deliveredCounters = MetricCache { Counter(label: "messagebridge_messages_delivered_total", dimensions: $0) }
     let failureCounters = MetricCache { Counter(label: "messagebridge_delivery_failures_total", dimensions: $0) }
     let latencyTimers = MetricCache {
@@ -162,9 +164,15 @@ final class DeliveryDispatcher: Service {
 
     /// Marks `count` jobs of `lane` done: frees their slots and lets the runner take more.
     func finish(_ count: Int, in lane: Lane) {
-        lane.occupied.withLock { $0 -= count }
+        let occupied = lane.occupied.withLock { occupied in
+            occupied -= count
+            return occupied
+        }
         lane.running.subtract(count, ordering: .relaxed)
         lane.queue.signal()
+        // The retry worker found the lanes full and waits: wake it once half this lane's queue is free, so that it
+        // refills the queue before it runs dry, in claims of a useful size.
+        if occupied <= lane.queueLimit / 2, roomRequest.take() { dueWork.signal() }
     }
 
     /// Delivers jobs with one sink call and records every outcome in one write. A lane that runs one task per

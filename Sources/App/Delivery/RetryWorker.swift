@@ -42,7 +42,11 @@ final class RetryWorker: Service {
             var claimedFullBatch = true
             while claimedFullBatch && !Task.isCancelled {
                 let limit = min(claimSize.next, intake.dispatcher.freeCapacity)
-                guard limit > 0 else { return .milliseconds(100) }
+                guard limit > 0 else {
+                    // Every lane is full: deliveries wake this worker once half a lane's queue is free; 100 ms at the latest.
+                    intake.dispatcher.roomRequest.request()
+                    return .milliseconds(100)
+                }
                 let now = clock.now
                 let claimed = try await store.claimDue(
                     owner: intake.owner,
@@ -54,6 +58,7 @@ final class RetryWorker: Service {
                     // A lane is full and part of the claim went back to the store: look again shortly rather than
                     // at the next interval, with a small claim.
                     claimSize.reset()
+                    intake.dispatcher.roomRequest.request()
                     return .milliseconds(100)
                 }
                 if !claimed.isEmpty {
