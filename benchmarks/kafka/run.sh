@@ -7,7 +7,7 @@
 # the confluent-kafka wheel (Debian's 2.0.2 cannot talk to Tansu; see scripts/kafka/README.md).
 #
 # Environment: COUNT (default 100000), BODY_BYTES (default 170), MESSAGEBRIDGE_BIN (default: release build),
-# BENCH_CLAIM (the drain's worker.batch_size, default 1000), BENCH_DRAIN_ROUNDS and BENCH_DRAIN_BINS (see the drain
+# BENCH_CLAIM (the drain's worker.batch_size, default 1000), BENCH_MAX_IN_FLIGHT (kafka.max_in_flight), BENCH_DRAIN_ROUNDS and BENCH_DRAIN_BINS (see the drain
 # below), BENCH_PERF / BENCH_PERF_ARGS / BENCH_PERF_KEEP (perf record the drain), BENCH_TIMELINE.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -68,7 +68,8 @@ routes:
     queue: "bridge"
 kafka:
   brokers: ["$BROKERS"]
-  properties:
+${BENCH_MAX_IN_FLIGHT:+  max_in_flight: $BENCH_MAX_IN_FLIGHT
+}  properties:
     linger.ms: "5"
 sqlite:
   database_path: "$WORK/bridge.db"
