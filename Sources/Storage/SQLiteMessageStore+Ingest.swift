@@ -19,11 +19,6 @@ extension SQLiteMessageStore: BlockingIngestStore {
         }
     }
 
-    /// The same, as a blocking call on the caller's thread (the ingest commit thread).
-    public func insertReportingDuplicatesBlocking(_ records: [IngestRecord]) throws -> [IngestOutcome] {
-        try writeBlocking(records: records, completions: [], completedAt: clock.now)
-    }
-
     /// New messages and delivery outcomes in one transaction, on the caller's thread (the commit thread).
     public func writeBlocking(records: [IngestRecord], completions: [DeliveryCompletion], completedAt: Date) throws -> [IngestOutcome] {
         let now = clock.now

@@ -149,9 +149,9 @@ struct SQLiteLeaseTests {
         let store = try SQLiteMessageStore(path: database.path)
         let now = Date(timeIntervalSince1970: 1_800_000_000)
         let earlier = (0..<2).map { makeMessage(at: now.addingTimeInterval(Double($0) / 1000)) }
-        _ = try store.insertReportingDuplicatesBlocking(earlier.map {
+        _ = try store.writeBlocking(records: earlier.map {
             IngestRecord(message: $0, initialState: .leased(owner: "a", until: now.addingTimeInterval(60)))
-        })
+        }, completions: [], completedAt: now)
         let fresh = makeMessage(at: now.addingTimeInterval(1))
         let attempt = DeliveryAttempt(number: 1, finishedAt: now, outcome: .delivered, statusCode: 204, error: nil, durationSeconds: 0.002)
         let failure = DeliveryAttempt(number: 1, finishedAt: now, outcome: .retryable, statusCode: 503, error: "HTTP 503", durationSeconds: 0.003)
@@ -202,7 +202,7 @@ struct SQLiteLeaseTests {
         let again = try await store.claimDue(owner: "b", now: now.addingTimeInterval(1), leaseUntil: now.addingTimeInterval(60), limit: 10)
         #expect(Set(again.map(\.message.id)) == Set(earlier.map(\.id)), "claimable again at once, not after the lease")
         try await store.writer.write { db in try db.execute(sql: "DROP TRIGGER refuse") }
-        #expect(try store.insertReportingDuplicatesBlocking([IngestRecord(message: bad, initialState: .pending)]) == [.stored])
+        #expect(try store.writeBlocking(records: [IngestRecord(message: bad, initialState: .pending)], completions: [], completedAt: now) == [.stored])
     }
 
     /// Random inserts (some accepted in the past, some leased at once), claims, outcomes and lease expiries against

@@ -7,8 +7,9 @@
 # the confluent-kafka wheel (Debian's 2.0.2 cannot talk to Tansu; see scripts/kafka/README.md).
 #
 # Environment: COUNT (default 100000), BODY_BYTES (default 170), MESSAGEBRIDGE_BIN (default: release build),
-# BENCH_CLAIM (the drain's worker.batch_size, default 1000), BENCH_MAX_IN_FLIGHT (kafka.max_in_flight), BENCH_DRAIN_ROUNDS and BENCH_DRAIN_BINS (see the drain
-# below), BENCH_PERF / BENCH_PERF_ARGS / BENCH_PERF_KEEP (perf record the drain), BENCH_TIMELINE.
+# BENCH_CLAIM (the drain's worker.batch_size, default 1000), BENCH_MAX_IN_FLIGHT (kafka.max_in_flight),
+# BENCH_DRAIN_ROUNDS and BENCH_DRAIN_BINS (see the drain below), BENCH_PERF / BENCH_PERF_ARGS / BENCH_PERF_KEEP (perf
+# record each drain), BENCH_TIMELINE.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 COUNT="${COUNT:-100000}"
@@ -193,7 +194,7 @@ run_drain() {
     broker_cpu=$(cpu_of "$TANSU_PID")
     start=$(date +%s.%N)
     if [ -n "${BENCH_PERF:-}" ]; then
-        # Samples the draining server; its hottest symbols are printed at the end.
+        # Samples the draining server; its hottest symbols are printed once it has drained.
         perf record ${BENCH_PERF_ARGS:--F 499 -g} -o "$WORK/perf.data" -- "$bin" serve --config "$WORK/drain.yaml" >"$WORK/drain.log" 2>&1 &
     else
         "$bin" serve --config "$WORK/drain.yaml" >"$WORK/drain.log" 2>&1 &
@@ -215,7 +216,19 @@ run_drain() {
     echo "messagebridge drain:    ${label}$BACKLOG stored messages delivered in $("$PYTHON" -c "print(round($end - $start, 2))") s from process start = $DRAIN_RATE records/s (CPU: server $DRAIN_CPU s, broker $DRAIN_BROKER_CPU s; WAL left by the kill: $((WAL_AT_KILL / 1048576)) MB)"
     echo "status at the end:      $(curl -sf "http://127.0.0.1:$PORT/status" | jq -c '.messages')"
     echo "ratio drain/raw:        $("$PYTHON" -c "print(round($DRAIN_RATE / $RAW_RATE, 2))")  (raw SQLite floor/raw: $("$PYTHON" -c "print(round($FLOOR_RATE / $RAW_RATE, 2))")); drain/floor: $("$PYTHON" -c "print(round($DRAIN_RATE / $FLOOR_RATE, 2))")"
-    if [ -z "${BENCH_PERF:-}" ]; then
+    if [ -n "${BENCH_PERF:-}" ]; then
+        # SIGINT ends perf's recording (and the server under it); each drain's samples are reported on their own.
+        # `head` closes the pipe early, so each report is allowed its SIGPIPE under pipefail.
+        kill -INT "$SERVER_PID" 2>/dev/null || true
+        wait "$SERVER_PID" 2>/dev/null || true
+        SERVER_PID=""
+        [ -n "${BENCH_PERF_KEEP:-}" ] && cp "$WORK/perf.data" "$BENCH_PERF_KEEP"
+        echo "samples by thread:"
+        perf report -i "$WORK/perf.data" --stdio --no-children --sort comm 2>/dev/null | grep -E '^ +[0-9]' | head -12 || true
+        echo "samples by thread and library:"
+        perf report -i "$WORK/perf.data" --stdio --no-children --sort comm,dso 2>/dev/null | grep -E '^ +[0-9]' | head -20 || true
+        perf report -i "$WORK/perf.data" --stdio --no-children --sort comm,dso,symbol 2>/dev/null | grep -E '^ +[0-9]' | head -40 || true
+    else
         kill "$SERVER_PID" 2>/dev/null || true
         wait "$SERVER_PID" 2>/dev/null || true
         SERVER_PID=""
@@ -233,14 +246,3 @@ for round in $(seq 1 "${BENCH_DRAIN_ROUNDS:-1}"); do
     done
 done
 
-if [ -n "${BENCH_PERF:-}" ]; then
-    kill -INT "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-    SERVER_PID=""
-    [ -n "${BENCH_PERF_KEEP:-}" ] && cp "$WORK/perf.data" "$BENCH_PERF_KEEP"
-    echo "samples by thread:"
-    perf report -i "$WORK/perf.data" --stdio --no-children --sort comm 2>/dev/null | grep -E '^ +[0-9]' | head -12
-    echo "samples by thread and library:"
-    perf report -i "$WORK/perf.data" --stdio --no-children --sort comm,dso 2>/dev/null | grep -E '^ +[0-9]' | head -20
-    perf report -i "$WORK/perf.data" --stdio --no-children --sort comm,dso,symbol 2>/dev/null | grep -E '^ +[0-9]' | head -40
-fi

@@ -35,7 +35,8 @@ final class DeliveryDispatcher: Service {
     /// Outcome times, retry due dates, and the circuit breakers' intervals.
     let clock: any WallClock
     private let isStopping = Atomic(false)
-    /// Set by the retry worker when it finds every lane full; the next delivery to finish wakes it (`dueWork`).
+    /// Set by the retry worker when it finds every lane full; deliveries wake it (`dueWork`) once half a lane's
+    /// queue is free.
     let roomRequest = RoomRequest()
     let deliveredCounters = MetricCache { Counter(label: "messagebridge_messages_delivered_total", dimensions: $0) }
     let failureCounters = MetricCache { Counter(label: "messagebridge_delivery_failures_total", dimensions: $0) }

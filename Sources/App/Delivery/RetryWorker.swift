@@ -43,7 +43,8 @@ final class RetryWorker: Service {
             while claimedFullBatch && !Task.isCancelled {
                 let limit = min(claimSize.next, intake.dispatcher.freeCapacity)
                 guard limit > 0 else {
-                    // Every lane is full: deliveries wake this worker once half a lane's queue is free; 100 ms at the latest.
+                    // Every lane is full: deliveries wake this worker once half a lane's queue is free (100 ms at
+                    // the latest).
                     intake.dispatcher.roomRequest.request()
                     return .milliseconds(100)
                 }

@@ -23,32 +23,16 @@ public enum OpenAPIDocument {
         else {
             fatalError("openapi.yaml is missing from the App resource bundle at \(Bundle.module.bundlePath): install the bundle next to the binary")
         }
-        // Spliced as bytes with a plain scan: Foundation's `replacingOccurrences` and `components(separatedBy:)`
-        // took ~10 ms of every start on the 117 KB document, and the standard library's generic `ranges(of:)` more.
-        let bytes = [UInt8](template)
-        let placeholderLine = Array("\n  version: \(versionPlaceholder)\n".utf8)
-        let found = offsets(of: placeholderLine, in: bytes)
-        guard found.count == 1, let start = found.first else {
+        // Spliced as bytes (`Data.range(of:)`, 0.2 ms): Foundation's `replacingOccurrences` and
+        // `components(separatedBy:)` on the String took ~10 ms of every start on the 117 KB document.
+        let placeholderLine = Data("\n  version: \(versionPlaceholder)\n".utf8)
+        guard let line = template.range(of: placeholderLine),
+              template.range(of: placeholderLine, in: line.upperBound..<template.endIndex) == nil
+        else {
             fatalError("openapi.yaml must hold `info.version: \(versionPlaceholder)` exactly once, for the version to be filled in")
         }
-        let versionLine = Array("\n  version: \(MessageBridgeVersion.current)\n".utf8)
-        let filled = bytes[..<start] + versionLine + bytes[(start + placeholderLine.count)...]
+        var filled = template
+        filled.replaceSubrange(line, with: Data("\n  version: \(MessageBridgeVersion.current)\n".utf8))
         return String(decoding: filled, as: UTF8.self)
-    }
-
-    /// Where each (non-overlapping) occurrence of `needle` starts in `haystack`.
-    static func offsets(of needle: [UInt8], in haystack: [UInt8]) -> [Int] {
-        guard let first = needle.first, haystack.count >= needle.count else { return [] }
-        var found: [Int] = []
-        var index = 0
-        while index <= haystack.count - needle.count {
-            if haystack[index] == first, haystack[index..<(index + needle.count)].elementsEqual(needle) {
-                found.append(index)
-                index += needle.count
-            } else {
-                index += 1
-            }
-        }
-        return found
     }
 }

@@ -131,9 +131,6 @@ public protocol MessageStore: Sendable {
 /// A store whose batch writes are blocking calls, so a dedicated commit thread can drive them
 /// (``ThreadGroupCommitter``) without a hop through Swift concurrency per batch.
 public protocol BlockingIngestStore: MessageStore {
-    /// ``MessageStore/insertReportingDuplicates(_:)`` on the caller's thread.
-    func insertReportingDuplicatesBlocking(_ records: [IngestRecord]) throws -> [IngestOutcome]
-
     /// Stores `records` and writes `completions` (as ``MessageStore/complete(_:now:)`` would, at `completedAt`)
     /// in one transaction, one fsync, on the caller's thread: the commit thread's batch of new
     /// messages together with the delivery outcomes that finished meanwhile. One outcome per record, in order; if it

@@ -1,8 +1,8 @@
 import Synchronization
 
 /// A one-shot request for news of free room: the retry worker, finding every delivery lane full, asks to be told
-/// when deliveries have freed room (half a lane's queue), instead of looking again only after its 100 ms pause. The dispatcher checks it as
-/// each delivery finishes: one relaxed load while nobody asks, so deliveries pay nothing for it.
+/// when deliveries have freed room (half a lane's queue), instead of looking again only after its 100 ms pause.
+/// The dispatcher checks it as each delivery finishes: one relaxed load while nobody asks.
 public final class RoomRequest: Sendable {
     private let isWanted = Atomic(false)
 
